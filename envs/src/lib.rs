@@ -1,0 +1,27 @@
+//! Continuous-control tasks with Gymnasium semantics, on rapier3d alone.
+//!
+//! ```no_run
+//! use spikerl_envs::prelude::*;
+//!
+//! let mut env = spikerl_envs::make("Hopper-v4").unwrap();
+//! let obs = env.reset(Some(0));
+//! let step = env.step(&vec![0.0; env.spec().act_dim()]).unwrap();
+//! println!("{} -> reward {}", obs.len(), step.reward);
+//! ```
+
+mod env;
+pub mod locomotion;
+mod pendulum;
+pub mod reference;
+mod registry;
+pub mod rng;
+mod vec_env;
+
+pub use env::{BoxSpace, EndReason, Env, EnvError, EnvSpec, MAX_REWARD_TERMS, Step, StepInfo, StepOutcome};
+pub use pendulum::Pendulum;
+pub use registry::{ENV_IDS, canonical_id, make};
+pub use vec_env::{VecEnv, VecStep};
+
+pub mod prelude {
+    pub use crate::{BoxSpace, EndReason, Env, EnvError, EnvSpec, Step, StepInfo, StepOutcome, VecEnv, make};
+}

@@ -1,0 +1,86 @@
+//! rapier3d ports of Gymnasium's MuJoCo locomotion tasks (v4 semantics).
+
+mod physics;
+mod task;
+
+pub use physics::{ActuatorFacts, JointFacts, JointKind, MjcfPhysics, PhysicsTuning};
+pub use task::{ForwardX, Health, LocomotionEnv, LocomotionSpec, ModelSource, ObsLayout, VelocityNoise};
+
+/// The tuning that reproduces MuJoCo's reference rollouts (see `spikerl envcheck`).
+fn tuned(contact_hz: f32, limit_hz: f32) -> PhysicsTuning {
+    PhysicsTuning { contact_hz, limit_hz, ..PhysicsTuning::default() }
+}
+
+/// Hopper-v4.
+pub fn hopper() -> LocomotionSpec {
+    LocomotionSpec {
+        id: "Hopper-v4",
+        model: ModelSource::Embedded { name: "hopper.xml", xml: include_str!("../../assets/hopper.xml") },
+        frame_skip: 4,
+        obs: ObsLayout { skip_qpos: 1, clip_qvel: Some(10.0) },
+        forward_x: ForwardX::Qpos0,
+        forward_reward_weight: 1.0,
+        ctrl_cost_weight: 1e-3,
+        healthy_reward: Some(1.0),
+        health: Health::Planar {
+            z_range: (0.7, f64::INFINITY),
+            angle_range: (-0.2, 0.2),
+            state_range: Some((-100.0, 100.0)),
+        },
+        reset_noise_scale: 5e-3,
+        velocity_noise: VelocityNoise::Uniform,
+        max_episode_steps: 1000,
+        tuning: tuned(8.0, 8.0),
+    }
+}
+
+/// HalfCheetah-v4.
+pub fn half_cheetah() -> LocomotionSpec {
+    LocomotionSpec {
+        id: "HalfCheetah-v4",
+        model: ModelSource::Embedded { name: "half_cheetah.xml", xml: include_str!("../../assets/half_cheetah.xml") },
+        frame_skip: 5,
+        obs: ObsLayout { skip_qpos: 1, clip_qvel: None },
+        forward_x: ForwardX::Qpos0,
+        forward_reward_weight: 1.0,
+        ctrl_cost_weight: 0.1,
+        healthy_reward: None,
+        health: Health::Always,
+        reset_noise_scale: 0.1,
+        velocity_noise: VelocityNoise::Normal,
+        max_episode_steps: 1000,
+        tuning: tuned(8.0, 8.0),
+    }
+}
+
+/// Ant-v4 (contact forces excluded from the observation, as by default).
+pub fn ant() -> LocomotionSpec {
+    LocomotionSpec {
+        id: "Ant-v4",
+        model: ModelSource::Embedded { name: "ant.xml", xml: include_str!("../../assets/ant.xml") },
+        frame_skip: 5,
+        obs: ObsLayout { skip_qpos: 2, clip_qvel: None },
+        forward_x: ForwardX::LaggedBody("torso"),
+        forward_reward_weight: 1.0,
+        ctrl_cost_weight: 0.5,
+        healthy_reward: Some(1.0),
+        health: Health::Floating { z_range: (0.2, 1.0) },
+        reset_noise_scale: 0.1,
+        velocity_noise: VelocityNoise::Normal,
+        max_episode_steps: 1000,
+        tuning: tuned(8.0, 8.0),
+    }
+}
+
+/// A generic task on any MJCF model with hinge/slide joints and `<motor>` actuators:
+/// HalfCheetah's rules (reward `Δqpos[0]/dt − 0.1·Σa²`, never terminates, observation
+/// `qpos[1:] ++ qvel`, frame_skip 5, reset noise U(±0.1)). Change fields for other rules.
+pub fn custom(model: ModelSource) -> LocomotionSpec {
+    LocomotionSpec {
+        id: "Custom-MJCF",
+        model,
+        velocity_noise: VelocityNoise::Uniform,
+        tuning: PhysicsTuning::default(),
+        ..half_cheetah()
+    }
+}

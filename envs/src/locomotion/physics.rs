@@ -1,0 +1,623 @@
+//! An MJCF model simulated by rapier3d with reduced-coordinate (multibody) joints, read and
+//! written in MuJoCo's terms: `qpos`, `qvel`, `ctrl`.
+//!
+//! rapier3d-mjcf parses the file and builds the multibody; this module overrides the loader
+//! defaults that are not MuJoCo's (floor planes, contact filtering, friction combination,
+//! velocity-motor actuators, contact and limit stiffness) and keeps a snapshot of the initial
+//! world so that a reset is a cheap clone rather than a rebuild.
+
+use std::path::Path;
+
+use rapier3d::prelude::*;
+use rapier3d_mjcf::{ContactFilterMode, MjcfDofKind, MjcfLoaderOptions, MjcfMultibodyOptions, MjcfRobot};
+
+use crate::EnvError;
+
+/// The knobs of rapier that decide how closely the port follows MuJoCo, and how fast it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhysicsTuning {
+    /// rapier steps per MuJoCo timestep (1 = same timestep as MuJoCo).
+    pub steps_per_timestep: usize,
+    /// rapier solver iterations (TGS substeps) per rapier step.
+    pub solver_iterations: usize,
+    /// Contact softness: natural frequency (Hz) and damping ratio.
+    pub contact_hz: f32,
+    pub contact_damping: f32,
+    /// Joint-limit softness: natural frequency (Hz) and damping ratio.
+    pub limit_hz: f32,
+    pub limit_damping: f32,
+    /// Extra distance at which contacts are generated (MuJoCo's geom margin analogue).
+    pub contact_margin: f32,
+}
+
+impl Default for PhysicsTuning {
+    fn default() -> Self {
+        Self {
+            steps_per_timestep: 1,
+            solver_iterations: 1,
+            contact_hz: 8.0,
+            contact_damping: 1.0,
+            limit_hz: 8.0,
+            limit_damping: 1.0,
+            contact_margin: 0.0,
+        }
+    }
+}
+
+/// A joint as the port built it, for comparison with MuJoCo's model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JointFacts {
+    pub name: String,
+    pub kind: JointKind,
+    pub range: Option<[f64; 2]>,
+    pub armature: f64,
+    pub damping: f64,
+    pub stiffness: f64,
+}
+
+/// An actuator as the port built it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActuatorFacts {
+    pub joint: String,
+    pub gear: f64,
+    pub ctrl_range: Option<[f64; 2]>,
+}
+
+/// What kind of MuJoCo joint a `qpos` block belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JointKind {
+    Free,
+    Hinge,
+    Slide,
+}
+
+#[derive(Debug, Clone)]
+struct JointDof {
+    name: String,
+    kind: JointKind,
+    /// Multibody link carrying this joint.
+    link: usize,
+    /// The rigid body moved by this joint.
+    body: RigidBodyHandle,
+    /// Index of this joint's first velocity in the multibody's generalized velocity.
+    dof: usize,
+    /// MuJoCo `qpos0` (the joint's `ref`): rapier's coordinate is zero there.
+    qpos0: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Actuator {
+    joint: String,
+    gear: f64,
+    ctrl_range: Option<[f64; 2]>,
+    /// The body the joint moves and its parent, which takes the reaction torque.
+    child: RigidBodyHandle,
+    parent: RigidBodyHandle,
+    /// Joint axis in the child's frame.
+    local_axis: Vector,
+}
+
+/// Everything rapier mutates during a step: cloning it is a full snapshot.
+#[derive(Clone)]
+struct World {
+    islands: IslandManager,
+    broad_phase: DefaultBroadPhase,
+    narrow_phase: NarrowPhase,
+    bodies: RigidBodySet,
+    colliders: ColliderSet,
+    impulse_joints: ImpulseJointSet,
+    multibody_joints: MultibodyJointSet,
+    soft_bodies: SoftBodySet,
+    ccd_solver: CCDSolver,
+}
+
+/// An MJCF model in rapier, addressed like MuJoCo's `mjData`.
+pub struct MjcfPhysics {
+    world: World,
+    initial: World,
+    pipeline: PhysicsPipeline,
+    params: IntegrationParameters,
+    gravity: Vector,
+    multibody: MultibodyIndex,
+    joints: Vec<JointDof>,
+    actuators: Vec<Actuator>,
+    body_names: Vec<(String, RigidBodyHandle)>,
+    geom_frictions: Vec<(String, f64)>,
+    /// rapier steps per env step (frame_skip × steps_per_timestep).
+    frame_steps: usize,
+    steps_per_timestep: usize,
+    timestep: f64,
+    nq: usize,
+    nv: usize,
+}
+
+impl MjcfPhysics {
+    /// Loads an MJCF file. `frame_skip` MuJoCo timesteps make one env step.
+    pub fn from_file(path: &Path, frame_skip: usize, tuning: PhysicsTuning) -> Result<Self, EnvError> {
+        let xml = std::fs::read_to_string(path)
+            .map_err(|e| EnvError::Model { path: path.display().to_string(), reason: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_xml(&xml, base, &path.display().to_string(), frame_skip, tuning)
+    }
+
+    /// Builds from MJCF text; `origin` names it in errors.
+    pub fn from_xml(
+        xml: &str,
+        base_dir: &Path,
+        origin: &str,
+        frame_skip: usize,
+        tuning: PhysicsTuning,
+    ) -> Result<Self, EnvError> {
+        let model_err = |reason: String| EnvError::Model { path: origin.to_string(), reason };
+        if frame_skip == 0 || tuning.steps_per_timestep == 0 || tuning.solver_iterations == 0 {
+            return Err(model_err("frame_skip, steps_per_timestep and solver_iterations must be ≥ 1".into()));
+        }
+        let options = MjcfLoaderOptions {
+            skip_plane_geoms: false,
+            contact_filter_mode: ContactFilterMode::Asymmetric,
+            // Actuators are applied as torques below, not as the loader's velocity motors.
+            disable_joint_motors: false,
+            ..MjcfLoaderOptions::default()
+        };
+        let (robot, model) = MjcfRobot::from_str(xml, options, base_dir).map_err(|e| model_err(format!("{e:#}")))?;
+        let timestep = model.option.timestep;
+        let gravity = model.option.gravity;
+        let body_name_to_idx = robot.body_name_to_idx.clone();
+        let robot_geoms = robot.geom_name_to_collider.clone();
+        let joint_names: Vec<Option<String>> = robot.joints.iter().map(|j| j.name.clone()).collect();
+        let actuator_specs: Vec<_> = robot.actuators.iter().map(|a| (a.actuator.clone(), a.joint_index)).collect();
+        let qpos_dofs = robot.qpos_dofs.clone();
+
+        let mut w = World {
+            islands: IslandManager::new(),
+            broad_phase: DefaultBroadPhase::default(),
+            narrow_phase: NarrowPhase::new(),
+            bodies: RigidBodySet::new(),
+            colliders: ColliderSet::new(),
+            impulse_joints: ImpulseJointSet::new(),
+            multibody_joints: MultibodyJointSet::new(),
+            soft_bodies: SoftBodySet::new(),
+            ccd_solver: CCDSolver::new(),
+        };
+        let handles = robot.insert_using_multibody_joints(
+            &mut w.bodies,
+            &mut w.colliders,
+            &mut w.multibody_joints,
+            &mut w.impulse_joints,
+            MjcfMultibodyOptions::SKIP_JOINT_MOTORS,
+        );
+
+        // rapier settles a multibody's root (fixed or free) lazily; do it now, so that the
+        // generalized-coordinate layout read below is final.
+        let mut indices: Vec<MultibodyIndex> =
+            w.bodies.iter().filter_map(|(h, _)| w.multibody_joints.rigid_body_link(h).map(|l| l.multibody)).collect();
+        indices.dedup();
+        for i in indices {
+            let mb = w.multibody_joints.get_multibody_mut(i).expect("listed multibody");
+            mb.forward_kinematics(&w.bodies, true);
+            mb.update_rigid_bodies(&mut w.bodies, true);
+        }
+
+        // MuJoCo combines friction by maximum; only its sliding coefficient matters here.
+        let limit_softness = SpringCoefficients::new(tuning.limit_hz, tuning.limit_damping);
+        for (_, c) in w.colliders.iter_mut() {
+            c.set_friction_combine_rule(CoefficientCombineRule::Max);
+            // MuJoCo collides two geoms when either one's contype meets the other's conaffinity.
+            let mut groups = c.collision_groups();
+            groups.test_mode = InteractionTestMode::Or;
+            c.set_collision_groups(groups);
+            c.set_active_hooks(ActiveHooks::empty());
+            c.set_contact_skin(tuning.contact_margin);
+        }
+        for (_, b) in w.bodies.iter_mut() {
+            b.activation_mut().normalized_linear_threshold = -1.0;
+            b.activation_mut().angular_threshold = -1.0;
+        }
+
+        let geom_frictions = {
+            let mut v: Vec<(String, f64)> = robot_geoms
+                .iter()
+                .filter_map(|(name, &(b, c))| {
+                    let h = handles.bodies.get(b)?.as_ref()?.colliders.get(c)?.handle;
+                    Some((name.clone(), w.colliders.get(h)?.friction() as f64))
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let body_of = |idx: usize| -> Option<RigidBodyHandle> { handles.bodies.get(idx)?.as_ref().map(|b| b.body) };
+        let mut body_names = Vec::new();
+        for (name, &idx) in &body_name_to_idx {
+            if let Some(h) = body_of(idx) {
+                body_names.push((name.clone(), h));
+            }
+        }
+        body_names.sort_by(|a, b| a.0.cmp(&b.0));
+
+        // MuJoCo joints in qpos order, each tied to its multibody link.
+        let mut multibody = None;
+        let mut joints = Vec::new();
+        for dof in &qpos_dofs {
+            let (body, kind) = match (dof.kind, dof.joint) {
+                (MjcfDofKind::Free, _) => {
+                    (body_of(dof.body).ok_or_else(|| model_err("free joint on a missing body".into()))?, JointKind::Free)
+                }
+                (MjcfDofKind::Hinge, Some(ji)) => (handles.joints[ji].link2, JointKind::Hinge),
+                (MjcfDofKind::Slide, Some(ji)) => (handles.joints[ji].link2, JointKind::Slide),
+                (kind, _) => return Err(model_err(format!("{kind:?} joints are not supported"))),
+            };
+            if let Some(ji) = dof.joint
+                && handles.joints[ji].joint.is_none()
+            {
+                return Err(model_err(format!("joint {:?} closes a loop, which is not supported", joint_names[ji])));
+            }
+            let link_id = w
+                .multibody_joints
+                .rigid_body_link(body)
+                .copied()
+                .ok_or_else(|| model_err("a jointed body is not part of the articulation".into()))?;
+            if multibody.is_some_and(|m| m != link_id.multibody) {
+                return Err(model_err("the model must be a single articulated tree".into()));
+            }
+            multibody = Some(link_id.multibody);
+            let mb = w.multibody_joints.get_multibody(link_id.multibody).expect("live multibody");
+            let mlink = mb.link(link_id.id).expect("live link");
+            let name = dof.joint.and_then(|ji| joint_names[ji].clone()).unwrap_or_else(|| "root".into());
+            joints.push(JointDof { name, kind, link: link_id.id, body, dof: mlink.assembly_id(), qpos0: dof.reference as f64 });
+        }
+        let multibody = multibody.ok_or_else(|| model_err("the model has no joints".into()))?;
+
+        // Limits: soften them like MuJoCo's, which lets a joint start outside its range.
+        if let Some(mb) = w.multibody_joints.get_multibody_mut(multibody) {
+            for link in mb.links_mut() {
+                link.joint.data.softness = limit_softness;
+            }
+        }
+
+        let mut actuators = Vec::new();
+        for (spec, joint_index) in actuator_specs {
+            let ji = joint_index.ok_or_else(|| model_err("only joint actuators are supported".into()))?;
+            if !matches!(spec.kind, rapier3d_mjcf::mjcf_rs::extras::ActuatorKind::Motor) {
+                return Err(model_err(format!("actuator {:?}: only <motor> is supported", spec.name)));
+            }
+            let h = &handles.joints[ji];
+            let jh = h.joint.ok_or_else(|| model_err("actuated joint closes a loop".into()))?;
+            let (mb, link) = w.multibody_joints.get(jh).ok_or_else(|| model_err("dangling multibody joint".into()))?;
+            let mlink = mb.link(link).expect("link of a live handle");
+            let data = &mlink.joint().data;
+            if !data.locked_axes.contains(JointAxesMask::LIN_X) {
+                return Err(model_err(format!("actuator {:?}: only hinge joints can be actuated", spec.name)));
+            }
+            let parent = mlink
+                .parent_id()
+                .and_then(|p| mb.link(p))
+                .map(|p| p.rigid_body_handle())
+                .ok_or_else(|| model_err("an actuated joint needs a parent link".into()))?;
+            let ctrl_range = match spec.ctrl_limited {
+                rapier3d_mjcf::mjcf_rs::types::Tristate::False => None,
+                _ => spec.ctrl_range,
+            };
+            actuators.push(Actuator {
+                joint: joint_names[ji].clone().unwrap_or_default(),
+                gear: spec.gear[0],
+                ctrl_range,
+                child: h.link2,
+                parent,
+                local_axis: data.local_frame2.rotation * Vector::X,
+            });
+        }
+
+        let mut params = IntegrationParameters::default();
+        params.dt = (timestep / tuning.steps_per_timestep as f64) as f32;
+        params.num_solver_iterations = tuning.solver_iterations;
+        params.contact_softness = SpringCoefficients::new(tuning.contact_hz, tuning.contact_damping);
+        params.static_contact_softness = params.contact_softness;
+
+        let nq = joints.iter().map(|j| if j.kind == JointKind::Free { 7 } else { 1 }).sum();
+        let nv = joints.iter().map(|j| if j.kind == JointKind::Free { 6 } else { 1 }).sum();
+        let mut physics = Self {
+            initial: w.clone(),
+            world: w,
+            pipeline: PhysicsPipeline::new(),
+            params,
+            gravity: Vector::new(gravity[0] as f32, gravity[1] as f32, gravity[2] as f32),
+            multibody,
+            joints,
+            actuators,
+            body_names,
+            geom_frictions,
+            frame_steps: frame_skip * tuning.steps_per_timestep,
+            steps_per_timestep: tuning.steps_per_timestep,
+            timestep,
+            nq,
+            nv,
+        };
+        // Settle the broad phase once so the snapshot starts with contacts known.
+        physics.refresh_collisions();
+        physics.initial = physics.world.clone();
+        Ok(physics)
+    }
+
+    pub fn nq(&self) -> usize {
+        self.nq
+    }
+
+    pub fn nv(&self) -> usize {
+        self.nv
+    }
+
+    pub fn nu(&self) -> usize {
+        self.actuators.len()
+    }
+
+    /// Actuator control ranges (None: unlimited).
+    pub fn ctrl_ranges(&self) -> Vec<Option<[f64; 2]>> {
+        self.actuators.iter().map(|a| a.ctrl_range).collect()
+    }
+
+    pub fn body(&self, name: &str) -> Option<RigidBodyHandle> {
+        self.body_names.iter().find(|(n, _)| n == name).map(|(_, h)| *h)
+    }
+
+    /// Total mass and per-body masses, by MJCF body name.
+    pub fn body_masses(&self) -> Vec<(String, f64)> {
+        self.body_names
+            .iter()
+            .map(|(n, h)| (n.clone(), self.world.bodies[*h].mass() as f64))
+            .collect()
+    }
+
+    /// Sliding friction per named geom, as the colliders hold it.
+    pub fn geom_frictions(&self) -> &[(String, f64)] {
+        &self.geom_frictions
+    }
+
+    /// The joints as built: range in MuJoCo's coordinates, armature, damping, stiffness.
+    pub fn joint_facts(&self) -> Vec<JointFacts> {
+        let mb = self.mb();
+        self.joints
+            .iter()
+            .filter(|j| j.kind != JointKind::Free)
+            .map(|j| {
+                let joint = mb.link(j.link).expect("live link").joint();
+                let (axis, spatial) = if j.kind == JointKind::Hinge { (JointAxis::AngX, 3) } else { (JointAxis::LinX, 0) };
+                let range = joint
+                    .data
+                    .limit_axes
+                    .contains(axis.into())
+                    .then(|| joint.data.limits(axis))
+                    .flatten()
+                    .map(|l| [j.qpos0 + l.min as f64, j.qpos0 + l.max as f64]);
+                JointFacts {
+                    name: j.name.clone(),
+                    kind: j.kind,
+                    range,
+                    armature: mb.armature()[j.dof] as f64,
+                    damping: mb.damping()[j.dof] as f64,
+                    stiffness: joint.spring(spatial).0 as f64,
+                }
+            })
+            .collect()
+    }
+
+    /// The actuators as built, in `ctrl` order.
+    pub fn actuator_facts(&self) -> Vec<ActuatorFacts> {
+        self.actuators
+            .iter()
+            .map(|a| ActuatorFacts { joint: a.joint.clone(), gear: a.gear, ctrl_range: a.ctrl_range })
+            .collect()
+    }
+
+    /// World position of a body's frame origin (MuJoCo's `xpos`).
+    pub fn xpos(&self, body: RigidBodyHandle) -> [f64; 3] {
+        let t = self.world.bodies[body].position().translation;
+        [t.x as f64, t.y as f64, t.z as f64]
+    }
+
+    /// Restores the initial state (MuJoCo's `qpos0`, zero velocity).
+    pub fn reset_to_initial(&mut self) {
+        self.world.clone_from(&self.initial);
+    }
+
+    fn mb(&self) -> &Multibody {
+        self.world.multibody_joints.get_multibody(self.multibody).expect("multibody lives as long as the world")
+    }
+
+    /// Writes MuJoCo's `qpos` (length nq) and `qvel` (length nv).
+    pub fn read_state(&self, qpos: &mut [f64], qvel: &mut [f64]) {
+        let mb = self.mb();
+        let gv = mb.generalized_velocity();
+        let (mut qi, mut vi) = (0, 0);
+        for j in &self.joints {
+            let link = mb.link(j.link).expect("link index from construction");
+            match j.kind {
+                JointKind::Free => {
+                    let rb = &self.world.bodies[j.body];
+                    let p = rb.position();
+                    let q = p.rotation;
+                    qpos[qi..qi + 7].copy_from_slice(&[
+                        p.translation.x as f64,
+                        p.translation.y as f64,
+                        p.translation.z as f64,
+                        q.w as f64,
+                        q.x as f64,
+                        q.y as f64,
+                        q.z as f64,
+                    ]);
+                    // MuJoCo: linear velocity of the body origin in world frame, angular in body frame.
+                    let lin = Vector::new(gv[j.dof], gv[j.dof + 1], gv[j.dof + 2]);
+                    let ang = q.inverse() * Vector::new(gv[j.dof + 3], gv[j.dof + 4], gv[j.dof + 5]);
+                    qvel[vi..vi + 6].copy_from_slice(&[
+                        lin.x as f64,
+                        lin.y as f64,
+                        lin.z as f64,
+                        ang.x as f64,
+                        ang.y as f64,
+                        ang.z as f64,
+                    ]);
+                    qi += 7;
+                    vi += 6;
+                }
+                JointKind::Hinge | JointKind::Slide => {
+                    let c = link.joint().coords();
+                    let coord = if j.kind == JointKind::Hinge { c[3] } else { c[0] };
+                    qpos[qi] = j.qpos0 + coord as f64;
+                    qvel[vi] = gv[j.dof] as f64;
+                    qi += 1;
+                    vi += 1;
+                }
+            }
+        }
+    }
+
+    /// Moves the state from the initial one by `dqpos` (hinge/slide: added to qpos; free: the
+    /// position offset and a new orientation quaternion (w, x, y, z), normalised here) and sets
+    /// `qvel`. Call right after [`Self::reset_to_initial`].
+    pub fn set_state_from_initial(&mut self, dqpos: &[f64], free_quat: Option<[f64; 4]>, qvel: &[f64]) {
+        let multibody = self.multibody;
+        let mb = self.world.multibody_joints.get_multibody_mut(multibody).expect("live multibody");
+        let ndofs = mb.ndofs();
+        let mut disp = vec![0.0 as Real; ndofs];
+        let (mut qi, mut vi) = (0, 0);
+        let mut root_pose = None;
+        for j in &self.joints {
+            match j.kind {
+                JointKind::Free => {
+                    let rb = &self.world.bodies[j.body];
+                    let mut pose = *rb.position();
+                    pose.translation += Vector::new(dqpos[qi] as f32, dqpos[qi + 1] as f32, dqpos[qi + 2] as f32);
+                    if let Some([w, x, y, z]) = free_quat {
+                        pose.rotation = Rotation::from_xyzw(x as f32, y as f32, z as f32, w as f32).normalize();
+                    }
+                    root_pose = Some((j.body, pose));
+                    qi += 7;
+                    vi += 6;
+                }
+                JointKind::Hinge | JointKind::Slide => {
+                    disp[j.dof] = dqpos[qi] as Real;
+                    qi += 1;
+                    vi += 1;
+                }
+            }
+        }
+        let _ = vi;
+        mb.apply_displacements(&disp);
+        if let Some((body, pose)) = root_pose {
+            self.world.bodies[body].set_position(pose, false);
+        }
+        let mb = self.world.multibody_joints.get_multibody_mut(multibody).expect("live multibody");
+        mb.forward_kinematics(&self.world.bodies, root_pose.is_some());
+        mb.update_rigid_bodies(&mut self.world.bodies, true);
+
+        let mut gv = vec![0.0 as Real; ndofs];
+        let mut vi = 0;
+        for j in &self.joints {
+            match j.kind {
+                JointKind::Free => {
+                    let rot = self.world.bodies[j.body].position().rotation;
+                    let ang = rot * Vector::new(qvel[vi + 3] as f32, qvel[vi + 4] as f32, qvel[vi + 5] as f32);
+                    gv[j.dof..j.dof + 6].copy_from_slice(&[
+                        qvel[vi] as f32,
+                        qvel[vi + 1] as f32,
+                        qvel[vi + 2] as f32,
+                        ang.x,
+                        ang.y,
+                        ang.z,
+                    ]);
+                    vi += 6;
+                }
+                _ => {
+                    gv[j.dof] = qvel[vi] as Real;
+                    vi += 1;
+                }
+            }
+        }
+        let mb = self.world.multibody_joints.get_multibody_mut(multibody).expect("live multibody");
+        mb.generalized_velocity_mut().copy_from_slice(&gv);
+        self.refresh_collisions();
+    }
+
+    /// Re-runs collision detection without advancing time, after a state was written.
+    fn refresh_collisions(&mut self) {
+        let mut params = self.params;
+        params.dt = 0.0;
+        self.pipeline_step(&params);
+    }
+
+    fn pipeline_step(&mut self, params: &IntegrationParameters) {
+        let w = &mut self.world;
+        self.pipeline.step(
+            self.gravity,
+            params,
+            &mut w.islands,
+            &mut w.broad_phase,
+            &mut w.narrow_phase,
+            &mut w.bodies,
+            &mut w.colliders,
+            &mut w.impulse_joints,
+            &mut w.multibody_joints,
+            &mut w.soft_bodies,
+            &mut w.ccd_solver,
+            &(),
+            &(),
+        );
+    }
+
+    /// Holds `ctrl` (clamped to each actuator's range, as MuJoCo does) for one env step.
+    ///
+    /// Returns the `track`ed body's position as MuJoCo's `xpos` holds it after `mj_step`:
+    /// computed before the last timestep's integration.
+    pub fn step(&mut self, ctrl: &[f32], track: Option<RigidBodyHandle>) -> Option<[f64; 3]> {
+        let lag_from = self.frame_steps - self.steps_per_timestep;
+        let mut tracked = None;
+        for i in 0..self.frame_steps {
+            if i == lag_from {
+                tracked = track.map(|b| self.xpos(b));
+            }
+            self.apply_ctrl(ctrl);
+            let params = self.params;
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pipeline_step(&params)));
+            if stepped.is_err() {
+                // rapier can assert on non-finite geometry; report it as a non-finite state.
+                return Some([f64::NAN; 3]);
+            }
+        }
+        tracked
+    }
+
+    /// MuJoCo's timestep.
+    pub fn timestep(&self) -> f64 {
+        self.timestep
+    }
+
+    /// Where the free joint's 7 entries start in `qpos`, if the model floats.
+    pub fn free_joint_qpos_adr(&self) -> Option<usize> {
+        let mut adr = 0;
+        for j in &self.joints {
+            if j.kind == JointKind::Free {
+                return Some(adr);
+            }
+            adr += 1;
+        }
+        None
+    }
+
+    /// Joint torques `gear · clip(ctrl)`, as an equal and opposite pair on the joint's two
+    /// bodies about its current axis: exactly a generalized force on that joint alone.
+    fn apply_ctrl(&mut self, ctrl: &[f32]) {
+        for a in &self.actuators {
+            self.world.bodies[a.child].reset_torques(false);
+            self.world.bodies[a.parent].reset_torques(false);
+        }
+        for (a, &u) in self.actuators.iter().zip(ctrl) {
+            let u = match a.ctrl_range {
+                Some([lo, hi]) => (u as f64).clamp(lo, hi),
+                None => u as f64,
+            };
+            let axis = self.world.bodies[a.child].position().rotation * a.local_axis;
+            let torque = axis * (a.gear * u) as f32;
+            self.world.bodies[a.child].add_torque(torque, false);
+            self.world.bodies[a.parent].add_torque(-torque, false);
+        }
+    }
+}

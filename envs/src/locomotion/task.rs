@@ -1,0 +1,304 @@
+//! A locomotion task: an MJCF model plus Gymnasium v4's observation, reward, termination and
+//! reset rules. The three built-in tasks are presets of [`LocomotionSpec`]; a new task is an
+//! MJCF file and a spec.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::physics::{MjcfPhysics, PhysicsTuning};
+use crate::env::{EndReason, EpisodeClock, StepInfo, StepOutcome, check_obs_len, validate};
+use crate::rng::EnvRng;
+use crate::{BoxSpace, Env, EnvError, EnvSpec};
+
+/// Where the model comes from.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// MJCF text compiled into the binary (the built-in tasks).
+    Embedded { name: &'static str, xml: &'static str },
+    /// An MJCF file on disk.
+    File(PathBuf),
+}
+
+/// How the observation is assembled from `qpos` and `qvel`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ObsLayout {
+    /// Leading `qpos` entries left out (1: x; 2: x and y).
+    pub skip_qpos: usize,
+    /// Symmetric clip applied to `qvel` (Hopper/Walker2d: 10).
+    pub clip_qvel: Option<f64>,
+}
+
+/// Gymnasium's `is_healthy` variants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Health {
+    /// Never terminates (HalfCheetah).
+    Always,
+    /// Hopper/Walker2d: z = qpos[1] and angle = qpos[2] inside open ranges, and every entry of
+    /// `concat(qpos, qvel)[2..]` inside `state_range` (open).
+    Planar { z_range: (f64, f64), angle_range: (f64, f64), state_range: Option<(f64, f64)> },
+    /// Ant: all of qpos/qvel finite and z = qpos[2] inside the closed `z_range`.
+    Floating { z_range: (f64, f64) },
+}
+
+/// Distribution of the reset noise on `qvel`; `qpos` always gets U(±scale).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VelocityNoise {
+    /// U(±scale): Hopper, Walker2d, Humanoid.
+    Uniform,
+    /// scale·N(0, 1): HalfCheetah, Ant.
+    Normal,
+}
+
+/// Which x the forward reward differentiates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ForwardX {
+    /// `qpos[0]`, read after the step.
+    Qpos0,
+    /// A body's `xpos`, as MuJoCo leaves it after `mj_step`: computed before the last
+    /// timestep's integration, so it lags one timestep (Ant-v4's torso).
+    LaggedBody(&'static str),
+}
+
+/// Everything that defines a locomotion task.
+#[derive(Debug, Clone)]
+pub struct LocomotionSpec {
+    pub id: &'static str,
+    pub model: ModelSource,
+    pub frame_skip: usize,
+    pub obs: ObsLayout,
+    pub forward_x: ForwardX,
+    pub forward_reward_weight: f64,
+    pub ctrl_cost_weight: f64,
+    /// Paid on every step, the terminal one included (v4 with terminate_when_unhealthy).
+    pub healthy_reward: Option<f64>,
+    pub health: Health,
+    pub reset_noise_scale: f64,
+    pub velocity_noise: VelocityNoise,
+    pub max_episode_steps: u32,
+    pub tuning: PhysicsTuning,
+}
+
+impl LocomotionSpec {
+    /// Reward terms reported in `info`, in order.
+    fn reward_terms(&self) -> &'static [&'static str] {
+        if self.healthy_reward.is_some() {
+            &["reward_forward", "reward_ctrl", "reward_survive"]
+        } else {
+            &["reward_run", "reward_ctrl"]
+        }
+    }
+
+    /// Builds the environment.
+    pub fn build(&self) -> Result<LocomotionEnv, EnvError> {
+        LocomotionEnv::new(self.clone())
+    }
+}
+
+/// A running locomotion task.
+pub struct LocomotionEnv {
+    spec: Arc<LocomotionSpec>,
+    env_spec: EnvSpec,
+    physics: MjcfPhysics,
+    forward_body: Option<rapier3d::prelude::RigidBodyHandle>,
+    rng: EnvRng,
+    clock: EpisodeClock,
+    qpos: Vec<f64>,
+    qvel: Vec<f64>,
+    /// x of the forward reward at the end of the previous step.
+    x_before: f64,
+    /// The state went non-finite: nothing more happens until reset.
+    broken: bool,
+}
+
+impl LocomotionEnv {
+    pub fn new(spec: LocomotionSpec) -> Result<Self, EnvError> {
+        let physics = match &spec.model {
+            ModelSource::Embedded { name, xml } => {
+                MjcfPhysics::from_xml(xml, std::path::Path::new("."), name, spec.frame_skip, spec.tuning)?
+            }
+            ModelSource::File(path) => MjcfPhysics::from_file(path, spec.frame_skip, spec.tuning)?,
+        };
+        let model_err = |reason: String| EnvError::Model { path: spec.id.to_string(), reason };
+        let forward_body = match spec.forward_x {
+            ForwardX::Qpos0 => None,
+            ForwardX::LaggedBody(name) => {
+                Some(physics.body(name).ok_or_else(|| model_err(format!("no body named '{name}'")))?)
+            }
+        };
+        let (nq, nv) = (physics.nq(), physics.nv());
+        if spec.obs.skip_qpos > nq {
+            return Err(model_err(format!("cannot skip {} of {nq} qpos entries", spec.obs.skip_qpos)));
+        }
+        let obs_dim = nq - spec.obs.skip_qpos + nv;
+        let (low, high): (Vec<f32>, Vec<f32>) = physics
+            .ctrl_ranges()
+            .iter()
+            .map(|r| r.map_or((f32::NEG_INFINITY, f32::INFINITY), |[lo, hi]| (lo as f32, hi as f32)))
+            .unzip();
+        let env_spec = EnvSpec {
+            id: spec.id.to_string(),
+            observation_space: BoxSpace::uniform(obs_dim, f32::NEG_INFINITY, f32::INFINITY),
+            action_space: BoxSpace { low, high },
+            max_episode_steps: spec.max_episode_steps,
+            dt: physics.timestep() * spec.frame_skip as f64,
+            reward_terms: spec.reward_terms(),
+        };
+        Ok(Self {
+            env_spec,
+            physics,
+            forward_body,
+            rng: EnvRng::seed_from_u64(0),
+            clock: EpisodeClock::default(),
+            qpos: vec![0.0; nq],
+            qvel: vec![0.0; nv],
+            x_before: 0.0,
+            broken: false,
+            spec: Arc::new(spec),
+        })
+    }
+
+    pub fn physics(&self) -> &MjcfPhysics {
+        &self.physics
+    }
+
+    pub fn locomotion_spec(&self) -> &LocomotionSpec {
+        &self.spec
+    }
+
+    /// MuJoCo's `qpos` and `qvel` after the last reset or step.
+    pub fn state(&self) -> (&[f64], &[f64]) {
+        (&self.qpos, &self.qvel)
+    }
+
+    /// Starts an episode from the exact initial state, with no reset noise (the reference
+    /// rollouts' `set_state(init_qpos, init_qvel)`).
+    pub fn reset_without_noise(&mut self, obs: &mut [f32]) -> Result<(), EnvError> {
+        check_obs_len(&self.env_spec, obs)?;
+        self.start_episode(None);
+        self.write_obs(obs);
+        Ok(())
+    }
+
+    /// Restores the initial state, then applies `noise` = (qpos offsets, qvel) if given.
+    fn start_episode(&mut self, noise: Option<(Vec<f64>, Vec<f64>)>) {
+        self.physics.reset_to_initial();
+        self.physics.read_state(&mut self.qpos, &mut self.qvel);
+        if let Some((dqpos, qvel)) = noise {
+            // MuJoCo keeps a free joint's noisy quaternion unnormalised in qpos (and so in the
+            // first observation) while the pose it simulates is the normalised one.
+            let free_quat = self.physics.free_joint_qpos_adr().map(|adr| {
+                let q: [f64; 4] = std::array::from_fn(|i| self.qpos[adr + 3 + i] + dqpos[adr + 3 + i]);
+                q
+            });
+            self.physics.set_state_from_initial(&dqpos, free_quat, &qvel);
+            self.physics.read_state(&mut self.qpos, &mut self.qvel);
+            if let (Some(adr), Some(q)) = (self.physics.free_joint_qpos_adr(), free_quat) {
+                self.qpos[adr + 3..adr + 7].copy_from_slice(&q);
+            }
+        }
+        self.x_before = match self.forward_body {
+            None => self.qpos[0],
+            Some(b) => self.physics.xpos(b)[0],
+        };
+        self.broken = false;
+        self.clock.start();
+    }
+
+    fn write_obs(&self, obs: &mut [f32]) {
+        let skip = self.spec.obs.skip_qpos;
+        let nq = self.qpos.len() - skip;
+        for (o, q) in obs[..nq].iter_mut().zip(&self.qpos[skip..]) {
+            *o = *q as f32;
+        }
+        let clip = self.spec.obs.clip_qvel.unwrap_or(f64::INFINITY);
+        for (o, v) in obs[nq..].iter_mut().zip(&self.qvel) {
+            *o = v.clamp(-clip, clip) as f32;
+        }
+    }
+
+    fn is_healthy(&self) -> bool {
+        let (qpos, qvel) = (&self.qpos, &self.qvel);
+        match self.spec.health {
+            Health::Always => true,
+            Health::Planar { z_range, angle_range, state_range } => {
+                let open = |x: f64, (lo, hi): (f64, f64)| lo < x && x < hi;
+                let state_ok = state_range
+                    .is_none_or(|r| qpos[2..].iter().chain(qvel.iter()).all(|&x| open(x, r)));
+                state_ok && open(qpos[1], z_range) && open(qpos[2], angle_range)
+            }
+            Health::Floating { z_range: (lo, hi) } => {
+                qpos.iter().chain(qvel.iter()).all(|x| x.is_finite()) && lo <= qpos[2] && qpos[2] <= hi
+            }
+        }
+    }
+}
+
+impl Env for LocomotionEnv {
+    fn spec(&self) -> &EnvSpec {
+        &self.env_spec
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {
+        check_obs_len(&self.env_spec, obs)?;
+        if let Some(seed) = seed {
+            self.rng = EnvRng::seed_from_u64(seed);
+        }
+        let s = self.spec.reset_noise_scale;
+        let dqpos: Vec<f64> = (0..self.qpos.len()).map(|_| self.rng.uniform(-s, s)).collect();
+        let qvel: Vec<f64> = (0..self.qvel.len())
+            .map(|_| match self.spec.velocity_noise {
+                VelocityNoise::Uniform => self.rng.uniform(-s, s),
+                VelocityNoise::Normal => s * self.rng.normal(),
+            })
+            .collect();
+        self.start_episode(Some((dqpos, qvel)));
+        self.write_obs(obs);
+        Ok(())
+    }
+
+    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<StepOutcome, EnvError> {
+        validate(&self.env_spec, action, obs)?;
+        self.clock.ensure_started()?;
+        let dt = self.env_spec.dt;
+
+        let mut x_after = f64::NAN;
+        if !self.broken {
+            let lagged = self.physics.step(action, self.forward_body);
+            self.physics.read_state(&mut self.qpos, &mut self.qvel);
+            x_after = lagged.map_or(self.qpos[0], |p| p[0]);
+        }
+        let finite = x_after.is_finite() && self.qpos.iter().chain(self.qvel.iter()).all(|x| x.is_finite());
+        let truncated = self.clock.tick(self.env_spec.max_episode_steps);
+
+        if !finite {
+            self.broken = true;
+            obs.fill(0.0);
+            let mut info = StepInfo::new(self.x_before, 0.0);
+            info.end = Some(EndReason::NonFinite);
+            return Ok(StepOutcome { reward: 0.0, terminated: true, truncated, info });
+        }
+
+        let x_velocity = (x_after - self.x_before) / dt;
+        self.x_before = x_after;
+        let forward = self.spec.forward_reward_weight * x_velocity;
+        let ctrl_cost = self.spec.ctrl_cost_weight * action.iter().map(|&a| (a as f64) * (a as f64)).sum::<f64>();
+        let mut info = StepInfo::new(x_after, x_velocity);
+        info.reward_terms[0] = forward;
+        info.reward_terms[1] = -ctrl_cost;
+        let mut reward = forward - ctrl_cost;
+        if let Some(h) = self.spec.healthy_reward {
+            info.reward_terms[2] = h;
+            reward += h;
+        }
+        let terminated = !self.is_healthy();
+        info.end = if terminated {
+            Some(EndReason::Terminated)
+        } else if truncated {
+            Some(EndReason::Truncated)
+        } else {
+            None
+        };
+        self.write_obs(obs);
+        Ok(StepOutcome { reward, terminated, truncated, info })
+    }
+}

@@ -1,0 +1,372 @@
+//! Comparison of the ports with MuJoCo's reference data (`shared/reference/mujoco/`): the
+//! figures `spikerl envcheck` prints and the fidelity tests assert.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::locomotion::{self, LocomotionEnv, LocomotionSpec};
+use crate::Env;
+
+/// The reference folder: `$SPIKERL_REFERENCE_DIR`, else the first `shared/reference/mujoco`
+/// found walking up from the current directory or from this crate.
+pub fn find_reference_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("SPIKERL_REFERENCE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let starts = [std::env::current_dir().ok(), Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")))];
+    for start in starts.into_iter().flatten() {
+        for dir in start.ancestors() {
+            for candidate in [dir.join("shared/reference/mujoco"), dir.join("../shared/reference/mujoco")] {
+                if candidate.join("Hopper-v4.model.json").is_file() {
+                    return Some(candidate);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("cannot read {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("cannot parse {0}: {1}")]
+    Parse(PathBuf, serde_json::Error),
+    #[error("no reference data for {0} (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4)")]
+    UnknownEnv(String),
+    #[error(transparent)]
+    Env(#[from] crate::EnvError),
+}
+
+/// A number that may be written as the string "inf"/"-inf".
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+enum Num {
+    F(f64),
+    S(NumStr),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum NumStr {
+    #[serde(rename = "inf")]
+    Inf,
+    #[serde(rename = "-inf")]
+    NegInf,
+    #[serde(rename = "nan")]
+    Nan,
+}
+
+impl Num {
+    fn get(self) -> f64 {
+        match self {
+            Num::F(x) => x,
+            Num::S(NumStr::Inf) => f64::INFINITY,
+            Num::S(NumStr::NegInf) => f64::NEG_INFINITY,
+            Num::S(NumStr::Nan) => f64::NAN,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefBody {
+    pub name: Option<String>,
+    pub mass: f64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefJoint {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub range: Option<[f64; 2]>,
+    pub armature: f64,
+    pub damping: f64,
+    pub stiffness: f64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefActuator {
+    pub joint: String,
+    pub gear0: f64,
+    pub ctrlrange: [f64; 2],
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefGeom {
+    pub name: Option<String>,
+    pub friction: [f64; 3],
+}
+
+/// `<Env>.model.json`, the parts the port is checked against.
+#[derive(Debug, Deserialize)]
+pub struct RefModel {
+    pub timestep: f64,
+    pub frame_skip: usize,
+    pub total_mass: f64,
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub bodies: Vec<RefBody>,
+    pub joints: Vec<RefJoint>,
+    pub actuators: Vec<RefActuator>,
+    pub geoms: Vec<RefGeom>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawRollout {
+    first_terminated_step: Option<usize>,
+    torso_xpos: Vec<[Num; 3]>,
+    qpos: Vec<Vec<Num>>,
+    terminated: Vec<bool>,
+}
+
+/// A 300-step rollout from the exact initial state.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub first_terminated_step: Option<usize>,
+    pub torso_xpos: Vec<[f64; 3]>,
+    pub qpos: Vec<Vec<f64>>,
+}
+
+/// The two reference action sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    Zero,
+    Sine,
+}
+
+impl ActionKind {
+    fn file_part(self) -> &'static str {
+        match self {
+            ActionKind::Zero => "zero_action",
+            ActionKind::Sine => "sine_action",
+        }
+    }
+
+    /// `a_t[j] = 0.5·sin(2π·t·dt·1.5 + j)` for the sine rollout.
+    pub fn action(self, t: usize, dt: f64, out: &mut [f32]) {
+        for (j, a) in out.iter_mut().enumerate() {
+            *a = match self {
+                ActionKind::Zero => 0.0,
+                ActionKind::Sine => (0.5 * (std::f64::consts::TAU * t as f64 * dt * 1.5 + j as f64).sin()) as f32,
+            };
+        }
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ReferenceError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReferenceError::Io(path.to_path_buf(), e))?;
+    serde_json::from_str(&text).map_err(|e| ReferenceError::Parse(path.to_path_buf(), e))
+}
+
+pub fn load_model(dir: &Path, env_id: &str) -> Result<RefModel, ReferenceError> {
+    read_json(&dir.join(format!("{env_id}.model.json")))
+}
+
+pub fn load_rollout(dir: &Path, env_id: &str, kind: ActionKind) -> Result<Rollout, ReferenceError> {
+    let raw: RawRollout = read_json(&dir.join(format!("{env_id}.{}.json", kind.file_part())))?;
+    let _ = raw.terminated;
+    Ok(Rollout {
+        first_terminated_step: raw.first_terminated_step,
+        torso_xpos: raw.torso_xpos.iter().map(|p| p.map(Num::get)).collect(),
+        qpos: raw.qpos.iter().map(|q| q.iter().map(|x| x.get()).collect()).collect(),
+    })
+}
+
+/// The port's spec for a reference env id.
+pub fn port_spec(env_id: &str) -> Result<LocomotionSpec, ReferenceError> {
+    match env_id {
+        "Hopper-v4" => Ok(locomotion::hopper()),
+        "HalfCheetah-v4" => Ok(locomotion::half_cheetah()),
+        "Ant-v4" => Ok(locomotion::ant()),
+        other => Err(ReferenceError::UnknownEnv(other.to_string())),
+    }
+}
+
+/// Runs the port through the same protocol as the reference: exact initial state, `steps`
+/// steps, termination ignored.
+pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Result<Rollout, ReferenceError> {
+    let mut env = LocomotionEnv::new(spec.clone())?;
+    let torso = env.physics().body("torso").ok_or_else(|| crate::EnvError::Model {
+        path: spec.id.into(),
+        reason: "no body named torso".into(),
+    })?;
+    let mut obs = vec![0.0; env.spec().obs_dim()];
+    let mut action = vec![0.0; env.spec().act_dim()];
+    env.reset_without_noise(&mut obs)?;
+    let dt = env.spec().dt;
+    let mut out = Rollout { first_terminated_step: None, torso_xpos: Vec::new(), qpos: Vec::new() };
+    for t in 0..steps {
+        kind.action(t, dt, &mut action);
+        let s = env.step_into(&action, &mut obs)?;
+        if s.terminated && out.first_terminated_step.is_none() {
+            out.first_terminated_step = Some(t);
+        }
+        out.torso_xpos.push(env.physics().xpos(torso));
+        out.qpos.push(env.state().0.to_vec());
+    }
+    Ok(out)
+}
+
+/// How close a figure must be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tolerance {
+    /// |port − mujoco| ≤ value.
+    Abs(f64),
+    /// |port − mujoco| ≤ value·|mujoco|.
+    Rel(f64),
+}
+
+/// One line of the fidelity table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub what: String,
+    pub port: f64,
+    pub mujoco: f64,
+    pub tolerance: Tolerance,
+}
+
+impl Check {
+    fn new(what: impl Into<String>, port: f64, mujoco: f64, tolerance: Tolerance) -> Self {
+        Self { what: what.into(), port, mujoco, tolerance }
+    }
+
+    pub fn passed(&self) -> bool {
+        let err = (self.port - self.mujoco).abs();
+        match self.tolerance {
+            Tolerance::Abs(t) => err <= t,
+            Tolerance::Rel(t) => err <= t * self.mujoco.abs(),
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tol = match self.tolerance {
+            Tolerance::Abs(t) => format!("±{t}"),
+            Tolerance::Rel(t) => format!("±{}%", t * 100.0),
+        };
+        write!(
+            f,
+            "{:<44} {:>11.4} {:>11.4} {:>9} {}",
+            self.what,
+            self.port,
+            self.mujoco,
+            tol,
+            if self.passed() { "ok" } else { "FAIL" }
+        )
+    }
+}
+
+/// Header matching [`Check`]'s `Display`.
+pub const CHECK_HEADER: &str = "check                                               port      mujoco       tol";
+
+fn first_term(r: &Rollout) -> f64 {
+    r.first_terminated_step.map_or(f64::INFINITY, |t| t as f64)
+}
+
+/// The model facts: masses, joints, actuators, timing.
+pub fn model_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceError> {
+    let spec = port_spec(env_id)?;
+    let model = load_model(dir, env_id)?;
+    let env = LocomotionEnv::new(spec.clone())?;
+    let physics = env.physics();
+    let mut checks = vec![
+        Check::new("timestep × frame_skip (env dt)", env.spec().dt, model.timestep * model.frame_skip as f64, Tolerance::Abs(1e-9)),
+        Check::new("obs dim", env.spec().obs_dim() as f64, model.obs_dim as f64, Tolerance::Abs(0.0)),
+        Check::new("act dim", env.spec().act_dim() as f64, model.act_dim as f64, Tolerance::Abs(0.0)),
+    ];
+    let masses = physics.body_masses();
+    let total: f64 = masses.iter().map(|(_, m)| m).sum();
+    checks.push(Check::new("total mass", total, model.total_mass, Tolerance::Rel(1e-3)));
+    let anonymous = |i: usize| format!("{}_foot", model.bodies[i - 1].name.as_deref().unwrap_or("body"));
+    for (i, b) in model.bodies.iter().enumerate().skip(1) {
+        let name = b.name.clone().unwrap_or_else(|| anonymous(i));
+        let port = masses.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, m)| *m);
+        checks.push(Check::new(format!("mass {name}"), port, b.mass, Tolerance::Rel(1e-3)));
+    }
+    let joints = physics.joint_facts();
+    for rj in model.joints.iter().filter(|j| j.kind != "free") {
+        let Some(pj) = joints.iter().find(|j| j.name == rj.name) else {
+            checks.push(Check::new(format!("joint {} present", rj.name), 0.0, 1.0, Tolerance::Abs(0.0)));
+            continue;
+        };
+        if let Some([lo, hi]) = rj.range {
+            let [plo, phi] = pj.range.unwrap_or([f64::NAN; 2]);
+            checks.push(Check::new(format!("joint {} range low", rj.name), plo, lo, Tolerance::Abs(1e-5)));
+            checks.push(Check::new(format!("joint {} range high", rj.name), phi, hi, Tolerance::Abs(1e-5)));
+        }
+        checks.push(Check::new(format!("joint {} armature", rj.name), pj.armature, rj.armature, Tolerance::Abs(1e-6)));
+        checks.push(Check::new(format!("joint {} damping", rj.name), pj.damping, rj.damping, Tolerance::Abs(1e-6)));
+        checks.push(Check::new(format!("joint {} stiffness", rj.name), pj.stiffness, rj.stiffness, Tolerance::Abs(1e-6)));
+    }
+    let actuators = physics.actuator_facts();
+    for (i, ra) in model.actuators.iter().enumerate() {
+        let pa = actuators.get(i);
+        let same_joint = pa.is_some_and(|a| a.joint == ra.joint);
+        checks.push(Check::new(format!("actuator {i} drives {}", ra.joint), f64::from(u8::from(same_joint)), 1.0, Tolerance::Abs(0.0)));
+        checks.push(Check::new(format!("actuator {i} gear"), pa.map_or(f64::NAN, |a| a.gear), ra.gear0, Tolerance::Abs(1e-9)));
+        let [lo, hi] = pa.and_then(|a| a.ctrl_range).unwrap_or([f64::NAN; 2]);
+        checks.push(Check::new(format!("actuator {i} ctrlrange low"), lo, ra.ctrlrange[0], Tolerance::Abs(1e-9)));
+        checks.push(Check::new(format!("actuator {i} ctrlrange high"), hi, ra.ctrlrange[1], Tolerance::Abs(1e-9)));
+    }
+    let frictions = physics.geom_frictions();
+    for g in &model.geoms {
+        let Some(name) = &g.name else { continue };
+        let port = frictions.iter().find(|(n, _)| n == name).map_or(f64::NAN, |(_, f)| *f);
+        checks.push(Check::new(format!("friction {name}"), port, g.friction[0], Tolerance::Abs(1e-5)));
+    }
+    Ok(checks)
+}
+
+/// The behaviour checks: zero- and sine-action rollouts against MuJoCo's.
+pub fn dynamics_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceError> {
+    dynamics_checks_with(&port_spec(env_id)?, dir)
+}
+
+/// [`dynamics_checks`] for a given spec (to try other tunings).
+pub fn dynamics_checks_with(spec: &LocomotionSpec, dir: &Path) -> Result<Vec<Check>, ReferenceError> {
+    let env_id = spec.id;
+    let mj_zero = load_rollout(dir, env_id, ActionKind::Zero)?;
+    let mj_sine = load_rollout(dir, env_id, ActionKind::Sine)?;
+    let steps = mj_zero.torso_xpos.len();
+    let zero = port_rollout(spec, ActionKind::Zero, steps)?;
+    let sine = port_rollout(spec, ActionKind::Sine, steps)?;
+    let z = |r: &Rollout, n: usize| r.torso_xpos[n - 1][2];
+    let mut checks = Vec::new();
+    match env_id {
+        "Hopper-v4" => {
+            checks.push(Check::new("zero: first terminated step", first_term(&zero), first_term(&mj_zero), Tolerance::Rel(0.25)));
+        }
+        "HalfCheetah-v4" => {
+            for n in [100, 300] {
+                checks.push(Check::new(format!("zero: torso z after {n} steps"), z(&zero, n), z(&mj_zero, n), Tolerance::Abs(0.03)));
+            }
+        }
+        _ => {
+            for n in [10, 50, 100] {
+                checks.push(Check::new(format!("zero: torso z after {n} steps"), z(&zero, n), z(&mj_zero, n), Tolerance::Abs(0.05)));
+            }
+        }
+    }
+    let worst = (0..30)
+        .map(|t| (sine.torso_xpos[t][2] - mj_sine.torso_xpos[t][2]).abs())
+        .fold(0.0, f64::max);
+    checks.push(Check::new("sine: max |Δ torso z|, steps 1-30", worst, 0.0, Tolerance::Abs(0.1)));
+    match env_id {
+        "Hopper-v4" => {
+            checks.push(Check::new("sine: first terminated step", first_term(&sine), first_term(&mj_sine), Tolerance::Rel(0.25)));
+        }
+        "HalfCheetah-v4" => {
+            for n in [100, 300] {
+                let dx = |r: &Rollout| r.qpos[n - 1][0] - 0.0;
+                checks.push(Check::new(format!("sine: forward displacement after {n}"), dx(&sine), dx(&mj_sine), Tolerance::Rel(0.35)));
+            }
+        }
+        _ => {
+            checks.push(Check::new("sine: first terminated step", first_term(&sine), first_term(&mj_sine), Tolerance::Rel(0.35)));
+        }
+    }
+    Ok(checks)
+}
