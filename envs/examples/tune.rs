@@ -17,6 +17,7 @@ fn main() {
             "limit_damping" => t.limit_damping = v.parse().unwrap(),
             "iters" => t.solver_iterations = v.parse().unwrap(),
             "steps" => t.steps_per_timestep = v.parse().unwrap(),
+            "coulomb" => t.coulomb_friction = v.parse().unwrap(),
             "margin" => t.contact_margin = v.parse().unwrap(),
             "show" => show = v.split(',').map(|s| s.parse::<usize>().unwrap()).collect(),
             _ => panic!("unknown key {k}"),

@@ -1,6 +1,7 @@
 //! rapier3d ports of Gymnasium's MuJoCo locomotion tasks (v4 semantics).
 
 mod physics;
+mod soft_limit;
 mod task;
 
 pub use physics::{ActuatorFacts, JointFacts, JointKind, MjcfPhysics, PhysicsTuning};

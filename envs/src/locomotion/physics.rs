@@ -11,6 +11,7 @@ use std::path::Path;
 use rapier3d::prelude::*;
 use rapier3d_mjcf::{ContactFilterMode, MjcfDofKind, MjcfLoaderOptions, MjcfMultibodyOptions, MjcfRobot};
 
+use super::soft_limit::{DEFAULT_SOLIMP, DEFAULT_SOLREF, SoftLimit};
 use crate::EnvError;
 
 /// The knobs of rapier that decide how closely the port follows MuJoCo, and how fast it runs.
@@ -28,6 +29,9 @@ pub struct PhysicsTuning {
     pub limit_damping: f32,
     /// Extra distance at which contacts are generated (MuJoCo's geom margin analogue).
     pub contact_margin: f32,
+    /// One Coulomb friction constraint per contact point (MuJoCo's pyramid) instead of
+    /// rapier's faster per-manifold approximation.
+    pub coulomb_friction: bool,
 }
 
 impl Default for PhysicsTuning {
@@ -40,6 +44,7 @@ impl Default for PhysicsTuning {
             limit_hz: 8.0,
             limit_damping: 1.0,
             contact_margin: 0.0,
+            coulomb_friction: false,
         }
     }
 }
@@ -71,10 +76,23 @@ pub enum JointKind {
     Slide,
 }
 
+/// Where a hinge's generalized force goes: an equal and opposite torque pair about its axis.
+#[derive(Debug, Clone, Copy)]
+struct HingeFrame {
+    child: RigidBodyHandle,
+    parent: RigidBodyHandle,
+    /// Joint axis in the child's frame.
+    local_axis: Vector,
+}
+
 #[derive(Debug, Clone)]
 struct JointDof {
     name: String,
     kind: JointKind,
+    hinge: Option<HingeFrame>,
+    /// MuJoCo's range, in MuJoCo's coordinate.
+    range: Option<[f64; 2]>,
+    limit: Option<SoftLimit>,
     /// Multibody link carrying this joint.
     link: usize,
     /// The rigid body moved by this joint.
@@ -87,14 +105,10 @@ struct JointDof {
 
 #[derive(Debug, Clone)]
 struct Actuator {
-    joint: String,
+    /// Index into `MjcfPhysics::joints`.
+    joint: usize,
     gear: f64,
     ctrl_range: Option<[f64; 2]>,
-    /// The body the joint moves and its parent, which takes the reaction torque.
-    child: RigidBodyHandle,
-    parent: RigidBodyHandle,
-    /// Joint axis in the child's frame.
-    local_axis: Vector,
 }
 
 /// Everything rapier mutates during a step: cloning it is a full snapshot.
@@ -121,6 +135,8 @@ pub struct MjcfPhysics {
     multibody: MultibodyIndex,
     joints: Vec<JointDof>,
     actuators: Vec<Actuator>,
+    /// Generalized force per joint for the current rapier step (scratch).
+    joint_force: Vec<f64>,
     body_names: Vec<(String, RigidBodyHandle)>,
     geom_frictions: Vec<(String, f64)>,
     /// rapier steps per env step (frame_skip × steps_per_timestep).
@@ -165,8 +181,18 @@ impl MjcfPhysics {
         let body_name_to_idx = robot.body_name_to_idx.clone();
         let robot_geoms = robot.geom_name_to_collider.clone();
         let joint_names: Vec<Option<String>> = robot.joints.iter().map(|j| j.name.clone()).collect();
+        let joint_damping: Vec<f32> = robot.joints.iter().map(|j| j.damping_per_dof).collect();
         let actuator_specs: Vec<_> = robot.actuators.iter().map(|a| (a.actuator.clone(), a.joint_index)).collect();
         let qpos_dofs = robot.qpos_dofs.clone();
+        let joint_limits: Vec<Option<[f32; 2]>> = robot
+            .joints
+            .iter()
+            .map(|j| {
+                let axis = if j.joint.locked_axes.contains(JointAxesMask::LIN_X) { JointAxis::AngX } else { JointAxis::LinX };
+                j.joint.limit_axes.contains(axis.into()).then(|| j.joint.limits(axis)).flatten().map(|l| [l.min, l.max])
+            })
+            .collect();
+        let solver_params = limit_solver_params(xml).map_err(|e| model_err(format!("bad XML: {e}")))?;
 
         let mut w = World {
             islands: IslandManager::new(),
@@ -184,7 +210,8 @@ impl MjcfPhysics {
             &mut w.colliders,
             &mut w.multibody_joints,
             &mut w.impulse_joints,
-            MjcfMultibodyOptions::SKIP_JOINT_MOTORS,
+            // Actuators and limits are MuJoCo's, applied as generalized forces below.
+            MjcfMultibodyOptions::SKIP_JOINT_MOTORS | MjcfMultibodyOptions::SKIP_JOINT_LIMITS,
         );
 
         // rapier settles a multibody's root (fixed or free) lazily; do it now, so that the
@@ -199,7 +226,6 @@ impl MjcfPhysics {
         }
 
         // MuJoCo combines friction by maximum; only its sliding coefficient matters here.
-        let limit_softness = SpringCoefficients::new(tuning.limit_hz, tuning.limit_damping);
         for (_, c) in w.colliders.iter_mut() {
             c.set_friction_combine_rule(CoefficientCombineRule::Max);
             // MuJoCo collides two geoms when either one's contype meets the other's conaffinity.
@@ -263,14 +289,45 @@ impl MjcfPhysics {
             let mb = w.multibody_joints.get_multibody(link_id.multibody).expect("live multibody");
             let mlink = mb.link(link_id.id).expect("live link");
             let name = dof.joint.and_then(|ji| joint_names[ji].clone()).unwrap_or_else(|| "root".into());
-            joints.push(JointDof { name, kind, link: link_id.id, body, dof: mlink.assembly_id(), qpos0: dof.reference as f64 });
+            let hinge = match kind {
+                JointKind::Hinge => Some(HingeFrame {
+                    child: body,
+                    parent: mlink
+                        .parent_id()
+                        .and_then(|p| mb.link(p))
+                        .map(|p| p.rigid_body_handle())
+                        .ok_or_else(|| model_err(format!("hinge {name} has no parent link")))?,
+                    local_axis: mlink.joint().data.local_frame2.rotation * Vector::X,
+                }),
+                _ => None,
+            };
+            let qpos0 = dof.reference as f64;
+            let rapier_range = dof.joint.and_then(|ji| joint_limits[ji]);
+            if kind == JointKind::Slide && rapier_range.is_some() {
+                return Err(model_err(format!("slide joint {name}: limits on slide joints are not supported")));
+            }
+            let (solref, solimp) = solver_params.get(&name).copied().unwrap_or((DEFAULT_SOLREF, DEFAULT_SOLIMP));
+            let limit = rapier_range
+                .map(|[lo, hi]| SoftLimit { lo: lo as f64, hi: hi as f64, solref, solimp, inertia: 0.0 });
+            let range = rapier_range.map(|[lo, hi]| [qpos0 + lo as f64, qpos0 + hi as f64]);
+            joints.push(JointDof { name, kind, hinge, range, limit, link: link_id.id, body, dof: mlink.assembly_id(), qpos0 });
         }
         let multibody = multibody.ok_or_else(|| model_err("the model has no joints".into()))?;
 
-        // Limits: soften them like MuJoCo's, which lets a joint start outside its range.
-        if let Some(mb) = w.multibody_joints.get_multibody_mut(multibody) {
-            for link in mb.links_mut() {
-                link.joint.data.softness = limit_softness;
+        let mb = w.multibody_joints.get_multibody_mut(multibody).expect("live multibody");
+        // MuJoCo sizes constraint forces by each DoF's inverse inertia at the initial pose.
+        let inv_inertia = mb.dof_inverse_inertia(&w.bodies);
+        for j in &mut joints {
+            if let Some(l) = &mut j.limit {
+                l.inertia = 1.0 / (inv_inertia[j.dof] as f64).max(1e-12);
+            }
+        }
+        // rapier damps every angular DoF by 0.1 for stability; MuJoCo damps only what the
+        // model says.
+        mb.damping_mut().fill(0.0);
+        for (j, dof) in joints.iter().zip(&qpos_dofs) {
+            if let Some(ji) = dof.joint {
+                mb.damping_mut()[j.dof] = joint_damping[ji];
             }
         }
 
@@ -280,38 +337,27 @@ impl MjcfPhysics {
             if !matches!(spec.kind, rapier3d_mjcf::mjcf_rs::extras::ActuatorKind::Motor) {
                 return Err(model_err(format!("actuator {:?}: only <motor> is supported", spec.name)));
             }
-            let h = &handles.joints[ji];
-            let jh = h.joint.ok_or_else(|| model_err("actuated joint closes a loop".into()))?;
-            let (mb, link) = w.multibody_joints.get(jh).ok_or_else(|| model_err("dangling multibody joint".into()))?;
-            let mlink = mb.link(link).expect("link of a live handle");
-            let data = &mlink.joint().data;
-            if !data.locked_axes.contains(JointAxesMask::LIN_X) {
-                return Err(model_err(format!("actuator {:?}: only hinge joints can be actuated", spec.name)));
-            }
-            let parent = mlink
-                .parent_id()
-                .and_then(|p| mb.link(p))
-                .map(|p| p.rigid_body_handle())
-                .ok_or_else(|| model_err("an actuated joint needs a parent link".into()))?;
+            let name = joint_names[ji].clone().unwrap_or_default();
+            let joint = joints
+                .iter()
+                .position(|j| j.name == name && j.hinge.is_some())
+                .ok_or_else(|| model_err(format!("actuator on {name}: only hinge joints can be actuated")))?;
             let ctrl_range = match spec.ctrl_limited {
                 rapier3d_mjcf::mjcf_rs::types::Tristate::False => None,
                 _ => spec.ctrl_range,
             };
-            actuators.push(Actuator {
-                joint: joint_names[ji].clone().unwrap_or_default(),
-                gear: spec.gear[0],
-                ctrl_range,
-                child: h.link2,
-                parent,
-                local_axis: data.local_frame2.rotation * Vector::X,
-            });
+            actuators.push(Actuator { joint, gear: spec.gear[0], ctrl_range });
         }
+        let joint_force = vec![0.0; joints.len()];
 
         let mut params = IntegrationParameters::default();
         params.dt = (timestep / tuning.steps_per_timestep as f64) as f32;
         params.num_solver_iterations = tuning.solver_iterations;
         params.contact_softness = SpringCoefficients::new(tuning.contact_hz, tuning.contact_damping);
         params.static_contact_softness = params.contact_softness;
+        if tuning.coulomb_friction {
+            params.friction_model = FrictionModel::Coulomb;
+        }
 
         let nq = joints.iter().map(|j| if j.kind == JointKind::Free { 7 } else { 1 }).sum();
         let nv = joints.iter().map(|j| if j.kind == JointKind::Free { 6 } else { 1 }).sum();
@@ -324,6 +370,7 @@ impl MjcfPhysics {
             multibody,
             joints,
             actuators,
+            joint_force,
             body_names,
             geom_frictions,
             frame_steps: frame_skip * tuning.steps_per_timestep,
@@ -380,18 +427,11 @@ impl MjcfPhysics {
             .filter(|j| j.kind != JointKind::Free)
             .map(|j| {
                 let joint = mb.link(j.link).expect("live link").joint();
-                let (axis, spatial) = if j.kind == JointKind::Hinge { (JointAxis::AngX, 3) } else { (JointAxis::LinX, 0) };
-                let range = joint
-                    .data
-                    .limit_axes
-                    .contains(axis.into())
-                    .then(|| joint.data.limits(axis))
-                    .flatten()
-                    .map(|l| [j.qpos0 + l.min as f64, j.qpos0 + l.max as f64]);
+                let spatial = if j.kind == JointKind::Hinge { 3 } else { 0 };
                 JointFacts {
                     name: j.name.clone(),
                     kind: j.kind,
-                    range,
+                    range: j.range,
                     armature: mb.armature()[j.dof] as f64,
                     damping: mb.damping()[j.dof] as f64,
                     stiffness: joint.spring(spatial).0 as f64,
@@ -404,7 +444,7 @@ impl MjcfPhysics {
     pub fn actuator_facts(&self) -> Vec<ActuatorFacts> {
         self.actuators
             .iter()
-            .map(|a| ActuatorFacts { joint: a.joint.clone(), gear: a.gear, ctrl_range: a.ctrl_range })
+            .map(|a| ActuatorFacts { joint: self.joints[a.joint].name.clone(), gear: a.gear, ctrl_range: a.ctrl_range })
             .collect()
     }
 
@@ -574,7 +614,7 @@ impl MjcfPhysics {
             if i == lag_from {
                 tracked = track.map(|b| self.xpos(b));
             }
-            self.apply_ctrl(ctrl);
+            self.apply_joint_forces(ctrl);
             let params = self.params;
             let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pipeline_step(&params)));
             if stepped.is_err() {
@@ -602,22 +642,64 @@ impl MjcfPhysics {
         None
     }
 
-    /// Joint torques `gear · clip(ctrl)`, as an equal and opposite pair on the joint's two
-    /// bodies about its current axis: exactly a generalized force on that joint alone.
-    fn apply_ctrl(&mut self, ctrl: &[f32]) {
-        for a in &self.actuators {
-            self.world.bodies[a.child].reset_torques(false);
-            self.world.bodies[a.parent].reset_torques(false);
-        }
+    /// Generalized forces of the actuators (`gear · clip(ctrl)`) and of MuJoCo's soft joint
+    /// limits, each applied as an equal and opposite torque pair on the joint's two bodies
+    /// about its current axis: exactly a generalized force on that joint alone.
+    fn apply_joint_forces(&mut self, ctrl: &[f32]) {
+        self.joint_force.fill(0.0);
         for (a, &u) in self.actuators.iter().zip(ctrl) {
             let u = match a.ctrl_range {
                 Some([lo, hi]) => (u as f64).clamp(lo, hi),
                 None => u as f64,
             };
-            let axis = self.world.bodies[a.child].position().rotation * a.local_axis;
-            let torque = axis * (a.gear * u) as f32;
-            self.world.bodies[a.child].add_torque(torque, false);
-            self.world.bodies[a.parent].add_torque(-torque, false);
+            self.joint_force[a.joint] += a.gear * u;
+        }
+        let mb = self.world.multibody_joints.get_multibody(self.multibody).expect("live multibody");
+        let velocities = mb.generalized_velocity();
+        for (j, force) in self.joints.iter().zip(self.joint_force.iter_mut()) {
+            if let Some(limit) = &j.limit {
+                let q = mb.link(j.link).expect("live link").joint().coords()[3] as f64;
+                *force += limit.force(q, velocities[j.dof] as f64, *force);
+            }
+        }
+        for (j, &force) in self.joints.iter().zip(&self.joint_force) {
+            if let Some(h) = &j.hinge {
+                self.world.bodies[h.child].reset_torques(false);
+                self.world.bodies[h.parent].reset_torques(false);
+                let _ = force;
+            }
+        }
+        for (j, &force) in self.joints.iter().zip(&self.joint_force) {
+            let Some(h) = &j.hinge else { continue };
+            if force == 0.0 {
+                continue;
+            }
+            let axis = self.world.bodies[h.child].position().rotation * h.local_axis;
+            let torque = axis * force as f32;
+            self.world.bodies[h.child].add_torque(torque, false);
+            self.world.bodies[h.parent].add_torque(-torque, false);
         }
     }
+}
+
+/// `solreflimit`/`solimplimit` of every named joint that sets them in the MJCF text.
+fn limit_solver_params(xml: &str) -> Result<std::collections::HashMap<String, ([f64; 2], [f64; 5])>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let numbers = |s: &str| s.split_whitespace().map(str::parse::<f64>).collect::<Result<Vec<_>, _>>();
+    let mut out = std::collections::HashMap::new();
+    for node in doc.descendants().filter(|n| n.has_tag_name("joint")) {
+        let Some(name) = node.attribute("name") else { continue };
+        let mut solref = DEFAULT_SOLREF;
+        let mut solimp = DEFAULT_SOLIMP;
+        if let Some(v) = node.attribute("solreflimit") {
+            let v = numbers(v).map_err(|e| format!("joint {name} solreflimit: {e}"))?;
+            solref[..v.len().min(2)].copy_from_slice(&v[..v.len().min(2)]);
+        }
+        if let Some(v) = node.attribute("solimplimit") {
+            let v = numbers(v).map_err(|e| format!("joint {name} solimplimit: {e}"))?;
+            solimp[..v.len().min(5)].copy_from_slice(&v[..v.len().min(5)]);
+        }
+        out.insert(name.to_string(), (solref, solimp));
+    }
+    Ok(out)
 }
