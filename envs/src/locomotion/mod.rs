@@ -1,5 +1,6 @@
 //! rapier3d ports of Gymnasium's MuJoCo locomotion tasks (v4 semantics).
 
+mod floor_contact;
 mod physics;
 mod soft_limit;
 mod task;

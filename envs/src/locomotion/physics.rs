@@ -11,6 +11,7 @@ use std::path::Path;
 use rapier3d::prelude::*;
 use rapier3d_mjcf::{ContactFilterMode, MjcfDofKind, MjcfLoaderOptions, MjcfMultibodyOptions, MjcfRobot};
 
+use super::floor_contact::{FloorContacts, FloorGeom};
 use super::soft_limit::{DEFAULT_SOLIMP, DEFAULT_SOLREF, SoftLimit};
 use crate::EnvError;
 
@@ -32,6 +33,8 @@ pub struct PhysicsTuning {
     /// One Coulomb friction constraint per contact point (MuJoCo's pyramid) instead of
     /// rapier's faster per-manifold approximation.
     pub coulomb_friction: bool,
+    /// Floor contacts as MuJoCo's soft constraints (else rapier's contacts).
+    pub mujoco_floor: bool,
 }
 
 impl Default for PhysicsTuning {
@@ -45,6 +48,7 @@ impl Default for PhysicsTuning {
             limit_damping: 1.0,
             contact_margin: 0.0,
             coulomb_friction: false,
+            mujoco_floor: true,
         }
     }
 }
@@ -137,6 +141,11 @@ pub struct MjcfPhysics {
     actuators: Vec<Actuator>,
     /// Generalized force per joint for the current rapier step (scratch).
     joint_force: Vec<f64>,
+    /// MuJoCo-style floor contacts (None: rapier handles the floor).
+    floor: Option<FloorContacts>,
+    /// (link, mass) for the gravity term of the contacts' unconstrained acceleration.
+    link_masses: Vec<(usize, f32)>,
+    tau: rapier3d::na::DVector<f32>,
     body_names: Vec<(String, RigidBodyHandle)>,
     geom_frictions: Vec<(String, f64)>,
     /// rapier steps per env step (frame_skip × steps_per_timestep).
@@ -349,6 +358,25 @@ impl MjcfPhysics {
             actuators.push(Actuator { joint, gear: spec.gear[0], ctrl_range });
         }
         let joint_force = vec![0.0; joints.len()];
+        let floor = if tuning.mujoco_floor {
+            let mut collider_names = std::collections::HashMap::new();
+            for (name, &(b, c)) in &robot_geoms {
+                if let Some(h) = handles.bodies.get(b).and_then(|b| b.as_ref()).and_then(|b| b.colliders.get(c)) {
+                    collider_names.insert(h.handle, name.clone());
+                }
+            }
+            let params = geom_params(xml).map_err(|e| model_err(format!("bad XML: {e}")))?;
+            take_floor(&mut w, &collider_names, &params)
+        } else {
+            None
+        };
+        let mut link_masses = Vec::new();
+        {
+            let mb = w.multibody_joints.get_multibody(multibody).expect("live multibody");
+            for (i, link) in mb.links().enumerate() {
+                link_masses.push((i, w.bodies[link.rigid_body_handle()].mass()));
+            }
+        }
 
         let mut params = IntegrationParameters::default();
         params.dt = (timestep / tuning.steps_per_timestep as f64) as f32;
@@ -371,6 +399,9 @@ impl MjcfPhysics {
             joints,
             actuators,
             joint_force,
+            floor,
+            link_masses,
+            tau: rapier3d::na::DVector::zeros(0),
             body_names,
             geom_frictions,
             frame_steps: frame_skip * tuning.steps_per_timestep,
@@ -662,12 +693,9 @@ impl MjcfPhysics {
                 *force += limit.force(q, velocities[j.dof] as f64, *force);
             }
         }
-        for (j, &force) in self.joints.iter().zip(&self.joint_force) {
-            if let Some(h) = &j.hinge {
-                self.world.bodies[h.child].reset_torques(false);
-                self.world.bodies[h.parent].reset_torques(false);
-                let _ = force;
-            }
+        for (_, body) in self.world.bodies.iter_mut() {
+            body.reset_forces(false);
+            body.reset_torques(false);
         }
         for (j, &force) in self.joints.iter().zip(&self.joint_force) {
             let Some(h) = &j.hinge else { continue };
@@ -679,7 +707,134 @@ impl MjcfPhysics {
             self.world.bodies[h.child].add_torque(torque, false);
             self.world.bodies[h.parent].add_torque(-torque, false);
         }
+        if let Some(floor) = &mut self.floor {
+            let mb = self.world.multibody_joints.get_multibody(self.multibody).expect("live multibody");
+            let ndofs = mb.ndofs();
+            if self.tau.len() != ndofs {
+                self.tau = rapier3d::na::DVector::zeros(ndofs);
+            }
+            self.tau.fill(0.0);
+            let g = self.gravity;
+            for &(link, mass) in &self.link_masses {
+                let bj = mb.body_jacobian(link);
+                for d in 0..ndofs {
+                    let col = bj.column(d);
+                    self.tau[d] += mass * (col[0] * g.x + col[1] * g.y + col[2] * g.z);
+                }
+            }
+            // The joints' own passive forces (rapier integrates them implicitly).
+            let velocities = mb.generalized_velocity();
+            for (d, damping) in mb.damping().iter().enumerate() {
+                self.tau[d] -= damping * velocities[d];
+            }
+            for (j, &force) in self.joints.iter().zip(&self.joint_force) {
+                if j.kind == JointKind::Free {
+                    continue;
+                }
+                let joint = mb.link(j.link).expect("live link").joint();
+                let axis = if j.kind == JointKind::Hinge { 3 } else { 0 };
+                let (stiffness, rest) = joint.spring(axis);
+                self.tau[j.dof] += force as f32 - stiffness * (joint.coords()[axis] - rest);
+            }
+            floor.apply(mb, &mut self.world.bodies, &self.tau);
+        }
     }
+}
+
+/// MuJoCo contact parameters of one geom.
+#[derive(Debug, Clone, Copy)]
+struct GeomParams {
+    margin: f64,
+    solref: [f64; 2],
+    solimp: [f64; 5],
+    condim: u32,
+}
+
+/// Contact parameters of every named geom in the MJCF text (MuJoCo's defaults where unset).
+fn geom_params(xml: &str) -> Result<std::collections::HashMap<String, GeomParams>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let numbers = |s: &str| s.split_whitespace().map(str::parse::<f64>).collect::<Result<Vec<_>, _>>();
+    let mut out = std::collections::HashMap::new();
+    for node in doc.descendants().filter(|n| n.has_tag_name("geom")) {
+        let Some(name) = node.attribute("name") else { continue };
+        let mut p = GeomParams { margin: 0.0, solref: DEFAULT_SOLREF, solimp: DEFAULT_SOLIMP, condim: 3 };
+        let bad = |what: &str, e: std::num::ParseFloatError| format!("geom {name} {what}: {e}");
+        if let Some(v) = node.attribute("margin") {
+            p.margin = v.trim().parse().map_err(|e| bad("margin", e))?;
+        }
+        if let Some(v) = node.attribute("solref") {
+            let v = numbers(v).map_err(|e| bad("solref", e))?;
+            p.solref[..v.len().min(2)].copy_from_slice(&v[..v.len().min(2)]);
+        }
+        if let Some(v) = node.attribute("solimp") {
+            let v = numbers(v).map_err(|e| bad("solimp", e))?;
+            p.solimp[..v.len().min(5)].copy_from_slice(&v[..v.len().min(5)]);
+        }
+        if let Some(v) = node.attribute("condim") {
+            p.condim = v.trim().parse().map_err(|e: std::num::ParseIntError| format!("geom {name} condim: {e}"))?;
+        }
+        out.insert(name.to_string(), p);
+    }
+    Ok(out)
+}
+
+/// Replaces rapier's contacts with a floor plane by MuJoCo's soft contacts, when every geom
+/// that can touch the floor is a sphere or capsule. Returns None (rapier keeps the floor)
+/// otherwise.
+fn take_floor(
+    w: &mut World,
+    collider_names: &std::collections::HashMap<ColliderHandle, String>,
+    params: &std::collections::HashMap<String, GeomParams>,
+) -> Option<FloorContacts> {
+    let default = GeomParams { margin: 0.0, solref: DEFAULT_SOLREF, solimp: DEFAULT_SOLIMP, condim: 3 };
+    let param = |h: ColliderHandle| collider_names.get(&h).and_then(|n| params.get(n)).copied().unwrap_or(default);
+    let floors: Vec<ColliderHandle> =
+        w.colliders.iter().filter(|(_, c)| c.shape().as_halfspace().is_some()).map(|(h, _)| h).collect();
+    let [floor_handle] = floors[..] else { return None }; // one floor only
+    let floor = &w.colliders[floor_handle];
+    if floor.shape().as_halfspace()?.normal.z < 0.999 || floor.position().rotation.w.abs() < 0.9999 {
+        return None; // a horizontal one
+    }
+    let floor_groups = floor.collision_groups();
+    let floor_z = floor.position().translation.z;
+    let floor_friction = floor.friction();
+    let fp = param(floor_handle);
+    let mut geoms = Vec::new();
+    for (h, c) in w.colliders.iter() {
+        if h == floor_handle {
+            continue;
+        }
+        let g = c.collision_groups();
+        let touches = (g.memberships & floor_groups.filter).bits() != 0 || (floor_groups.memberships & g.filter).bits() != 0;
+        if !touches {
+            continue;
+        }
+        let body = c.parent()?;
+        let link = w.multibody_joints.rigid_body_link(body)?.id;
+        let local = *c.position_wrt_parent()?;
+        let (a, b, radius) = if let Some(ball) = c.shape().as_ball() {
+            (local.translation, local.translation, ball.radius)
+        } else if let Some(cap) = c.shape().as_capsule() {
+            (local * cap.segment.a, local * cap.segment.b, cap.radius)
+        } else {
+            return None;
+        };
+        let gp = param(h);
+        let avg = |x: f64, y: f64| 0.5 * (x + y);
+        geoms.push(FloorGeom {
+            body,
+            link,
+            a,
+            b,
+            radius,
+            friction: if gp.condim.max(fp.condim) > 1 { c.friction().max(floor_friction) } else { 0.0 },
+            margin: gp.margin.max(fp.margin) as f32,
+            solref: [avg(gp.solref[0], fp.solref[0]), avg(gp.solref[1], fp.solref[1])],
+            solimp: std::array::from_fn(|i| avg(gp.solimp[i], fp.solimp[i])),
+        });
+    }
+    w.colliders.remove(floor_handle, &mut w.islands, &mut w.bodies, &mut w.soft_bodies, false);
+    Some(FloorContacts::new(floor_z, geoms))
 }
 
 /// `solreflimit`/`solimplimit` of every named joint that sets them in the MJCF text.

@@ -12,6 +12,8 @@
 //! force on the joint that the constraint must resist, of which the actuator is the part
 //! known here.
 
+use super::floor_contact::{impedance, stiffness_damping};
+
 /// MuJoCo's `solref` (time constant, damping ratio) and `solimp` (d0, dmax, width, midpoint,
 /// power) of one limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,21 +32,6 @@ pub const DEFAULT_SOLREF: [f64; 2] = [0.02, 1.0];
 pub const DEFAULT_SOLIMP: [f64; 5] = [0.9, 0.95, 0.001, 0.5, 2.0];
 
 impl SoftLimit {
-    /// MuJoCo's impedance at violation `r` (≤ 0).
-    fn impedance(&self, r: f64) -> f64 {
-        let [d0, dmax, width, mid, power] = self.solimp;
-        let x = r.abs() / width.max(1e-12);
-        if x >= 1.0 {
-            return dmax;
-        }
-        let y = if x <= mid {
-            x.powf(power) / mid.powf(power - 1.0)
-        } else {
-            1.0 - (1.0 - x).powf(power) / (1.0 - mid).powf(power - 1.0)
-        };
-        d0 + y * (dmax - d0)
-    }
-
     /// Generalized force of the limit at position `q`, velocity `v`, with `tau_ext` applied
     /// to the joint by the actuator.
     pub fn force(&self, q: f64, v: f64, tau_ext: f64) -> f64 {
@@ -56,11 +43,8 @@ impl SoftLimit {
         } else {
             return 0.0;
         };
-        let [timeconst, dampratio] = self.solref;
-        let dmax = self.solimp[1];
-        let imp = self.impedance(r);
-        let k = 1.0 / (dmax * dmax * timeconst * timeconst * dampratio * dampratio);
-        let b = 2.0 / (dmax * timeconst);
+        let imp = impedance(&self.solimp, -r);
+        let (k, b) = stiffness_damping(&self.solref, &self.solimp);
         let a_ref = -b * v - k * imp * r;
         sign * (imp * (self.inertia * a_ref - tau)).max(0.0)
     }
@@ -91,8 +75,8 @@ mod tests {
     #[test]
     fn impedance_ramps_from_d0_to_dmax_over_width() {
         let l = SoftLimit { solimp: [0.0, 0.8, 0.03, 0.5, 2.0], ..limit() };
-        assert_eq!(l.impedance(0.0), 0.0);
-        assert!((l.impedance(-0.015) - 0.4).abs() < 1e-12);
-        assert_eq!(l.impedance(-0.5), 0.8);
+        assert_eq!(impedance(&l.solimp, 0.0), 0.0);
+        assert!((impedance(&l.solimp, 0.015) - 0.4).abs() < 1e-12);
+        assert_eq!(impedance(&l.solimp, 0.5), 0.8);
     }
 }
