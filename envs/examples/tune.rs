@@ -18,6 +18,8 @@ fn main() {
             "iters" => t.solver_iterations = v.parse().unwrap(),
             "steps" => t.steps_per_timestep = v.parse().unwrap(),
             "coulomb" => t.coulomb_friction = v.parse().unwrap(),
+            "pgs" => t.contact_iterations = v.parse().unwrap(),
+            "coriolis" => t.coriolis_a0 = v.parse().unwrap(),
             "margin" => t.contact_margin = v.parse().unwrap(),
             "show" => show = v.split(',').map(|s| s.parse::<usize>().unwrap()).collect(),
             _ => panic!("unknown key {k}"),

@@ -30,6 +30,23 @@ pub struct FloorGeom {
     pub margin: f32,
     pub solref: [f64; 2],
     pub solimp: [f64; 5],
+    /// MuJoCo's `diagApprox` of a pyramid edge, `(1 + μ²)·body_invweight0[translation]`: sets
+    /// the regulariser, so the body's contacts share one compliance.
+    pub diag_approx: f64,
+}
+
+/// MuJoCo's translational `body_invweight0` of a link: the mean of `J·M⁻¹·Jᵀ` over the
+/// three directions of its centre of mass, at the current pose.
+pub fn translational_invweight(mb: &Multibody, link: usize) -> f64 {
+    let bj = mb.body_jacobian(link);
+    let mut total = 0.0;
+    for axis in 0..3 {
+        let row = bj.row(axis).transpose();
+        let mut x = row.clone();
+        mb.inv_augmented_mass().solve_mut(&mut x);
+        total += row.dot(&x) as f64;
+    }
+    total / 3.0
 }
 
 /// MuJoCo's impedance `imp(x)` for a violation `x` (metres or radians, ≥ 0).
@@ -90,10 +107,11 @@ impl FloorContacts {
     }
 
     /// Computes the contact forces for the current state and adds them to the bodies.
-    /// `tau_known` is the generalized force rapier will apply besides contacts (gravity,
-    /// actuators, limits), for `a₀`.
-    pub fn apply(&mut self, mb: &Multibody, bodies: &mut RigidBodySet, tau_known: &DVector<f32>) {
+    /// `a0` is the generalized acceleration without contacts. Writes into `contact_accel`
+    /// the generalized acceleration the contact forces cause, `M⁻¹·Jᵀ·f`.
+    pub fn apply(&mut self, mb: &Multibody, bodies: &mut RigidBodySet, a0: &DVector<f32>, contact_accel: &mut DVector<f32>) {
         self.rows.clear();
+        contact_accel.fill(0.0);
         let ndofs = mb.ndofs();
         let qdot = mb.generalized_velocity();
         let up = Vector::Z;
@@ -120,11 +138,6 @@ impl FloorContacts {
             self.jac = DMatrix::zeros(n_rows, ndofs);
             self.minv_jt = DMatrix::zeros(ndofs, n_rows);
         }
-        let a0 = {
-            let mut a0 = tau_known.clone();
-            mb.inv_augmented_mass().solve_mut(&mut a0);
-            a0
-        };
         for (c, &(gi, point, dist)) in contacts.iter().enumerate() {
             let g = self.geoms[gi];
             let body = &bodies[g.body];
@@ -147,13 +160,12 @@ impl FloorContacts {
                 let vel = self.jac.row(row).dot(&qdot.transpose()) as f64;
                 let acc0 = self.jac.row(row).dot(&a0.transpose()) as f64;
                 let a_ref = -b * vel - k * imp * (dist - g.margin as f64);
-                let a_ee = self.jac.row(row).dot(&col.transpose()) as f64;
                 self.rows.push(Row {
                     body: g.body,
                     point,
                     dir,
                     rhs: acc0 - a_ref,
-                    reg: (1.0 - imp) / imp.max(1e-9) * a_ee,
+                    reg: (1.0 - imp) / imp.max(1e-9) * g.diag_approx,
                 });
             }
         }
@@ -182,8 +194,18 @@ impl FloorContacts {
                 break;
             }
         }
-        for (row, &f) in self.rows.iter().zip(&self.force) {
+        if std::env::var("SPIKERL_DEBUG_CONTACTS").is_ok() {
+            let acc = &self.jac * (a0 + &self.minv_jt * DVector::from_iterator(n_rows, self.force.iter().map(|&f| f as f32)));
+            for c in 0..contacts.len() {
+                let f: Vec<String> = (0..4).map(|e| format!("{:8.3}", self.force[c * 4 + e])).collect();
+                let a: Vec<String> = (0..4).map(|e| format!("{:8.3}", acc[c * 4 + e])).collect();
+                let a0j: Vec<String> = (0..4).map(|e| format!("{:8.3}", (self.jac.row(c * 4 + e) * a0)[0])).collect();
+                eprintln!("contact {c} dist {:7.4} f [{}] acc [{}] a0 [{}]", contacts[c].2, f.join(" "), a.join(" "), a0j.join(" "));
+            }
+        }
+        for (i, (row, &f)) in self.rows.iter().zip(&self.force).enumerate() {
             if f > 0.0 {
+                contact_accel.axpy(f as f32, &self.minv_jt.column(i), 1.0);
                 bodies[row.body].add_force_at_point(row.dir * f as f32, row.point, false);
             }
         }

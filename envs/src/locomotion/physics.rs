@@ -8,10 +8,11 @@
 
 use std::path::Path;
 
+use rapier3d::na::DVector;
 use rapier3d::prelude::*;
 use rapier3d_mjcf::{ContactFilterMode, MjcfDofKind, MjcfLoaderOptions, MjcfMultibodyOptions, MjcfRobot};
 
-use super::floor_contact::{FloorContacts, FloorGeom};
+use super::floor_contact::{FloorContacts, FloorGeom, translational_invweight};
 use super::soft_limit::{DEFAULT_SOLIMP, DEFAULT_SOLREF, SoftLimit};
 use crate::EnvError;
 
@@ -35,6 +36,11 @@ pub struct PhysicsTuning {
     pub coulomb_friction: bool,
     /// Floor contacts as MuJoCo's soft constraints (else rapier's contacts).
     pub mujoco_floor: bool,
+    /// Projected Gauss–Seidel sweeps for the floor contacts.
+    pub contact_iterations: usize,
+    /// Take the contacts' unconstrained acceleration from rapier's last step (with Coriolis
+    /// terms) instead of gravity and joint forces alone.
+    pub coriolis_a0: bool,
 }
 
 impl Default for PhysicsTuning {
@@ -49,6 +55,8 @@ impl Default for PhysicsTuning {
             contact_margin: 0.0,
             coulomb_friction: false,
             mujoco_floor: true,
+            contact_iterations: 30,
+            coriolis_a0: false,
         }
     }
 }
@@ -115,6 +123,16 @@ struct Actuator {
     ctrl_range: Option<[f64; 2]>,
 }
 
+/// What the floor contacts carry from one step to the next.
+#[derive(Debug, Clone, Default)]
+struct ContactState {
+    /// A step has run since the last reset, so rapier's accelerations are current.
+    warm: bool,
+    joint_tau: DVector<f32>,
+    contact_accel: DVector<f32>,
+    a0: DVector<f32>,
+}
+
 /// Everything rapier mutates during a step: cloning it is a full snapshot.
 #[derive(Clone)]
 struct World {
@@ -145,7 +163,8 @@ pub struct MjcfPhysics {
     floor: Option<FloorContacts>,
     /// (link, mass) for the gravity term of the contacts' unconstrained acceleration.
     link_masses: Vec<(usize, f32)>,
-    tau: rapier3d::na::DVector<f32>,
+    contact_state: ContactState,
+    coriolis_a0: bool,
     body_names: Vec<(String, RigidBodyHandle)>,
     geom_frictions: Vec<(String, f64)>,
     /// rapier steps per env step (frame_skip × steps_per_timestep).
@@ -366,7 +385,15 @@ impl MjcfPhysics {
                 }
             }
             let params = geom_params(xml).map_err(|e| model_err(format!("bad XML: {e}")))?;
-            take_floor(&mut w, &collider_names, &params)
+            take_floor(&mut w, &collider_names, &params).map(|mut f| {
+                f.pgs_iterations = tuning.contact_iterations;
+                let mb = w.multibody_joints.get_multibody(multibody).expect("live multibody");
+                for g in &mut f.geoms {
+                    let mu = g.friction as f64;
+                    g.diag_approx = (1.0 + mu * mu) * translational_invweight(mb, g.link);
+                }
+                f
+            })
         } else {
             None
         };
@@ -401,7 +428,8 @@ impl MjcfPhysics {
             joint_force,
             floor,
             link_masses,
-            tau: rapier3d::na::DVector::zeros(0),
+            contact_state: ContactState::default(),
+            coriolis_a0: tuning.coriolis_a0,
             body_names,
             geom_frictions,
             frame_steps: frame_skip * tuning.steps_per_timestep,
@@ -488,6 +516,7 @@ impl MjcfPhysics {
     /// Restores the initial state (MuJoCo's `qpos0`, zero velocity).
     pub fn reset_to_initial(&mut self) {
         self.world.clone_from(&self.initial);
+        self.contact_state.warm = false;
     }
 
     fn mb(&self) -> &Multibody {
@@ -605,6 +634,7 @@ impl MjcfPhysics {
         }
         let mb = self.world.multibody_joints.get_multibody_mut(multibody).expect("live multibody");
         mb.generalized_velocity_mut().copy_from_slice(&gv);
+        self.contact_state.warm = false;
         self.refresh_collisions();
     }
 
@@ -710,33 +740,53 @@ impl MjcfPhysics {
         if let Some(floor) = &mut self.floor {
             let mb = self.world.multibody_joints.get_multibody(self.multibody).expect("live multibody");
             let ndofs = mb.ndofs();
-            if self.tau.len() != ndofs {
-                self.tau = rapier3d::na::DVector::zeros(ndofs);
+            let joint_tau = &mut self.contact_state.joint_tau;
+            if joint_tau.len() != ndofs {
+                *joint_tau = DVector::zeros(ndofs);
+                self.contact_state.contact_accel = DVector::zeros(ndofs);
+                self.contact_state.a0 = DVector::zeros(ndofs);
             }
-            self.tau.fill(0.0);
-            let g = self.gravity;
-            for &(link, mass) in &self.link_masses {
-                let bj = mb.body_jacobian(link);
-                for d in 0..ndofs {
-                    let col = bj.column(d);
-                    self.tau[d] += mass * (col[0] * g.x + col[1] * g.y + col[2] * g.z);
-                }
-            }
-            // The joints' own passive forces (rapier integrates them implicitly).
-            let velocities = mb.generalized_velocity();
-            for (d, damping) in mb.damping().iter().enumerate() {
-                self.tau[d] -= damping * velocities[d];
-            }
+            let previous_joint_tau = joint_tau.clone();
+            joint_tau.fill(0.0);
             for (j, &force) in self.joints.iter().zip(&self.joint_force) {
-                if j.kind == JointKind::Free {
-                    continue;
+                if j.kind != JointKind::Free {
+                    joint_tau[j.dof] = force as f32;
                 }
-                let joint = mb.link(j.link).expect("live link").joint();
-                let axis = if j.kind == JointKind::Hinge { 3 } else { 0 };
-                let (stiffness, rest) = joint.spring(axis);
-                self.tau[j.dof] += force as f32 - stiffness * (joint.coords()[axis] - rest);
             }
-            floor.apply(mb, &mut self.world.bodies, &self.tau);
+            let a0 = &mut self.contact_state.a0;
+            if self.contact_state.warm && self.coriolis_a0 {
+                // rapier's last free acceleration (gravity, Coriolis, springs, all applied
+                // forces) without last step's contacts, updated for the joint forces' change.
+                let mut delta = &*joint_tau - &previous_joint_tau;
+                mb.inv_augmented_mass().solve_mut(&mut delta);
+                a0.copy_from(&mb.generalized_acceleration());
+                *a0 -= &self.contact_state.contact_accel;
+                *a0 += delta;
+            } else {
+                // First step of an episode: gravity, passive and joint forces only.
+                a0.copy_from(joint_tau);
+                let g = self.gravity;
+                for &(link, mass) in &self.link_masses {
+                    let bj = mb.body_jacobian(link);
+                    for d in 0..ndofs {
+                        let col = bj.column(d);
+                        a0[d] += mass * (col[0] * g.x + col[1] * g.y + col[2] * g.z);
+                    }
+                }
+                let velocities = mb.generalized_velocity();
+                for (d, damping) in mb.damping().iter().enumerate() {
+                    a0[d] -= damping * velocities[d];
+                }
+                for j in self.joints.iter().filter(|j| j.kind != JointKind::Free) {
+                    let joint = mb.link(j.link).expect("live link").joint();
+                    let axis = if j.kind == JointKind::Hinge { 3 } else { 0 };
+                    let (stiffness, rest) = joint.spring(axis);
+                    a0[j.dof] -= stiffness * (joint.coords()[axis] - rest);
+                }
+                mb.inv_augmented_mass().solve_mut(a0);
+            }
+            floor.apply(mb, &mut self.world.bodies, a0, &mut self.contact_state.contact_accel);
+            self.contact_state.warm = true;
         }
     }
 }
@@ -831,6 +881,7 @@ fn take_floor(
             margin: gp.margin.max(fp.margin) as f32,
             solref: [avg(gp.solref[0], fp.solref[0]), avg(gp.solref[1], fp.solref[1])],
             solimp: std::array::from_fn(|i| avg(gp.solimp[i], fp.solimp[i])),
+            diag_approx: 0.0,
         });
     }
     w.colliders.remove(floor_handle, &mut w.islands, &mut w.bodies, &mut w.soft_bodies, false);
