@@ -13,14 +13,10 @@ fn main() {
         match k {
             "contact_hz" => t.contact_hz = v.parse().unwrap(),
             "contact_damping" => t.contact_damping = v.parse().unwrap(),
-            "limit_hz" => t.limit_hz = v.parse().unwrap(),
-            "limit_damping" => t.limit_damping = v.parse().unwrap(),
             "iters" => t.solver_iterations = v.parse().unwrap(),
             "steps" => t.steps_per_timestep = v.parse().unwrap(),
-            "coulomb" => t.coulomb_friction = v.parse().unwrap(),
             "pgs" => t.contact_iterations = v.parse().unwrap(),
             "coriolis" => t.coriolis_a0 = v.parse().unwrap(),
-            "margin" => t.contact_margin = v.parse().unwrap(),
             "show" => show = v.split(',').map(|s| s.parse::<usize>().unwrap()).collect(),
             _ => panic!("unknown key {k}"),
         }

@@ -194,15 +194,6 @@ impl FloorContacts {
                 break;
             }
         }
-        if std::env::var("SPIKERL_DEBUG_CONTACTS").is_ok() {
-            let acc = &self.jac * (a0 + &self.minv_jt * DVector::from_iterator(n_rows, self.force.iter().map(|&f| f as f32)));
-            for c in 0..contacts.len() {
-                let f: Vec<String> = (0..4).map(|e| format!("{:8.3}", self.force[c * 4 + e])).collect();
-                let a: Vec<String> = (0..4).map(|e| format!("{:8.3}", acc[c * 4 + e])).collect();
-                let a0j: Vec<String> = (0..4).map(|e| format!("{:8.3}", (self.jac.row(c * 4 + e) * a0)[0])).collect();
-                eprintln!("contact {c} dist {:7.4} f [{}] acc [{}] a0 [{}]", contacts[c].2, f.join(" "), a.join(" "), a0j.join(" "));
-            }
-        }
         for (i, (row, &f)) in self.rows.iter().zip(&self.force).enumerate() {
             if f > 0.0 {
                 contact_accel.axpy(f as f32, &self.minv_jt.column(i), 1.0);

@@ -8,9 +8,10 @@ mod task;
 pub use physics::{ActuatorFacts, JointFacts, JointKind, MjcfPhysics, PhysicsTuning};
 pub use task::{ForwardX, Health, LocomotionEnv, LocomotionSpec, ModelSource, ObsLayout, VelocityNoise};
 
-/// The tuning that reproduces MuJoCo's reference rollouts (see `spikerl envcheck`).
-fn tuned(contact_hz: f32, limit_hz: f32) -> PhysicsTuning {
-    PhysicsTuning { contact_hz, limit_hz, ..PhysicsTuning::default() }
+/// The tuning that reproduces MuJoCo's reference rollouts (see `spikerl envcheck`):
+/// `steps_per_timestep` rapier steps per MuJoCo timestep.
+fn tuned(steps_per_timestep: usize) -> PhysicsTuning {
+    PhysicsTuning { steps_per_timestep, ..PhysicsTuning::default() }
 }
 
 /// Hopper-v4.
@@ -32,7 +33,7 @@ pub fn hopper() -> LocomotionSpec {
         reset_noise_scale: 5e-3,
         velocity_noise: VelocityNoise::Uniform,
         max_episode_steps: 1000,
-        tuning: tuned(8.0, 8.0),
+        tuning: tuned(1),
     }
 }
 
@@ -51,7 +52,7 @@ pub fn half_cheetah() -> LocomotionSpec {
         reset_noise_scale: 0.1,
         velocity_noise: VelocityNoise::Normal,
         max_episode_steps: 1000,
-        tuning: tuned(8.0, 8.0),
+        tuning: tuned(1),
     }
 }
 
@@ -70,7 +71,7 @@ pub fn ant() -> LocomotionSpec {
         reset_noise_scale: 0.1,
         velocity_noise: VelocityNoise::Normal,
         max_episode_steps: 1000,
-        tuning: tuned(8.0, 8.0),
+        tuning: tuned(2),
     }
 }
 

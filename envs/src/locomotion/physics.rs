@@ -23,17 +23,10 @@ pub struct PhysicsTuning {
     pub steps_per_timestep: usize,
     /// rapier solver iterations (TGS substeps) per rapier step.
     pub solver_iterations: usize,
-    /// Contact softness: natural frequency (Hz) and damping ratio.
+    /// Softness of rapier's own contacts (body–body; the floor's are MuJoCo's): natural
+    /// frequency (Hz) and damping ratio.
     pub contact_hz: f32,
     pub contact_damping: f32,
-    /// Joint-limit softness: natural frequency (Hz) and damping ratio.
-    pub limit_hz: f32,
-    pub limit_damping: f32,
-    /// Extra distance at which contacts are generated (MuJoCo's geom margin analogue).
-    pub contact_margin: f32,
-    /// One Coulomb friction constraint per contact point (MuJoCo's pyramid) instead of
-    /// rapier's faster per-manifold approximation.
-    pub coulomb_friction: bool,
     /// Floor contacts as MuJoCo's soft constraints (else rapier's contacts).
     pub mujoco_floor: bool,
     /// Projected Gauss–Seidel sweeps for the floor contacts.
@@ -48,12 +41,8 @@ impl Default for PhysicsTuning {
         Self {
             steps_per_timestep: 1,
             solver_iterations: 1,
-            contact_hz: 8.0,
+            contact_hz: 16.0,
             contact_damping: 1.0,
-            limit_hz: 8.0,
-            limit_damping: 1.0,
-            contact_margin: 0.0,
-            coulomb_friction: false,
             mujoco_floor: true,
             contact_iterations: 30,
             coriolis_a0: false,
@@ -261,7 +250,6 @@ impl MjcfPhysics {
             groups.test_mode = InteractionTestMode::Or;
             c.set_collision_groups(groups);
             c.set_active_hooks(ActiveHooks::empty());
-            c.set_contact_skin(tuning.contact_margin);
         }
         for (_, b) in w.bodies.iter_mut() {
             b.activation_mut().normalized_linear_threshold = -1.0;
@@ -410,9 +398,6 @@ impl MjcfPhysics {
         params.num_solver_iterations = tuning.solver_iterations;
         params.contact_softness = SpringCoefficients::new(tuning.contact_hz, tuning.contact_damping);
         params.static_contact_softness = params.contact_softness;
-        if tuning.coulomb_friction {
-            params.friction_model = FrictionModel::Coulomb;
-        }
 
         let nq = joints.iter().map(|j| if j.kind == JointKind::Free { 7 } else { 1 }).sum();
         let nv = joints.iter().map(|j| if j.kind == JointKind::Free { 6 } else { 1 }).sum();
