@@ -671,6 +671,13 @@ impl MjcfPhysics {
         tracked
     }
 
+    /// Makes the state non-finite, as a diverged simulation would.
+    #[cfg(test)]
+    pub(crate) fn poison(&mut self) {
+        let mb = self.world.multibody_joints.get_multibody_mut(self.multibody).expect("live multibody");
+        mb.generalized_velocity_mut().fill(f32::NAN);
+    }
+
     /// MuJoCo's timestep.
     pub fn timestep(&self) -> f64 {
         self.timestep

@@ -69,7 +69,7 @@ mod tests {
         // Leaving fast: the damping term would pull; the force is zero instead.
         assert_eq!(l.force(0.4, 100.0, 0.0), 0.0);
         // An actuator pushing into the limit is resisted (imp of it).
-        assert!((l.force(0.4999, 0.0, -50.0) - l.force(0.4999, 0.0, 0.0) - 0.95 * 50.0).abs() < 1e-9);
+        assert!((l.force(0.49, 0.0, -50.0) - l.force(0.49, 0.0, 0.0) - 0.95 * 50.0).abs() < 1e-9);
     }
 
     #[test]

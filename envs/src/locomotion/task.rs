@@ -302,3 +302,26 @@ impl Env for LocomotionEnv {
         Ok(StepOutcome { reward, terminated, truncated, info })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locomotion;
+
+    #[test]
+    fn a_non_finite_state_ends_the_episode_until_reset() {
+        let mut env = locomotion::hopper().build().unwrap();
+        env.reset(Some(0));
+        env.physics.poison();
+        let s = env.step(&[0.0; 3]).unwrap();
+        assert!(s.terminated);
+        assert_eq!(s.info.end, Some(EndReason::NonFinite));
+        assert_eq!(s.reward, 0.0);
+        assert!(s.obs.iter().all(|x| *x == 0.0), "no NaN leaves the env");
+        assert_eq!(env.step(&[0.0; 3]).unwrap().info.end, Some(EndReason::NonFinite));
+        let obs = env.reset(None);
+        assert!(obs.iter().all(|x| x.is_finite()));
+        let s = env.step(&[0.0; 3]).unwrap();
+        assert!(!s.terminated && s.obs.iter().all(|x| x.is_finite()));
+    }
+}

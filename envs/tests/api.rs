@@ -1,0 +1,223 @@
+//! The Env contract: spaces, determinism, bad input, time limit, v4 quirks.
+
+use spikerl_envs::locomotion::{self, ModelSource};
+use spikerl_envs::prelude::*;
+use spikerl_envs::rng::EnvRng;
+
+const LOCOMOTION: [&str; 3] = ["Hopper-v4", "HalfCheetah-v4", "Ant-v4"];
+
+fn random_actions(env: &dyn Env, seed: u64, n: usize) -> Vec<Vec<f32>> {
+    let mut rng = EnvRng::seed_from_u64(seed);
+    (0..n).map(|_| (0..env.spec().act_dim()).map(|_| rng.uniform(-1.0, 1.0) as f32).collect()).collect()
+}
+
+/// Runs `actions` from `reset(seed)`, resetting (without seed) whenever an episode ends.
+fn trajectory(env: &mut dyn Env, seed: u64, actions: &[Vec<f32>]) -> Vec<(Vec<f32>, f64, bool, bool)> {
+    let mut out = vec![(env.reset(Some(seed)), 0.0, false, false)];
+    for a in actions {
+        let s = env.step(a).unwrap();
+        let done = s.terminated || s.truncated;
+        out.push((s.obs, s.reward, s.terminated, s.truncated));
+        if done {
+            out.push((env.reset(None), 0.0, false, false));
+        }
+    }
+    out
+}
+
+#[test]
+fn spaces_match_gymnasium() {
+    for (id, obs, act) in [("Hopper-v4", 11, 3), ("HalfCheetah-v4", 17, 6), ("Ant-v4", 27, 8), ("Pendulum-v1", 3, 1)] {
+        let env = make(id).unwrap();
+        let spec = env.spec();
+        assert_eq!((spec.id.as_str(), spec.obs_dim(), spec.act_dim()), (id, obs, act));
+        let bound = if id == "Pendulum-v1" { 2.0 } else { 1.0 };
+        assert!(spec.action_space.low.iter().all(|&l| l == -bound));
+        assert!(spec.action_space.high.iter().all(|&h| h == bound));
+        let max = if id == "Pendulum-v1" { 200 } else { 1000 };
+        assert_eq!(spec.max_episode_steps, max);
+    }
+    assert!((make("Hopper-v4").unwrap().spec().dt - 0.008).abs() < 1e-12);
+    assert!((make("Ant-v4").unwrap().spec().dt - 0.05).abs() < 1e-12);
+}
+
+#[test]
+fn same_seed_same_actions_same_trajectory_bitwise() {
+    for id in LOCOMOTION {
+        let mut a = make(id).unwrap();
+        let mut b = make(id).unwrap();
+        let actions = random_actions(a.as_ref(), 3, 150);
+        let ta = trajectory(a.as_mut(), 11, &actions);
+        let tb = trajectory(b.as_mut(), 11, &actions);
+        assert_eq!(ta.len(), tb.len());
+        for (x, y) in ta.iter().zip(&tb) {
+            assert_eq!(x.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), y.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{id}");
+            assert_eq!(x.1.to_bits(), y.1.to_bits(), "{id}");
+        }
+        // Another seed gives another start.
+        assert_ne!(a.reset(Some(12)), b.reset(Some(11)), "{id}");
+    }
+}
+
+#[test]
+fn bad_actions_are_errors_that_change_nothing() {
+    for id in LOCOMOTION.iter().chain(&["Pendulum-v1"]) {
+        let mut env = make(id).unwrap();
+        let mut twin = make(id).unwrap();
+        let act_dim = env.spec().act_dim();
+        assert_eq!(env.step(&vec![0.0; act_dim]).unwrap_err(), EnvError::NeedsReset);
+        env.reset(Some(5));
+        twin.reset(Some(5));
+        assert_eq!(env.step(&vec![0.0; act_dim + 1]).unwrap_err(), EnvError::ActionDim { expected: act_dim, got: act_dim + 1 });
+        let mut nan = vec![0.1; act_dim];
+        nan[act_dim - 1] = f32::NAN;
+        assert!(matches!(env.step(&nan), Err(EnvError::NonFiniteAction { index, .. }) if index == act_dim - 1));
+        let mut inf = vec![0.1; act_dim];
+        inf[0] = f32::INFINITY;
+        assert!(env.step(&inf).is_err());
+        let mut obs = vec![0.0; env.spec().obs_dim() + 2];
+        assert!(matches!(env.step_into(&vec![0.0; act_dim], &mut obs), Err(EnvError::ObsDim { .. })));
+        // The rejected calls left no trace: both envs continue identically.
+        for a in random_actions(env.as_ref(), 9, 20) {
+            assert_eq!(env.step(&a).unwrap(), twin.step(&a).unwrap(), "{id}");
+        }
+    }
+}
+
+#[test]
+fn halfcheetah_truncates_at_the_time_limit_and_never_terminates() {
+    let mut env = make("HalfCheetah-v4").unwrap();
+    env.reset(Some(0));
+    let actions = random_actions(env.as_ref(), 1, 1000);
+    for (t, a) in actions.iter().enumerate() {
+        let s = env.step(a).unwrap();
+        assert!(!s.terminated);
+        assert_eq!(s.truncated, t == 999, "step {t}");
+        assert_eq!(s.info.end, s.truncated.then_some(EndReason::Truncated));
+        assert!(s.obs.iter().all(|x| x.is_finite()));
+    }
+}
+
+#[test]
+fn reward_terms_sum_to_reward_and_control_cost_uses_the_raw_action() {
+    // ctrl 2.0 is clamped to 1.0 by the actuator, but the cost sees 2.0 (a v4 quirk).
+    let mut big = make("HalfCheetah-v4").unwrap();
+    let mut unit = make("HalfCheetah-v4").unwrap();
+    big.reset(Some(1));
+    unit.reset(Some(1));
+    for _ in 0..5 {
+        let sb = big.step(&[2.0; 6]).unwrap();
+        let su = unit.step(&[1.0; 6]).unwrap();
+        assert_eq!(sb.obs, su.obs, "same dynamics: the actuator clamps");
+        assert!((sb.info.reward_term(big.spec(), "reward_ctrl").unwrap() + 0.1 * 6.0 * 4.0).abs() < 1e-9);
+        assert!((su.info.reward_term(unit.spec(), "reward_ctrl").unwrap() + 0.1 * 6.0).abs() < 1e-9);
+        let run = sb.info.reward_term(big.spec(), "reward_run").unwrap();
+        assert!((run - sb.info.x_velocity).abs() < 1e-12);
+        assert!((sb.reward - (run - 2.4)).abs() < 1e-9);
+    }
+    for id in ["Hopper-v4", "Ant-v4"] {
+        let mut env = make(id).unwrap();
+        env.reset(Some(2));
+        for a in random_actions(env.as_ref(), 4, 30) {
+            let s = env.step(&a).unwrap();
+            let sum: f64 = s.info.reward_terms.iter().sum();
+            assert!((s.reward - sum).abs() < 1e-9, "{id}");
+            let w = if id == "Hopper-v4" { 1e-3 } else { 0.5 };
+            let ctrl: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() * w;
+            assert!((s.info.reward_term(env.spec(), "reward_ctrl").unwrap() + ctrl).abs() < 1e-9, "{id}");
+        }
+    }
+}
+
+#[test]
+fn hopper_pays_the_healthy_reward_on_its_terminal_step() {
+    let mut env = make("Hopper-v4").unwrap();
+    env.reset(Some(0));
+    for t in 0..1000 {
+        // Full extension torque topples the hopper quickly.
+        let s = env.step(&[1.0, -1.0, 1.0]).unwrap();
+        if s.terminated {
+            assert_eq!(s.info.reward_term(env.spec(), "reward_survive"), Some(1.0));
+            assert_eq!(s.info.end, Some(EndReason::Terminated));
+            assert!(t < 200, "terminated at {t}");
+            let z = s.obs[0];
+            let angle = s.obs[1];
+            assert!(z <= 0.7 || angle.abs() >= 0.2 || s.obs[1..].iter().any(|x| x.abs() >= 100.0), "z {z} angle {angle}");
+            return;
+        }
+    }
+    panic!("the hopper never fell");
+}
+
+#[test]
+fn observations_are_gymnasium_layouts() {
+    // Hopper: qpos[1:] then qvel clipped to ±10.
+    let mut hopper = locomotion::hopper().build().unwrap();
+    let obs = hopper.reset(Some(3));
+    let (qpos, qvel) = hopper.state();
+    let expect: Vec<f32> = qpos[1..].iter().chain(qvel).map(|&x| x as f32).collect();
+    assert_eq!(obs, expect);
+    assert!((qpos[1] - 1.25).abs() <= 5e-3 + 1e-6, "rootz starts at its ref ± noise: {}", qpos[1]);
+
+    // Ant: qpos[2:] then qvel; the reset quaternion carries its noise unnormalised, and is
+    // normalised once simulated.
+    let mut ant = locomotion::ant().build().unwrap();
+    let obs = ant.reset(Some(3));
+    let (qpos, qvel) = ant.state();
+    let expect: Vec<f32> = qpos[2..].iter().chain(qvel).map(|&x| x as f32).collect();
+    assert_eq!(obs, expect);
+    let norm = |q: &[f32]| q.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm(&obs[1..5]) - 1.0).abs() > 1e-3, "noisy quaternion is unnormalised");
+    let s = ant.step(&[0.0; 8]).unwrap();
+    assert!((norm(&s.obs[1..5]) - 1.0).abs() < 1e-4);
+    // Ant's actuators are not in qpos order: the first drives hip_4.
+    let facts = ant.physics().actuator_facts();
+    assert_eq!(facts.iter().map(|a| a.joint.as_str()).collect::<Vec<_>>()[..3], ["hip_4", "ankle_4", "hip_1"]);
+}
+
+/// A one-link pendulum whose actuator has no control range: huge actions blow it up.
+const FRAGILE: &str = r#"<mujoco model="fragile">
+  <compiler angle="radian" inertiafromgeom="false"/>
+  <option timestep="0.01" gravity="0 0 -9.81"/>
+  <worldbody>
+    <geom name="floor" type="plane" size="10 10 1" contype="1" conaffinity="1"/>
+    <body name="torso" pos="0 0 1">
+      <inertial pos="0 0 0" mass="1" diaginertia="0.01 0.01 0.01"/>
+      <joint name="rootx" type="slide" axis="1 0 0"/>
+      <joint name="rooty" type="hinge" axis="0 1 0"/>
+      <geom name="torso_geom" type="capsule" size="0.05 0.2" contype="1" conaffinity="0"/>
+      <body name="arm" pos="0 0 -0.3">
+        <inertial pos="0 0 -0.1" mass="0.1" diaginertia="0.001 0.001 0.001"/>
+        <joint name="elbow" type="hinge" axis="0 1 0"/>
+        <geom name="arm_geom" type="capsule" size="0.04 0.1" pos="0 0 -0.1" contype="1" conaffinity="0"/>
+      </body>
+    </body>
+  </worldbody>
+  <actuator><motor joint="elbow" gear="1" ctrllimited="false"/></actuator>
+</mujoco>"#;
+
+#[test]
+fn absurd_actions_never_panic_nor_leak_non_finite_observations() {
+    let spec = locomotion::custom(ModelSource::Embedded { name: "fragile.xml", xml: FRAGILE });
+    let mut env = spec.build().unwrap();
+    assert_eq!(env.spec().act_dim(), 1);
+    env.reset(Some(0));
+    for t in 0..50 {
+        let u = if t % 2 == 0 { f32::MAX } else { -f32::MAX };
+        let s = env.step(&[u]).unwrap();
+        assert!(s.obs.iter().all(|x| x.is_finite()), "step {t}: {:?}", s.obs);
+        if s.terminated {
+            assert_eq!(s.info.end, Some(EndReason::NonFinite));
+            assert!(env.reset(None).iter().all(|x| x.is_finite()));
+        }
+    }
+}
+
+#[test]
+fn bad_models_are_clear_errors() {
+    let missing = locomotion::custom(ModelSource::File("/nonexistent/robot.xml".into())).build().err().unwrap();
+    assert!(missing.to_string().contains("/nonexistent/robot.xml"), "{missing}");
+    let garbage = locomotion::custom(ModelSource::Embedded { name: "garbage.xml", xml: "<mujoco><worldbody>" });
+    let err = garbage.build().err().unwrap();
+    assert!(err.to_string().contains("garbage.xml"), "{err}");
+}
