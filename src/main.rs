@@ -1,1 +1,248 @@
-fn main() {}
+//! The `spikerl` command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use spikerl::bench;
+use spikerl_envs::reference::{self, ActionKind, CHECK_HEADER};
+use spikerl_envs::rng::EnvRng;
+
+#[derive(Parser)]
+#[command(name = "spikerl", version, about = "Deep spiking reinforcement learning for continuous control")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run episodes of a task with a fixed policy and print how each went.
+    Rollout(RolloutArgs),
+    /// Compare a rapier port with MuJoCo's reference data, figure by figure.
+    Envcheck(EnvcheckArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Policy {
+    /// All-zero actions.
+    Zero,
+    /// Uniform random actions inside the action space.
+    Random,
+    /// a[j] = 0.5·sin(2π·1.5·t·dt + j), the reference rollouts' sine.
+    Sine,
+}
+
+#[derive(Args)]
+struct RolloutArgs {
+    /// Gymnasium id (Hopper-v4, HalfCheetah-v4, Ant-v4, Pendulum-v1; any case) or an MJCF file.
+    #[arg(long)]
+    env: String,
+    #[arg(long, value_enum, default_value_t = Policy::Random)]
+    policy: Policy,
+    #[arg(long, default_value_t = 1)]
+    episodes: u32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// One JSON object per episode instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EnvcheckArgs {
+    #[arg(long)]
+    env: String,
+    /// Folder with `<Env>.model.json` etc. (default: ../shared/reference/mujoco, found upwards).
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Print every model fact, not only the summary.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Env steps/s: one env on one thread, a VecEnv on 1 and 2 threads, and MuJoCo for scale.
+    Env(BenchEnvArgs),
+}
+
+#[derive(Args)]
+struct BenchEnvArgs {
+    #[arg(long)]
+    env: String,
+    /// Timed steps of the single env (and of the MuJoCo run).
+    #[arg(long, default_value_t = 20_000)]
+    steps: usize,
+    /// Envs in the VecEnv.
+    #[arg(long, default_value_t = 64)]
+    envs: usize,
+    /// Python of a venv with gymnasium and mujoco (default: .venv-mujoco/bin/python if present).
+    #[arg(long)]
+    mujoco_python: Option<PathBuf>,
+    /// Skip the MuJoCo measurement.
+    #[arg(long)]
+    no_mujoco: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Rollout(args) => rollout(args),
+        Command::Envcheck(args) => envcheck(args),
+        Command::Bench(BenchCommand::Env(args)) => bench_env(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[derive(Serialize)]
+struct EpisodeReport {
+    episode: u32,
+    #[serde(rename = "return")]
+    ret: f64,
+    length: u32,
+    final_x: f64,
+    end: String,
+}
+
+fn rollout(args: RolloutArgs) -> Result<()> {
+    let mut env = spikerl_envs::make(&args.env)?;
+    let spec = env.spec().clone();
+    let mut rng = EnvRng::seed_from_u64(args.seed ^ 0x5EED_0F_AC71);
+    let mut obs = vec![0.0; spec.obs_dim()];
+    let mut action = vec![0.0; spec.act_dim()];
+    if !args.json {
+        println!("{} · policy {} · seed {}", spec.id, policy_name(args.policy), args.seed);
+        println!("{:>7} {:>11} {:>6} {:>9}  end", "episode", "return", "length", "final x");
+    }
+    let (mut sum, mut count) = (0.0, 0);
+    for episode in 0..args.episodes {
+        let seed = (episode == 0).then_some(args.seed);
+        env.reset_into(seed, &mut obs)?;
+        let (mut ret, mut length) = (0.0, 0u32);
+        let (final_x, end) = loop {
+            match args.policy {
+                Policy::Zero => action.fill(0.0),
+                Policy::Random => {
+                    for (i, a) in action.iter_mut().enumerate() {
+                        *a = rng.uniform(spec.action_space.low[i] as f64, spec.action_space.high[i] as f64) as f32;
+                    }
+                }
+                Policy::Sine => ActionKind::Sine.action(length as usize, spec.dt, &mut action),
+            }
+            let step = env.step_into(&action, &mut obs)?;
+            ret += step.reward;
+            length += 1;
+            if let Some(reason) = step.info.end {
+                break (step.info.x_position, reason);
+            }
+        };
+        sum += ret;
+        count += 1;
+        let report = EpisodeReport { episode, ret, length, final_x, end: end.to_string() };
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{:>7} {:>11.2} {:>6} {:>9.3}  {}", episode, ret, length, final_x, end);
+        }
+    }
+    if !args.json && count > 1 {
+        println!("mean return {:.2} over {count} episodes", sum / count as f64);
+    }
+    Ok(())
+}
+
+fn policy_name(p: Policy) -> &'static str {
+    match p {
+        Policy::Zero => "zero",
+        Policy::Random => "random",
+        Policy::Sine => "sine",
+    }
+}
+
+fn envcheck(args: EnvcheckArgs) -> Result<()> {
+    let id = spikerl_envs::canonical_id(&args.env)
+        .filter(|id| *id != "Pendulum-v1")
+        .with_context(|| format!("no MuJoCo reference for '{}' (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4)", args.env))?;
+    let dir = match args.reference {
+        Some(dir) => dir,
+        None => reference::find_reference_dir()
+            .context("MuJoCo reference data not found (looked for shared/reference/mujoco upwards); pass --reference DIR")?,
+    };
+    let model = reference::model_checks(id, &dir)?;
+    let dynamics = reference::dynamics_checks(id, &dir)?;
+    println!("{id}: rapier3d port vs MuJoCo {} (reference: {})\n", "4.0.0", dir.display());
+    println!("{CHECK_HEADER}");
+    let failed_model = model.iter().filter(|c| !c.passed()).count();
+    for c in model.iter().filter(|c| args.all || !c.passed() || c.what.starts_with("mass") || c.what.contains("dt") || c.what.contains("dim")) {
+        println!("{c}");
+    }
+    if !args.all {
+        println!("… {} model facts compared (joint ranges, armature, damping, stiffness, gears, ctrl ranges, friction), {failed_model} differ; --all lists them", model.len());
+    }
+    println!();
+    for c in &dynamics {
+        println!("{c}");
+    }
+    let failed = failed_model + dynamics.iter().filter(|c| !c.passed()).count();
+    println!("\n{} of {} checks within tolerance", model.len() + dynamics.len() - failed, model.len() + dynamics.len());
+    Ok(())
+}
+
+fn bench_env(args: BenchEnvArgs) -> Result<()> {
+    let id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    if args.steps == 0 || args.envs == 0 {
+        bail!("--steps and --envs must be positive");
+    }
+    eprintln!("timing {id}: single env …");
+    let single = bench::single_env_rate(&id, args.steps, 0)?;
+    let per_env = (args.steps / args.envs).max(100);
+    eprintln!("timing {id}: VecEnv of {} on 1 and 2 threads …", args.envs);
+    let vec1 = bench::vec_env_rate(&id, args.envs, 1, per_env, 0)?;
+    let vec2 = bench::vec_env_rate(&id, args.envs, 2, per_env, 0)?;
+    let python = if args.no_mujoco { None } else { args.mujoco_python.clone().or_else(bench::default_mujoco_python) };
+    let mujoco = match &python {
+        Some(py) => {
+            eprintln!("timing {id}: Gymnasium + MuJoCo ({}) …", py.display());
+            Some(bench::mujoco_rates(py, &id, args.steps)?)
+        }
+        None => None,
+    };
+    let result = bench::EnvBench {
+        env: id.clone(),
+        single_thread_steps_per_s: single,
+        vec_envs: args.envs,
+        vec_1_thread_steps_per_s: vec1,
+        vec_2_threads_steps_per_s: vec2,
+        mujoco,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    println!("{id} (random actions, auto-reset)");
+    println!("  port, 1 env, 1 thread        {:>10.0} steps/s", single);
+    println!("  port, VecEnv {:>3}, 1 thread   {:>10.0} steps/s", args.envs, vec1);
+    println!("  port, VecEnv {:>3}, 2 threads  {:>10.0} steps/s  ({:.2}× the 1-thread VecEnv)", args.envs, vec2, result.vec_scaling());
+    match (mujoco, result.ratio_vs_gymnasium(), result.ratio_vs_raw_mujoco()) {
+        (Some(m), Some(r), Some(raw)) => {
+            println!("  Gymnasium+MuJoCo env.step    {:>10.0} steps/s  (port = {r:.2}×)", m.env_step_per_s);
+            println!("  raw mj_step × frame_skip     {:>10.0} steps/s  (port = {raw:.2}×)", m.raw_mj_step_env_steps_per_s);
+        }
+        _ => println!("  (MuJoCo not measured: `make mujoco-venv` or pass --mujoco-python)"),
+    }
+    Ok(())
+}

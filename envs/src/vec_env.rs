@@ -1,7 +1,7 @@
 //! Many environments stepped together, with auto-reset, observations in one contiguous buffer,
 //! optionally spread over worker threads.
 
-use std::sync::mpsc;
+use crossbeam_channel as mpsc;
 use std::thread::JoinHandle;
 
 use crate::{Env, EnvError, EnvSpec, StepInfo};
@@ -137,7 +137,8 @@ impl VecEnv {
             first += size;
             chunks.push(Some(Box::new(Chunk::new(rest.by_ref().take(size).collect(), obs_dim, act_dim))));
         }
-        let workers = if threads > 1 { (0..threads).map(|t| spawn_worker(t)).collect::<Vec<_>>() } else { Vec::new() };
+        // The calling thread steps chunk 0 itself; workers take the others.
+        let workers = (1..threads).map(spawn_worker).collect::<Vec<_>>();
         let blank = VecStep { reward: 0.0, terminated: false, truncated: false, info: StepInfo::new(0.0, 0.0) };
         Ok(Self {
             spec,
@@ -211,17 +212,14 @@ impl VecEnv {
 
     /// Runs one job per chunk (on the workers if any), then gathers the chunks' buffers.
     fn run(&mut self, mut job: impl FnMut(Box<Chunk>, usize) -> Job) -> Result<(), EnvError> {
-        if self.workers.is_empty() {
-            let chunk = self.chunks[0].take().expect("chunk at home");
-            self.chunks[0] = Some(execute(job(chunk, 0)));
-        } else {
-            for (t, w) in self.workers.iter().enumerate() {
-                let chunk = self.chunks[t].take().expect("chunk at home");
-                w.jobs.send(job(chunk, t)).expect("VecEnv worker alive");
-            }
-            for (t, w) in self.workers.iter().enumerate() {
-                self.chunks[t] = Some(w.done.recv().expect("VecEnv worker alive"));
-            }
+        for (t, w) in self.workers.iter().enumerate() {
+            let chunk = self.chunks[t + 1].take().expect("chunk at home");
+            w.jobs.send(job(chunk, t + 1)).expect("VecEnv worker alive");
+        }
+        let chunk = self.chunks[0].take().expect("chunk at home");
+        self.chunks[0] = Some(execute(job(chunk, 0)));
+        for (t, w) in self.workers.iter().enumerate() {
+            self.chunks[t + 1] = Some(w.done.recv().expect("VecEnv worker alive"));
         }
         let (obs_dim, mut error) = (self.spec.obs_dim(), None);
         for (chunk, &first) in self.chunks.iter_mut().zip(&self.offsets) {
@@ -250,8 +248,8 @@ fn execute(job: Job) -> Box<Chunk> {
 }
 
 fn spawn_worker(index: usize) -> Worker {
-    let (jobs, job_rx) = mpsc::channel::<Job>();
-    let (done_tx, done) = mpsc::channel();
+    let (jobs, job_rx) = mpsc::bounded::<Job>(1);
+    let (done_tx, done) = mpsc::bounded(1);
     let thread = std::thread::Builder::new()
         .name(format!("vecenv-{index}"))
         .spawn(move || {
@@ -268,7 +266,7 @@ fn spawn_worker(index: usize) -> Worker {
 impl Drop for VecEnv {
     fn drop(&mut self) {
         for w in &mut self.workers {
-            let (tx, _) = mpsc::channel();
+            let (tx, _) = mpsc::bounded(1);
             drop(std::mem::replace(&mut w.jobs, tx));
             if let Some(t) = w.thread.take() {
                 let _ = t.join();
