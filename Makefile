@@ -1,0 +1,30 @@
+# spikerl: the two commands a new user needs are `make run` and `make test`.
+CARGO ?= cargo
+PYTHON ?= python3
+
+.PHONY: setup run test bench mujoco-venv fidelity
+
+# Everything the build needs is the Rust toolchain; `make setup` compiles it all once.
+setup:
+	$(CARGO) build --release --workspace --all-targets
+
+# The main job. Until the learner lands it is a rollout of the rapier Hopper port.
+run: setup
+	$(CARGO) run --release --quiet -- rollout --env Hopper-v4 --policy random --episodes 5
+
+# The test suite (reads MuJoCo's reference data from ../shared/reference/mujoco).
+test: setup
+	$(CARGO) test --release --workspace
+
+# Fidelity table of every port against MuJoCo.
+fidelity: setup
+	for env in Hopper-v4 HalfCheetah-v4 Ant-v4; do ./target/release/spikerl envcheck --env $$env; echo; done
+
+# Speed against Gymnasium+MuJoCo, measured in the same run.
+bench: setup mujoco-venv
+	$(CARGO) run --release --quiet --example env_bench
+
+mujoco-venv: .venv-mujoco/bin/python
+.venv-mujoco/bin/python:
+	$(PYTHON) -m venv .venv-mujoco
+	.venv-mujoco/bin/pip install --quiet gymnasium==1.4.0 mujoco==4.0.0 numpy imageio packaging

@@ -1,0 +1,69 @@
+//! End-to-end: the `spikerl` binary as a user runs it.
+
+use std::process::Command;
+
+fn spikerl(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(args).output().expect("run spikerl");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn rollout_json_reports_every_episode() {
+    let (ok, out, err) = spikerl(&["rollout", "--env", "hopper-v4", "--policy", "random", "--episodes", "4", "--seed", "3", "--json"]);
+    assert!(ok, "{err}");
+    let episodes: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(episodes.len(), 4);
+    for (i, e) in episodes.iter().enumerate() {
+        assert_eq!(e["episode"], i);
+        let length = e["length"].as_u64().unwrap();
+        assert!((1..=1000).contains(&length));
+        assert!(e["return"].as_f64().unwrap().is_finite() && e["final_x"].as_f64().unwrap().is_finite());
+        // A random hopper falls long before the time limit.
+        assert_eq!(e["end"], "terminated");
+    }
+    // Same seed, same episodes.
+    let (_, again, _) = spikerl(&["rollout", "--env", "Hopper-v4", "--policy", "random", "--episodes", "4", "--seed", "3", "--json"]);
+    assert_eq!(out, again);
+}
+
+#[test]
+fn rollout_of_halfcheetah_runs_to_the_time_limit() {
+    let (ok, out, err) = spikerl(&["rollout", "--env", "half_cheetah-v4", "--policy", "zero", "--json"]);
+    assert!(ok, "{err}");
+    let e: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((e["length"].as_u64(), e["end"].as_str()), (Some(1000), Some("truncated")));
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let (ok, _, err) = spikerl(&["rollout", "--env", "walker-v9"]);
+    assert!(!ok);
+    assert!(err.contains("unknown environment 'walker-v9'") && err.contains("Hopper-v4"), "{err}");
+    assert!(!err.contains("panicked"));
+    let (ok, _, err) = spikerl(&["rollout", "--env", "/no/such/model.xml"]);
+    assert!(!ok && err.contains("/no/such/model.xml"), "{err}");
+    let (ok, _, err) = spikerl(&["envcheck", "--env", "pendulum-v1"]);
+    assert!(!ok && err.contains("no MuJoCo reference"), "{err}");
+    let (ok, _, err) = spikerl(&["envcheck", "--env", "hopper-v4", "--reference", "/no/such/dir"]);
+    assert!(!ok && err.contains("/no/such/dir"), "{err}");
+}
+
+#[test]
+fn envcheck_prints_the_port_beside_mujoco() {
+    let (ok, out, err) = spikerl(&["envcheck", "--env", "hopper-v4"]);
+    assert!(ok, "{err}");
+    for needle in ["mass torso", "3.6652", "zero: first terminated step", "sine: first terminated step", "checks within tolerance"] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn bench_env_reports_rates() {
+    let (ok, out, err) = spikerl(&["bench", "env", "--env", "pendulum-v1", "--steps", "2000", "--envs", "4", "--no-mujoco", "--json"]);
+    assert!(ok, "{err}");
+    let b: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for key in ["single_thread_steps_per_s", "vec_1_thread_steps_per_s", "vec_2_threads_steps_per_s"] {
+        assert!(b[key].as_f64().unwrap() > 1000.0, "{key}: {b}");
+    }
+    assert!(b["mujoco"].is_null());
+}
