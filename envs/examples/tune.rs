@@ -16,6 +16,7 @@ fn main() {
             "iters" => t.solver_iterations = v.parse().unwrap(),
             "steps" => t.steps_per_timestep = v.parse().unwrap(),
             "pgs" => t.contact_iterations = v.parse().unwrap(),
+            "implicit" => t.implicit_limits = v.parse().unwrap(),
             "coriolis" => t.coriolis_a0 = v.parse().unwrap(),
             "show" => show = v.split(',').map(|s| s.parse::<usize>().unwrap()).collect(),
             _ => panic!("unknown key {k}"),

@@ -52,7 +52,10 @@ pub fn translational_invweight(mb: &Multibody, link: usize) -> f64 {
 /// MuJoCo's impedance `imp(x)` for a violation `x` (metres or radians, ≥ 0).
 pub fn impedance(solimp: &[f64; 5], x: f64) -> f64 {
     let [d0, dmax, width, mid, power] = *solimp;
-    let x = x / width.max(1e-12);
+    // MuJoCo's clamps (mjMINIMP, mjMAXIMP, mjMINVAL).
+    let (d0, dmax) = (d0.clamp(1e-4, 0.9999), dmax.clamp(1e-4, 0.9999));
+    let (mid, power) = (mid.clamp(1e-4, 0.9999), power.max(1.0));
+    let x = x / width.max(1e-15);
     if x >= 1.0 {
         return dmax;
     }
@@ -61,7 +64,7 @@ pub fn impedance(solimp: &[f64; 5], x: f64) -> f64 {
     } else {
         1.0 - (1.0 - x).powf(power) / (1.0 - mid).powf(power - 1.0)
     };
-    d0 + y * (dmax - d0)
+    (d0 + y * (dmax - d0)).clamp(d0.min(dmax), d0.max(dmax))
 }
 
 /// MuJoCo's `K` and `B` of `a_ref = −B·v − K·imp·r` for a positive `solref`.
@@ -133,12 +136,14 @@ impl FloorContacts {
         if contacts.is_empty() {
             return;
         }
-        let n_rows = contacts.len() * 4;
+        let edges = |gi: usize| if self.geoms[gi].friction > 0.0 { 4 } else { 1 };
+        let n_rows: usize = contacts.iter().map(|&(gi, _, _)| edges(gi)).sum();
         if self.jac.nrows() != n_rows || self.jac.ncols() != ndofs {
             self.jac = DMatrix::zeros(n_rows, ndofs);
             self.minv_jt = DMatrix::zeros(ndofs, n_rows);
         }
-        for (c, &(gi, point, dist)) in contacts.iter().enumerate() {
+        let mut row = 0;
+        for &(gi, point, dist) in &contacts {
             let g = self.geoms[gi];
             let body = &bodies[g.body];
             let r = point - body.center_of_mass();
@@ -146,8 +151,9 @@ impl FloorContacts {
             let mu = g.friction;
             let imp = impedance(&g.solimp, (dist - g.margin as f64).abs());
             let (k, b) = stiffness_damping(&g.solref, &g.solimp);
-            for (e, dir) in [up + tx * mu, up - tx * mu, up + ty * mu, up - ty * mu].into_iter().enumerate() {
-                let row = c * 4 + e;
+            // MuJoCo's pyramid: edges J_n ± μ·J_t; a frictionless contact is its normal alone.
+            let pyramid = [up + tx * mu, up - tx * mu, up + ty * mu, up - ty * mu];
+            for &dir in &pyramid[..edges(gi)] {
                 let torque = r.cross(dir);
                 let wrench = [dir.x, dir.y, dir.z, torque.x, torque.y, torque.z];
                 for d in 0..ndofs {
@@ -165,8 +171,9 @@ impl FloorContacts {
                     point,
                     dir,
                     rhs: acc0 - a_ref,
-                    reg: (1.0 - imp) / imp.max(1e-9) * g.diag_approx,
+                    reg: ((1.0 - imp) / imp * g.diag_approx).max(1e-15),
                 });
+                row += 1;
             }
         }
 

@@ -34,6 +34,8 @@ pub struct PhysicsTuning {
     /// Take the contacts' unconstrained acceleration from rapier's last step (with Coriolis
     /// terms) instead of gravity and joint forces alone.
     pub coriolis_a0: bool,
+    /// Integrate the soft limits' spring and damper implicitly (stable at larger steps).
+    pub implicit_limits: bool,
 }
 
 impl Default for PhysicsTuning {
@@ -46,6 +48,7 @@ impl Default for PhysicsTuning {
             mujoco_floor: true,
             contact_iterations: 30,
             coriolis_a0: false,
+            implicit_limits: false,
         }
     }
 }
@@ -94,6 +97,9 @@ struct JointDof {
     /// MuJoCo's range, in MuJoCo's coordinate.
     range: Option<[f64; 2]>,
     limit: Option<SoftLimit>,
+    /// The joint's own spring (stiffness, rest) and damping, as the model sets them.
+    passive_spring: (f32, f32),
+    passive_damping: f32,
     /// Multibody link carrying this joint.
     link: usize,
     /// The rigid body moved by this joint.
@@ -154,6 +160,7 @@ pub struct MjcfPhysics {
     link_masses: Vec<(usize, f32)>,
     contact_state: ContactState,
     coriolis_a0: bool,
+    implicit_limits: bool,
     body_names: Vec<(String, RigidBodyHandle)>,
     geom_frictions: Vec<(String, f64)>,
     /// rapier steps per env step (frame_skip × steps_per_timestep).
@@ -326,7 +333,9 @@ impl MjcfPhysics {
             let limit = rapier_range
                 .map(|[lo, hi]| SoftLimit { lo: lo as f64, hi: hi as f64, solref, solimp, inertia: 0.0 });
             let range = rapier_range.map(|[lo, hi]| [qpos0 + lo as f64, qpos0 + hi as f64]);
-            joints.push(JointDof { name, kind, hinge, range, limit, link: link_id.id, body, dof: mlink.assembly_id(), qpos0 });
+            let passive_spring = if kind == JointKind::Hinge { mlink.joint().spring(3) } else { mlink.joint().spring(0) };
+            let passive_damping = dof.joint.map_or(0.0, |ji| joint_damping[ji]);
+            joints.push(JointDof { name, kind, hinge, range, limit, passive_spring, passive_damping, link: link_id.id, body, dof: mlink.assembly_id(), qpos0 });
         }
         let multibody = multibody.ok_or_else(|| model_err("the model has no joints".into()))?;
 
@@ -378,7 +387,9 @@ impl MjcfPhysics {
                 let mb = w.multibody_joints.get_multibody(multibody).expect("live multibody");
                 for g in &mut f.geoms {
                     let mu = g.friction as f64;
-                    g.diag_approx = (1.0 + mu * mu) * translational_invweight(mb, g.link);
+                    // MuJoCo's pyramid edges: (1 + μ²)·t·2μ² (a frictionless contact: t).
+                    let t = translational_invweight(mb, g.link);
+                    g.diag_approx = if mu > 0.0 { (1.0 + mu * mu) * t * 2.0 * mu * mu } else { t };
                 }
                 f
             })
@@ -415,6 +426,7 @@ impl MjcfPhysics {
             link_masses,
             contact_state: ContactState::default(),
             coriolis_a0: tuning.coriolis_a0,
+            implicit_limits: tuning.implicit_limits,
             body_names,
             geom_frictions,
             frame_steps: frame_skip * tuning.steps_per_timestep,
@@ -707,13 +719,29 @@ impl MjcfPhysics {
             };
             self.joint_force[a.joint] += a.gear * u;
         }
-        let mb = self.world.multibody_joints.get_multibody(self.multibody).expect("live multibody");
-        let velocities = mb.generalized_velocity();
+        let implicit = self.implicit_limits;
+        let mb = self.world.multibody_joints.get_multibody_mut(self.multibody).expect("live multibody");
         for (j, force) in self.joints.iter().zip(self.joint_force.iter_mut()) {
-            if let Some(limit) = &j.limit {
-                let q = mb.link(j.link).expect("live link").joint().coords()[3] as f64;
-                *force += limit.force(q, velocities[j.dof] as f64, *force);
+            let Some(limit) = &j.limit else { continue };
+            let q = mb.link(j.link).expect("live link").joint().coords()[3] as f64;
+            let v = mb.generalized_velocity()[j.dof] as f64;
+            if !implicit {
+                *force += limit.force(q, v, *force);
+                continue;
             }
+            // The limit's spring and damper join the joint's own, which rapier integrates
+            // implicitly; only the part resisting the actuator stays explicit.
+            let (k0, rest0) = j.passive_spring;
+            let (mut k, mut rest, mut d) = (k0, rest0, j.passive_damping);
+            if let Some(l) = limit.implicit(q, v, *force) {
+                let ks = l.stiffness as f32;
+                rest = (k0 * rest0 + ks * l.rest as f32) / (k0 + ks);
+                k += ks;
+                d += l.damping as f32;
+                *force += l.explicit;
+            }
+            mb.damping_mut()[j.dof] = d;
+            mb.link_mut(j.link).expect("live link").joint.set_spring(3, k, rest);
         }
         for (_, body) in self.world.bodies.iter_mut() {
             body.reset_forces(false);

@@ -50,6 +50,35 @@ impl SoftLimit {
     }
 }
 
+/// A limit's force split for implicit integration: a spring towards `rest` and a damper,
+/// which rapier integrates implicitly, plus an explicit part.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImplicitLimit {
+    pub stiffness: f64,
+    pub damping: f64,
+    pub rest: f64,
+    pub explicit: f64,
+}
+
+impl SoftLimit {
+    /// The active limit as spring + damper + explicit force, or None when it does not push.
+    pub fn implicit(&self, q: f64, v: f64, tau_ext: f64) -> Option<ImplicitLimit> {
+        if self.force(q, v, tau_ext) == 0.0 {
+            return None;
+        }
+        let (r, rest, sign) = if q < self.lo { (q - self.lo, self.lo, 1.0) } else { (self.hi - q, self.hi, -1.0) };
+        let imp = impedance(&self.solimp, -r);
+        let (k, b) = stiffness_damping(&self.solref, &self.solimp);
+        let _ = sign;
+        Some(ImplicitLimit {
+            stiffness: self.inertia * imp * imp * k,
+            damping: self.inertia * imp * b,
+            rest,
+            explicit: -imp * tau_ext,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
