@@ -13,6 +13,7 @@ import os
 import sys
 
 TASKS = {"Hopper-v4": "hopper.xml", "HalfCheetah-v4": "half_cheetah.xml", "Ant-v4": "ant.xml"}
+INTEGRATORS = {"mjINT_EULER": "Euler", "mjINT_RK4": "RK4", "mjINT_IMPLICIT": "implicit", "mjINT_IMPLICITFAST": "implicitfast"}
 GEOM_TYPES = {"mjGEOM_PLANE": "plane", "mjGEOM_SPHERE": "sphere", "mjGEOM_CAPSULE": "capsule",
               "mjGEOM_BOX": "box", "mjGEOM_CYLINDER": "cylinder", "mjGEOM_ELLIPSOID": "ellipsoid"}
 
@@ -57,7 +58,7 @@ def write_model(model):
         f'<!-- {model["env_id"]}: written by tools/mjcf_from_reference.py from MuJoCo {model["versions"]["mujoco"]} figures. -->',
         f'<mujoco model="{model["env_id"]}">',
         '  <compiler angle="radian" inertiafromgeom="false" autolimits="true"/>',
-        f'  <option timestep="{opt["timestep"]:.9g}" gravity="{fmt(opt["gravity"])}" integrator="{opt["integrator"].replace("mjINT_", "")}"/>',
+        f'  <option timestep="{opt["timestep"]:.9g}" gravity="{fmt(opt["gravity"])}" integrator="{INTEGRATORS[opt["integrator"]]}"/>',
         '  <worldbody>',
     ]
 

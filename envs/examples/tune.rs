@@ -11,13 +11,7 @@ fn main() {
         let (k, v) = kv.split_once('=').expect("key=value");
         let t = &mut spec.tuning;
         match k {
-            "contact_hz" => t.contact_hz = v.parse().unwrap(),
-            "contact_damping" => t.contact_damping = v.parse().unwrap(),
-            "iters" => t.solver_iterations = v.parse().unwrap(),
-            "steps" => t.steps_per_timestep = v.parse().unwrap(),
-            "pgs" => t.contact_iterations = v.parse().unwrap(),
-            "implicit" => t.implicit_limits = v.parse().unwrap(),
-            "coriolis" => t.coriolis_a0 = v.parse().unwrap(),
+            "pgs" => t.constraint_iterations = v.parse().unwrap(),
             "show" => show = v.split(',').map(|s| s.parse::<usize>().unwrap()).collect(),
             _ => panic!("unknown key {k}"),
         }
@@ -33,6 +27,9 @@ fn main() {
         for &t in &show {
             let f = |q: &[f64]| q.iter().map(|x| format!("{x:7.3}")).collect::<Vec<_>>().join(" ");
             println!("{kind:?} t={t:3} port {}\n          mujoco {}", f(&port.qpos[t]), f(&mj.qpos[t]));
+            if std::env::var("QVEL").is_ok() {
+                println!("     qvel port {}\n          mujoco {}", f(&port.qvel[t]), f(&mj.qvel[t]));
+            }
         }
     }
 }

@@ -118,7 +118,7 @@ struct RawRollout {
     first_terminated_step: Option<usize>,
     torso_xpos: Vec<[Num; 3]>,
     qpos: Vec<Vec<Num>>,
-    terminated: Vec<bool>,
+    qvel: Vec<Vec<Num>>,
 }
 
 /// A 300-step rollout from the exact initial state.
@@ -127,6 +127,7 @@ pub struct Rollout {
     pub first_terminated_step: Option<usize>,
     pub torso_xpos: Vec<[f64; 3]>,
     pub qpos: Vec<Vec<f64>>,
+    pub qvel: Vec<Vec<f64>>,
 }
 
 /// The two reference action sequences.
@@ -166,11 +167,11 @@ pub fn load_model(dir: &Path, env_id: &str) -> Result<RefModel, ReferenceError> 
 
 pub fn load_rollout(dir: &Path, env_id: &str, kind: ActionKind) -> Result<Rollout, ReferenceError> {
     let raw: RawRollout = read_json(&dir.join(format!("{env_id}.{}.json", kind.file_part())))?;
-    let _ = raw.terminated;
     Ok(Rollout {
         first_terminated_step: raw.first_terminated_step,
         torso_xpos: raw.torso_xpos.iter().map(|p| p.map(Num::get)).collect(),
         qpos: raw.qpos.iter().map(|q| q.iter().map(|x| x.get()).collect()).collect(),
+        qvel: raw.qvel.iter().map(|q| q.iter().map(|x| x.get()).collect()).collect(),
     })
 }
 
@@ -196,7 +197,7 @@ pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Re
     let mut action = vec![0.0; env.spec().act_dim()];
     env.reset_without_noise(&mut obs)?;
     let dt = env.spec().dt;
-    let mut out = Rollout { first_terminated_step: None, torso_xpos: Vec::new(), qpos: Vec::new() };
+    let mut out = Rollout { first_terminated_step: None, torso_xpos: Vec::new(), qpos: Vec::new(), qvel: Vec::new() };
     for t in 0..steps {
         kind.action(t, dt, &mut action);
         let s = env.step_into(&action, &mut obs)?;
@@ -205,6 +206,7 @@ pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Re
         }
         out.torso_xpos.push(env.physics().xpos(torso));
         out.qpos.push(env.state().0.to_vec());
+        out.qvel.push(env.state().1.to_vec());
     }
     Ok(out)
 }

@@ -1,18 +1,15 @@
 //! rapier3d ports of Gymnasium's MuJoCo locomotion tasks (v4 semantics).
 
-mod floor_contact;
+mod articulated;
+mod constraints;
+mod mjcf_extras;
 mod physics;
-mod soft_limit;
 mod task;
 
-pub use physics::{ActuatorFacts, JointFacts, JointKind, MjcfPhysics, PhysicsTuning};
+pub use mjcf_extras::Integrator;
+pub use physics::{ActuatorFacts, BodyId, JointFacts, JointKind, MjcfPhysics, PhysicsTuning};
 pub use task::{ForwardX, Health, LocomotionEnv, LocomotionSpec, ModelSource, ObsLayout, VelocityNoise};
 
-/// The tuning that reproduces MuJoCo's reference rollouts (see `spikerl envcheck`):
-/// `steps_per_timestep` rapier steps per MuJoCo timestep.
-fn tuned(steps_per_timestep: usize) -> PhysicsTuning {
-    PhysicsTuning { steps_per_timestep, ..PhysicsTuning::default() }
-}
 
 /// Hopper-v4.
 pub fn hopper() -> LocomotionSpec {
@@ -33,7 +30,7 @@ pub fn hopper() -> LocomotionSpec {
         reset_noise_scale: 5e-3,
         velocity_noise: VelocityNoise::Uniform,
         max_episode_steps: 1000,
-        tuning: tuned(1),
+        tuning: PhysicsTuning::default(),
     }
 }
 
@@ -52,7 +49,7 @@ pub fn half_cheetah() -> LocomotionSpec {
         reset_noise_scale: 0.1,
         velocity_noise: VelocityNoise::Normal,
         max_episode_steps: 1000,
-        tuning: tuned(1),
+        tuning: PhysicsTuning::default(),
     }
 }
 
@@ -71,7 +68,7 @@ pub fn ant() -> LocomotionSpec {
         reset_noise_scale: 0.1,
         velocity_noise: VelocityNoise::Normal,
         max_episode_steps: 1000,
-        tuning: tuned(2),
+        tuning: PhysicsTuning::default(),
     }
 }
 

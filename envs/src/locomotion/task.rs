@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::physics::{MjcfPhysics, PhysicsTuning};
+use super::physics::{BodyId, MjcfPhysics, PhysicsTuning};
 use crate::env::{EndReason, EpisodeClock, StepInfo, StepOutcome, check_obs_len, validate};
 use crate::rng::EnvRng;
 use crate::{BoxSpace, Env, EnvError, EnvSpec};
@@ -99,7 +99,7 @@ pub struct LocomotionEnv {
     spec: Arc<LocomotionSpec>,
     env_spec: EnvSpec,
     physics: MjcfPhysics,
-    forward_body: Option<rapier3d::prelude::RigidBodyHandle>,
+    forward_body: Option<BodyId>,
     rng: EnvRng,
     clock: EpisodeClock,
     qpos: Vec<f64>,
@@ -184,17 +184,13 @@ impl LocomotionEnv {
         self.physics.reset_to_initial();
         self.physics.read_state(&mut self.qpos, &mut self.qvel);
         if let Some((dqpos, qvel)) = noise {
-            // MuJoCo keeps a free joint's noisy quaternion unnormalised in qpos (and so in the
-            // first observation) while the pose it simulates is the normalised one.
-            let free_quat = self.physics.free_joint_qpos_adr().map(|adr| {
-                let q: [f64; 4] = std::array::from_fn(|i| self.qpos[adr + 3 + i] + dqpos[adr + 3 + i]);
-                q
-            });
-            self.physics.set_state_from_initial(&dqpos, free_quat, &qvel);
-            self.physics.read_state(&mut self.qpos, &mut self.qvel);
-            if let (Some(adr), Some(q)) = (self.physics.free_joint_qpos_adr(), free_quat) {
-                self.qpos[adr + 3..adr + 7].copy_from_slice(&q);
+            // Like MuJoCo, a free joint's noisy quaternion stays unnormalised in qpos (and so in
+            // the first observation) while the simulated pose is the normalised one.
+            for (q, d) in self.qpos.iter_mut().zip(&dqpos) {
+                *q += d;
             }
+            self.qvel.copy_from_slice(&qvel);
+            self.physics.set_state(&self.qpos, &self.qvel);
         }
         self.x_before = match self.forward_body {
             None => self.qpos[0],
@@ -263,9 +259,9 @@ impl Env for LocomotionEnv {
 
         let mut x_after = f64::NAN;
         if !self.broken {
-            let lagged = self.physics.step(action, self.forward_body);
+            self.physics.step(action);
             self.physics.read_state(&mut self.qpos, &mut self.qvel);
-            x_after = lagged.map_or(self.qpos[0], |p| p[0]);
+            x_after = self.forward_body.map_or(self.qpos[0], |b| self.physics.xpos(b)[0]);
         }
         let finite = x_after.is_finite() && self.qpos.iter().chain(self.qvel.iter()).all(|x| x.is_finite());
         let truncated = self.clock.tick(self.env_spec.max_episode_steps);

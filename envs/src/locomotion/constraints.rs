@@ -1,0 +1,362 @@
+//! MuJoCo's soft constraints: joint limits and contacts.
+//!
+//! Every active constraint row `i` has MuJoCo's reference acceleration
+//! `a_ref = −B·(J_i·q̇) − K·imp·pos` and regulariser `R = (1 − imp)/imp · invweight`; the
+//! forces minimise `½fᵀ(A + R)f + fᵀ(J·a₀ − a_ref)` over `f ≥ 0` with `A = J·M⁻¹·Jᵀ` and `a₀`
+//! the acceleration without constraints. The problem is strictly convex (`R > 0`); it is
+//! solved by projected Gauss–Seidel.
+//!
+//! - A joint past its range gives one row `J = ±e_dof` with `invweight = dof_invweight0`.
+//! - A contact gives the pyramid edges `J_n ± μ·J_t` with `invweight = (1 + μ²)·t·2μ²`, `t`
+//!   the summed translational `body_invweight0` of the two bodies (one normal row with
+//!   `invweight = t` when frictionless).
+
+use rapier3d::na::{DMatrix, Vector3};
+
+use super::articulated::{Kinematics, Tree};
+
+/// MuJoCo's defaults for `solref` / `solimp`.
+pub const DEFAULT_SOLREF: [f64; 2] = [0.02, 1.0];
+pub const DEFAULT_SOLIMP: [f64; 5] = [0.9, 0.95, 0.001, 0.5, 2.0];
+
+/// MuJoCo's impedance `imp(x)` for a violation `x ≥ 0` (metres or radians).
+pub fn impedance(solimp: &[f64; 5], x: f64) -> f64 {
+    let [d0, dmax, width, mid, power] = *solimp;
+    // MuJoCo's clamps (mjMINIMP, mjMAXIMP, mjMINVAL).
+    let (d0, dmax) = (d0.clamp(1e-4, 0.9999), dmax.clamp(1e-4, 0.9999));
+    let (mid, power) = (mid.clamp(1e-4, 0.9999), power.max(1.0));
+    let x = x / width.max(1e-15);
+    if x >= 1.0 {
+        return dmax;
+    }
+    let y = if x <= mid {
+        x.powf(power) / mid.powf(power - 1.0)
+    } else {
+        1.0 - (1.0 - x).powf(power) / (1.0 - mid).powf(power - 1.0)
+    };
+    (d0 + y * (dmax - d0)).clamp(d0.min(dmax), d0.max(dmax))
+}
+
+/// MuJoCo's `K` and `B` of `a_ref = −B·v − K·imp·r` for a positive `solref`, with the time
+/// constant kept above two timesteps as MuJoCo keeps it.
+pub fn stiffness_damping(solref: &[f64; 2], solimp: &[f64; 5], timestep: f64) -> (f64, f64) {
+    let [timeconst, dampratio] = *solref;
+    let timeconst = timeconst.max(2.0 * timestep);
+    let dmax = solimp[1].clamp(1e-4, 0.9999);
+    (1.0 / (dmax * dmax * timeconst * timeconst * dampratio * dampratio), 2.0 / (dmax * timeconst))
+}
+
+/// A sphere (`a == b`) or capsule (segment `a`–`b` swept by `radius`) fixed to a link.
+#[derive(Debug, Clone)]
+pub struct Geom {
+    pub link: usize,
+    pub a: Vector3<f64>,
+    pub b: Vector3<f64>,
+    pub radius: f64,
+}
+
+/// Two things that may touch, with MuJoCo's mixed contact parameters.
+#[derive(Debug, Clone)]
+pub struct ContactPair {
+    /// Geom index; `other` None means the floor plane `z = floor_z`.
+    pub geom: usize,
+    pub other: Option<usize>,
+    pub friction: f64,
+    pub margin: f64,
+    pub solref: [f64; 2],
+    pub solimp: [f64; 5],
+    /// Summed translational `body_invweight0` of the two bodies.
+    pub invweight: f64,
+}
+
+/// A hinge's range as a soft constraint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JointLimit {
+    pub dof: usize,
+    /// Coordinate index of the joint.
+    pub qadr: usize,
+    /// Range in the joint coordinate.
+    pub lo: f64,
+    pub hi: f64,
+    pub solref: [f64; 2],
+    pub solimp: [f64; 5],
+    /// MuJoCo's `dof_invweight0`.
+    pub invweight: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    /// `J·a₀ − a_ref` and the regulariser `R`.
+    rhs: f64,
+    reg: f64,
+}
+
+/// The model's soft constraints; buffers are reused between evaluations.
+#[derive(Debug, Clone)]
+pub struct SoftConstraints {
+    pub floor_z: f64,
+    pub geoms: Vec<Geom>,
+    pub pairs: Vec<ContactPair>,
+    pub limits: Vec<JointLimit>,
+    pub pgs_iterations: usize,
+    pub timestep: f64,
+    rows: Vec<Row>,
+    jac: DMatrix<f64>,
+    minv_jt: DMatrix<f64>,
+    a: DMatrix<f64>,
+    force: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+/// World end points and radius of a geom.
+fn world_segment(kin: &Kinematics, g: &Geom) -> (Vector3<f64>, Vector3<f64>) {
+    let pose = &kin.pose[g.link];
+    (pose.transform_point(&g.a.into()).coords, pose.transform_point(&g.b.into()).coords)
+}
+
+/// Closest points of segments `p1–q1` and `p2–q2`.
+fn closest_points(p1: Vector3<f64>, q1: Vector3<f64>, p2: Vector3<f64>, q2: Vector3<f64>) -> (Vector3<f64>, Vector3<f64>) {
+    let (d1, d2, r) = (q1 - p1, q2 - p2, p1 - p2);
+    let (a, e, f) = (d1.dot(&d1), d2.dot(&d2), d2.dot(&r));
+    let (s, t) = if a <= 1e-12 && e <= 1e-12 {
+        (0.0, 0.0)
+    } else if a <= 1e-12 {
+        (0.0, (f / e).clamp(0.0, 1.0))
+    } else {
+        let c = d1.dot(&r);
+        if e <= 1e-12 {
+            ((-c / a).clamp(0.0, 1.0), 0.0)
+        } else {
+            let b = d1.dot(&d2);
+            let denom = a * e - b * b;
+            let mut s = if denom > 1e-12 { ((b * f - c * e) / denom).clamp(0.0, 1.0) } else { 0.0 };
+            let mut t = (b * s + f) / e;
+            if t < 0.0 {
+                t = 0.0;
+                s = (-c / a).clamp(0.0, 1.0);
+            } else if t > 1.0 {
+                t = 1.0;
+                s = ((b - c) / a).clamp(0.0, 1.0);
+            }
+            (s, t)
+        }
+    };
+    (p1 + d1 * s, p2 + d2 * t)
+}
+
+/// One contact point between two surfaces, MuJoCo-style: `point` midway, `normal` from the
+/// first to the second, `dist` the signed surface distance.
+struct Contact {
+    pair: usize,
+    point: Vector3<f64>,
+    normal: Vector3<f64>,
+    dist: f64,
+}
+
+impl SoftConstraints {
+    pub fn new(floor_z: f64, geoms: Vec<Geom>, pairs: Vec<ContactPair>, limits: Vec<JointLimit>, pgs_iterations: usize, timestep: f64) -> Self {
+        Self {
+            floor_z,
+            geoms,
+            pairs,
+            limits,
+            pgs_iterations,
+            timestep,
+            rows: Vec::new(),
+            jac: DMatrix::zeros(0, 0),
+            minv_jt: DMatrix::zeros(0, 0),
+            a: DMatrix::zeros(0, 0),
+            force: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn contacts(&self, kin: &Kinematics, out: &mut Vec<Contact>) {
+        out.clear();
+        for (pi, pair) in self.pairs.iter().enumerate() {
+            let g = &self.geoms[pair.geom];
+            let (a, b) = world_segment(kin, g);
+            match pair.other {
+                None => {
+                    // Plane–capsule: one contact per end inside the margin (MuJoCo's rule).
+                    let ends: &[Vector3<f64>] = if g.a == g.b { &[a] } else { &[a, b] };
+                    for e in ends {
+                        let dist = e.z - g.radius - self.floor_z;
+                        if dist < pair.margin {
+                            let point = Vector3::new(e.x, e.y, e.z - g.radius - 0.5 * dist);
+                            // Normal from the floor (first) to the geom (second).
+                            out.push(Contact { pair: pi, point, normal: Vector3::z(), dist });
+                        }
+                    }
+                }
+                Some(other) => {
+                    let h = &self.geoms[other];
+                    let (c, d) = world_segment(kin, h);
+                    let (p1, p2) = closest_points(a, b, c, d);
+                    let delta = p2 - p1;
+                    let len = delta.norm();
+                    let dist = len - g.radius - h.radius;
+                    if dist < pair.margin && len > 1e-9 {
+                        let normal = delta / len;
+                        let point = p1 + normal * (g.radius + 0.5 * dist);
+                        out.push(Contact { pair: pi, point, normal, dist });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Solves the active constraints at the state `kin` was updated to (velocities `v`,
+    /// unconstrained acceleration `a0`). Writes the constraint's generalized force into
+    /// `tau` and the acceleration it causes, `M⁻¹·τ`, into `accel`.
+    pub fn solve(&mut self, tree: &Tree, kin: &Kinematics, q: &[f64], v: &[f64], a0: &[f64], tau: &mut [f64], accel: &mut [f64]) {
+        let nv = tree.nv;
+        tau.fill(0.0);
+        accel.fill(0.0);
+        let mut contacts = Vec::new();
+        self.contacts(kin, &mut contacts);
+        let active_limits: Vec<(usize, f64, f64)> = self
+            .limits
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let x = q[l.qadr];
+                let (lo, hi) = (x - l.lo, l.hi - x);
+                (lo.min(hi) < 0.0).then(|| (i, lo.min(hi), if lo < hi { 1.0 } else { -1.0 }))
+            })
+            .collect();
+        let edges = |c: &Contact| if self.pairs[c.pair].friction > 0.0 { 4 } else { 1 };
+        let n = active_limits.len() + contacts.iter().map(edges).sum::<usize>();
+        if n == 0 {
+            return;
+        }
+        if self.jac.nrows() != n || self.jac.ncols() != nv {
+            self.jac = DMatrix::zeros(n, nv);
+            self.minv_jt = DMatrix::zeros(nv, n);
+        }
+        self.jac.fill(0.0);
+        self.rows.clear();
+        self.scratch.resize(nv, 0.0);
+
+        let mut row = 0;
+        let push_row = |this: &mut Self, row: usize, pos: f64, solref: &[f64; 2], solimp: &[f64; 5], invweight: f64| {
+            let j = this.jac.row(row);
+            let vel: f64 = (0..nv).map(|d| j[d] * v[d]).sum();
+            let acc0: f64 = (0..nv).map(|d| j[d] * a0[d]).sum();
+            let imp = impedance(solimp, pos.abs());
+            let (k, b) = stiffness_damping(solref, solimp, this.timestep);
+            let a_ref = -b * vel - k * imp * pos;
+            this.rows.push(Row { rhs: acc0 - a_ref, reg: ((1.0 - imp) / imp * invweight).max(1e-15) });
+        };
+        for &(i, pos, sign) in &active_limits {
+            let l = self.limits[i];
+            self.jac[(row, l.dof)] = sign;
+            push_row(self, row, pos, &l.solref, &l.solimp, l.invweight);
+            row += 1;
+        }
+        for c in &contacts {
+            let pair = self.pairs[c.pair].clone();
+            let g = &self.geoms[pair.geom];
+            let (link1, link2) = match pair.other {
+                None => (None, g.link),
+                Some(o) => (Some(g.link), self.geoms[o].link),
+            };
+            let (t1, t2) = tangents(&c.normal);
+            let mu = pair.friction;
+            let dirs = [c.normal + t1 * mu, c.normal - t1 * mu, c.normal + t2 * mu, c.normal - t2 * mu];
+            let (dirs, invweight) = if mu > 0.0 {
+                (&dirs[..], (1.0 + mu * mu) * pair.invweight * 2.0 * mu * mu)
+            } else {
+                (&dirs[..1], pair.invweight)
+            };
+            for dir in dirs {
+                let mut jrow = vec![0.0; nv];
+                // Relative velocity of the second body with respect to the first.
+                kin.point_jacobian(tree, link2, &c.point, dir, 1.0, &mut jrow);
+                if let Some(l1) = link1 {
+                    kin.point_jacobian(tree, l1, &c.point, dir, -1.0, &mut jrow);
+                }
+                for (d, x) in jrow.into_iter().enumerate() {
+                    self.jac[(row, d)] = x;
+                }
+                push_row(self, row, c.dist - pair.margin, &pair.solref, &pair.solimp, invweight);
+                row += 1;
+            }
+        }
+
+        for i in 0..n {
+            for d in 0..nv {
+                self.scratch[d] = self.jac[(i, d)];
+            }
+            kin.solve(&mut self.scratch);
+            for d in 0..nv {
+                self.minv_jt[(d, i)] = self.scratch[d];
+            }
+        }
+        self.a = &self.jac * &self.minv_jt;
+        self.force.clear();
+        self.force.resize(n, 0.0);
+        for _ in 0..self.pgs_iterations {
+            let mut change = 0.0f64;
+            for i in 0..n {
+                let r = self.rows[i];
+                let mut residual = r.rhs + r.reg * self.force[i];
+                for j in 0..n {
+                    residual += self.a[(i, j)] * self.force[j];
+                }
+                let new = (self.force[i] - residual / (self.a[(i, i)] + r.reg)).max(0.0);
+                change = change.max((new - self.force[i]).abs());
+                self.force[i] = new;
+            }
+            if change < 1e-10 {
+                break;
+            }
+        }
+        for (i, &f) in self.force.iter().enumerate() {
+            if f > 0.0 {
+                for d in 0..nv {
+                    tau[d] += self.jac[(i, d)] * f;
+                    accel[d] += self.minv_jt[(d, i)] * f;
+                }
+            }
+        }
+    }
+}
+
+/// MuJoCo's contact frame tangents: for a vertical normal, world x and y.
+fn tangents(n: &Vector3<f64>) -> (Vector3<f64>, Vector3<f64>) {
+    let t1 = if n.z.abs() > 0.999 { Vector3::x() } else { Vector3::z().cross(n).normalize() };
+    let t2 = n.cross(&t1);
+    (t1, t2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impedance_ramps_from_d0_to_dmax_over_width() {
+        let solimp = [0.0, 0.8, 0.03, 0.5, 2.0];
+        assert_eq!(impedance(&solimp, 0.0), 1e-4, "d0 is clamped to MuJoCo's mjMINIMP");
+        assert!((impedance(&solimp, 0.015) - (1e-4 + 0.5 * (0.8 - 1e-4))).abs() < 1e-12);
+        assert_eq!(impedance(&solimp, 0.5), 0.8);
+        assert_eq!(impedance(&DEFAULT_SOLIMP, 1.0), 0.95);
+    }
+
+    #[test]
+    fn stiffness_and_damping_follow_solref() {
+        let (k, b) = stiffness_damping(&[0.02, 1.0], &DEFAULT_SOLIMP, 0.002);
+        assert!((k - 1.0 / (0.95f64.powi(2) * 0.02f64.powi(2))).abs() < 1e-9);
+        assert!((b - 2.0 / (0.95 * 0.02)).abs() < 1e-12);
+        // A time constant below two timesteps is raised to it.
+        assert_eq!(stiffness_damping(&[0.001, 1.0], &DEFAULT_SOLIMP, 0.01), stiffness_damping(&[0.02, 1.0], &DEFAULT_SOLIMP, 0.01));
+    }
+
+    #[test]
+    fn closest_points_of_crossing_and_parallel_segments() {
+        let (p, q) = closest_points(Vector3::new(-1.0, 0.0, 0.0), Vector3::new(1.0, 0.0, 0.0), Vector3::new(0.0, -1.0, 1.0), Vector3::new(0.0, 1.0, 1.0));
+        assert!((p - Vector3::zeros()).norm() < 1e-12 && (q - Vector3::new(0.0, 0.0, 1.0)).norm() < 1e-12);
+        let (p, q) = closest_points(Vector3::zeros(), Vector3::x(), Vector3::new(2.0, 0.0, 0.5), Vector3::new(3.0, 0.0, 0.5));
+        assert!((p - Vector3::x()).norm() < 1e-12 && (q - Vector3::new(2.0, 0.0, 0.5)).norm() < 1e-12);
+    }
+}
