@@ -150,6 +150,8 @@ struct Contact {
     pair: usize,
     point: Vector3<f64>,
     normal: Vector3<f64>,
+    /// First friction direction: a capsule on a plane orients the pyramid along its axis.
+    tangent: Vector3<f64>,
     dist: f64,
 }
 
@@ -178,14 +180,19 @@ impl SoftConstraints {
             let (a, b) = world_segment(kin, g);
             match pair.other {
                 None => {
-                    // Plane–capsule: one contact per end inside the margin (MuJoCo's rule).
+                    // Plane–capsule: one contact per end inside the margin (MuJoCo's rule),
+                    // the friction pyramid aligned with the capsule's axis on the plane.
                     let ends: &[Vector3<f64>] = if g.a == g.b { &[a] } else { &[a, b] };
+                    let normal = Vector3::z();
+                    let along = b - a;
+                    let flat = along - normal * along.dot(&normal);
+                    let tangent = if flat.norm() > 1e-9 { flat.normalize() } else { tangents(&normal).0 };
                     for e in ends {
                         let dist = e.z - g.radius - self.floor_z;
                         if dist < pair.margin {
                             let point = Vector3::new(e.x, e.y, e.z - g.radius - 0.5 * dist);
                             // Normal from the floor (first) to the geom (second).
-                            out.push(Contact { pair: pi, point, normal: Vector3::z(), dist });
+                            out.push(Contact { pair: pi, point, normal, tangent, dist });
                         }
                     }
                 }
@@ -199,7 +206,7 @@ impl SoftConstraints {
                     if dist < pair.margin && len > 1e-9 {
                         let normal = delta / len;
                         let point = p1 + normal * (g.radius + 0.5 * dist);
-                        out.push(Contact { pair: pi, point, normal, dist });
+                        out.push(Contact { pair: pi, point, normal, tangent: tangents(&normal).0, dist });
                     }
                 }
             }
@@ -261,7 +268,7 @@ impl SoftConstraints {
                 None => (None, g.link),
                 Some(o) => (Some(g.link), self.geoms[o].link),
             };
-            let (t1, t2) = tangents(&c.normal);
+            let (t1, t2) = (c.tangent, c.normal.cross(&c.tangent));
             let mu = pair.friction;
             let dirs = [c.normal + t1 * mu, c.normal - t1 * mu, c.normal + t2 * mu, c.normal - t2 * mu];
             let (dirs, invweight) = if mu > 0.0 {
@@ -294,23 +301,14 @@ impl SoftConstraints {
             }
         }
         self.a = &self.jac * &self.minv_jt;
+        for (i, r) in self.rows.iter().enumerate() {
+            self.a[(i, i)] += r.reg;
+        }
+        let rhs: Vec<f64> = self.rows.iter().map(|r| r.rhs).collect();
         self.force.clear();
         self.force.resize(n, 0.0);
-        for _ in 0..self.pgs_iterations {
-            let mut change = 0.0f64;
-            for i in 0..n {
-                let r = self.rows[i];
-                let mut residual = r.rhs + r.reg * self.force[i];
-                for j in 0..n {
-                    residual += self.a[(i, j)] * self.force[j];
-                }
-                let new = (self.force[i] - residual / (self.a[(i, i)] + r.reg)).max(0.0);
-                change = change.max((new - self.force[i]).abs());
-                self.force[i] = new;
-            }
-            if change < 1e-10 {
-                break;
-            }
+        if !solve_lcp_active_set(&self.a, &rhs, &mut self.force) {
+            projected_gauss_seidel(&self.a, &rhs, &mut self.force, self.pgs_iterations);
         }
         for (i, &f) in self.force.iter().enumerate() {
             if f > 0.0 {
@@ -319,6 +317,87 @@ impl SoftConstraints {
                     accel[d] += self.minv_jt[(d, i)] * f;
                 }
             }
+        }
+    }
+}
+
+/// Minimises `½fᵀHf + fᵀb` over `f ≥ 0` for symmetric positive definite `H` by block
+/// principal pivoting: guess which forces are positive, solve that block exactly, move the
+/// rows that violate the optimality conditions, repeat. Exact when it returns true; small
+/// problems settle in a few pivots.
+fn solve_lcp_active_set(h: &DMatrix<f64>, b: &[f64], f: &mut [f64]) -> bool {
+    let n = b.len();
+    let mut free: Vec<bool> = b.iter().map(|&bi| bi < 0.0).collect();
+    let mut best_infeasible = usize::MAX;
+    let mut stalls = 0;
+    for _ in 0..4 * n + 10 {
+        let idx: Vec<usize> = (0..n).filter(|&i| free[i]).collect();
+        f.fill(0.0);
+        if !idx.is_empty() {
+            let m = idx.len();
+            let mut block = DMatrix::zeros(m, m);
+            let mut x = rapier3d::na::DVector::zeros(m);
+            for (r, &i) in idx.iter().enumerate() {
+                x[r] = -b[i];
+                for (c, &j) in idx.iter().enumerate() {
+                    block[(r, c)] = h[(i, j)];
+                }
+            }
+            let Some(chol) = block.cholesky() else { return false };
+            chol.solve_mut(&mut x);
+            for (r, &i) in idx.iter().enumerate() {
+                f[i] = x[r];
+            }
+        }
+        let mut infeasible = Vec::new();
+        for i in 0..n {
+            if free[i] {
+                if f[i] < 0.0 {
+                    infeasible.push(i);
+                }
+            } else {
+                let w: f64 = b[i] + (0..n).map(|j| h[(i, j)] * f[j]).sum::<f64>();
+                if w < -1e-12 * (1.0 + b[i].abs()) {
+                    infeasible.push(i);
+                }
+            }
+        }
+        if infeasible.is_empty() {
+            return true;
+        }
+        // Pivot the whole block while it makes progress, else one row at a time (Murty).
+        if infeasible.len() < best_infeasible {
+            best_infeasible = infeasible.len();
+            stalls = 0;
+        } else {
+            stalls += 1;
+        }
+        if stalls < 3 {
+            for i in infeasible {
+                free[i] = !free[i];
+            }
+        } else {
+            let i = *infeasible.last().expect("non-empty");
+            free[i] = !free[i];
+        }
+    }
+    false
+}
+
+/// Projected Gauss–Seidel for the same problem (the fallback).
+fn projected_gauss_seidel(h: &DMatrix<f64>, b: &[f64], f: &mut [f64], iterations: usize) {
+    let n = b.len();
+    f.fill(0.0);
+    for _ in 0..iterations {
+        let mut change = 0.0f64;
+        for i in 0..n {
+            let residual = b[i] + (0..n).map(|j| h[(i, j)] * f[j]).sum::<f64>();
+            let new = (f[i] - residual / h[(i, i)]).max(0.0);
+            change = change.max((new - f[i]).abs());
+            f[i] = new;
+        }
+        if change < 1e-12 {
+            break;
         }
     }
 }
@@ -333,6 +412,20 @@ fn tangents(n: &Vector3<f64>) -> (Vector3<f64>, Vector3<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn active_set_solves_the_complementarity_problem() {
+        // H = [[2, 1, 0], [1, 2, 1], [0, 1, 2]], b = [-1, 2, -3]: optimum has f1 = 0.
+        let h = DMatrix::from_row_slice(3, 3, &[2.0, 1.0, 0.0, 1.0, 2.0, 1.0, 0.0, 1.0, 2.0]);
+        let b = [-1.0, 2.0, -3.0];
+        let mut f = [0.0; 3];
+        assert!(solve_lcp_active_set(&h, &b, &mut f));
+        assert!((f[0] - 0.5).abs() < 1e-12 && f[1] == 0.0 && (f[2] - 1.5).abs() < 1e-12, "{f:?}");
+        // Complementarity: w = Hf + b ≥ 0, f ≥ 0, f·w = 0; PGS agrees.
+        let mut g = [0.0; 3];
+        projected_gauss_seidel(&h, &b, &mut g, 500);
+        assert!(f.iter().zip(&g).all(|(a, b)| (a - b).abs() < 1e-9), "{g:?}");
+    }
 
     #[test]
     fn impedance_ramps_from_d0_to_dmax_over_width() {

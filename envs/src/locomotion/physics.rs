@@ -102,6 +102,7 @@ impl Scratch {
 }
 
 /// An MJCF model, addressed like MuJoCo's `mjData`.
+#[derive(Clone)]
 pub struct MjcfPhysics {
     tree: Tree,
     kin: Kinematics,
@@ -419,7 +420,8 @@ impl MjcfPhysics {
                 geom,
                 other,
                 friction: if condim > 1 { m1.2.max(m2.2) } else { 0.0 },
-                margin: p1.margin.max(p2.margin),
+                // MuJoCo 4 adds the two geoms' margins.
+                margin: p1.margin + p2.margin,
                 solref: std::array::from_fn(|i| 0.5 * (p1.solref[i] + p2.solref[i])),
                 solimp: std::array::from_fn(|i| 0.5 * (p1.solimp[i] + p2.solimp[i])),
                 invweight,
@@ -615,6 +617,11 @@ impl MjcfPhysics {
         self.refresh_xpos();
     }
 
+    #[cfg(test)]
+    fn clone_for_test(&self) -> Self {
+        self.clone()
+    }
+
     /// Makes the state non-finite, as a diverged simulation would.
     #[cfg(test)]
     pub(crate) fn poison(&mut self) {
@@ -696,10 +703,10 @@ impl MjcfPhysics {
         for stage in 0..4 {
             if stage > 0 {
                 q.copy_from_slice(&q0);
+                // Stage i: X₀ + c_i·h·F(stage i−1), F = (q̇, q̈).
                 let prev = stage - 1;
-                let vstage: Vec<f64> = v0.iter().zip(&accs[prev]).map(|(v, a)| v + c[stage] * h * a).collect();
-                integrate_positions(&self.tree, &mut q, &vstage, c[stage] * h);
-                vs[stage] = vstage;
+                integrate_positions(&self.tree, &mut q, &vs[prev], c[stage] * h);
+                vs[stage] = v0.iter().zip(&accs[prev]).map(|(v, a)| v + c[stage] * h * a).collect();
             }
             let vstage = vs[stage].clone();
             self.acceleration(&q, &vstage, stage == 0, None);
@@ -734,3 +741,73 @@ fn integrate_positions(tree: &Tree, q: &mut [f64], v: &[f64], h: f64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::EnvRng;
+
+    fn kinetic_energy(p: &MjcfPhysics, q: &[f64], v: &[f64]) -> (f64, f64) {
+        let mut kin = Kinematics::new(&p.tree);
+        kin.update(&p.tree, q, v);
+        let mv = &kin.mass * rapier3d::na::DVector::from_column_slice(v);
+        let from_matrix = 0.5 * v.iter().zip(mv.iter()).map(|(a, b)| a * b).sum::<f64>()
+            - 0.5 * v.iter().zip(&p.tree.armature).map(|(a, arm)| arm * a * a).sum::<f64>();
+        // Directly: ½ m |v_com|² + ½ ωᵀ I ω per link.
+        let mut direct = 0.0;
+        for (i, l) in p.tree.links.iter().enumerate() {
+            let mut twist = rapier3d::na::Vector6::zeros();
+            for &d in &p.tree.link_dofs[i] {
+                twist += kin.s[d] * v[d];
+            }
+            let w = Vector3::new(twist[0], twist[1], twist[2]);
+            let vo = Vector3::new(twist[3], twist[4], twist[5]);
+            let vc = vo + w.cross(&kin.com[i]);
+            let r = kin.pose[i].rotation.to_rotation_matrix();
+            let iw = r.matrix() * l.inertia * r.matrix().transpose();
+            direct += 0.5 * l.mass * vc.norm_squared() + 0.5 * w.dot(&(iw * w));
+        }
+        (from_matrix, direct)
+    }
+
+    #[test]
+    fn mass_matrix_and_bias_forces_are_consistent_for_every_task() {
+        for spec in [crate::locomotion::hopper(), crate::locomotion::half_cheetah(), crate::locomotion::ant()] {
+            let mut p = spec.build().unwrap().physics().clone_for_test();
+            let mut rng = EnvRng::seed_from_u64(3);
+            let mut q = p.q0.clone();
+            for (k, x) in q.iter_mut().enumerate() {
+                if p.tree.links.iter().any(|l| l.joint == LinkJoint::Free && (l.qadr + 3..l.qadr + 7).contains(&k)) {
+                    continue;
+                }
+                *x += rng.uniform(-0.5, 0.5);
+            }
+            let v: Vec<f64> = (0..p.tree.nv).map(|_| rng.uniform(-2.0, 2.0)).collect();
+            let (m, d) = kinetic_energy(&p, &q, &v);
+            assert!((m - d).abs() < 1e-9 * d.max(1.0), "{}: ½vᵀMv {m} vs Σ body energies {d}", spec.id);
+
+            // With no gravity, no damping and no constraints, energy is conserved: the bias
+            // forces are the mass matrix's Coriolis terms.
+            p.tree.gravity = Vector3::zeros();
+            p.tree.damping.fill(0.0);
+            p.tree.stiffness.fill(0.0);
+            p.constraints.limits.clear();
+            p.constraints.pairs.clear();
+            p.q.copy_from_slice(&q);
+            p.v.copy_from_slice(&v);
+            p.integrator = Integrator::Rk4;
+            p.timestep = 1e-4;
+            let energy = |p: &MjcfPhysics| {
+                let (m, _) = kinetic_energy(p, &p.q, &p.v);
+                m + 0.5 * p.v.iter().zip(&p.tree.armature).map(|(a, arm)| arm * a * a).sum::<f64>()
+            };
+            let e0 = energy(&p);
+            for _ in 0..200 {
+                p.rk4();
+            }
+            let e1 = energy(&p);
+            assert!((e1 - e0).abs() < 1e-6 * e0, "{}: energy {e0} -> {e1}", spec.id);
+        }
+    }
+}
+
