@@ -106,6 +106,10 @@ pub struct SoftConstraints {
     a: DMatrix<f64>,
     force: Vec<f64>,
     scratch: Vec<f64>,
+    rhs: Vec<f64>,
+    contacts: Vec<Contact>,
+    active_limits: Vec<(usize, f64, f64)>,
+    lcp: Lcp,
 }
 
 /// World end points and radius of a geom.
@@ -146,6 +150,7 @@ fn closest_points(p1: Vector3<f64>, q1: Vector3<f64>, p2: Vector3<f64>, q2: Vect
 
 /// One contact point between two surfaces, MuJoCo-style: `point` midway, `normal` from the
 /// first to the second, `dist` the signed surface distance.
+#[derive(Debug, Clone, Copy)]
 struct Contact {
     pair: usize,
     point: Vector3<f64>,
@@ -170,10 +175,14 @@ impl SoftConstraints {
             a: DMatrix::zeros(0, 0),
             force: Vec::new(),
             scratch: Vec::new(),
+            rhs: Vec::new(),
+            contacts: Vec::new(),
+            active_limits: Vec::new(),
+            lcp: Lcp::default(),
         }
     }
 
-    fn contacts(&self, kin: &Kinematics, out: &mut Vec<Contact>) {
+    fn find_contacts(&self, kin: &Kinematics, out: &mut Vec<Contact>) {
         out.clear();
         for (pi, pair) in self.pairs.iter().enumerate() {
             let g = &self.geoms[pair.geom];
@@ -220,26 +229,26 @@ impl SoftConstraints {
         let nv = tree.nv;
         tau.fill(0.0);
         accel.fill(0.0);
-        let mut contacts = Vec::new();
-        self.contacts(kin, &mut contacts);
-        let active_limits: Vec<(usize, f64, f64)> = self
-            .limits
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| {
-                let x = q[l.qadr];
-                let (lo, hi) = (x - l.lo, l.hi - x);
-                (lo.min(hi) < 0.0).then(|| (i, lo.min(hi), if lo < hi { 1.0 } else { -1.0 }))
-            })
-            .collect();
+        let mut contacts = std::mem::take(&mut self.contacts);
+        self.find_contacts(kin, &mut contacts);
+        let mut active_limits = std::mem::take(&mut self.active_limits);
+        active_limits.clear();
+        active_limits.extend(self.limits.iter().enumerate().filter_map(|(i, l)| {
+            let x = q[l.qadr];
+            let (lo, hi) = (x - l.lo, l.hi - x);
+            (lo.min(hi) < 0.0).then_some((i, lo.min(hi), if lo < hi { 1.0 } else { -1.0 }))
+        }));
         let edges = |c: &Contact| if self.pairs[c.pair].friction > 0.0 { 4 } else { 1 };
         let n = active_limits.len() + contacts.iter().map(edges).sum::<usize>();
         if n == 0 {
+            self.contacts = contacts;
+            self.active_limits = active_limits;
             return;
         }
         if self.jac.nrows() != n || self.jac.ncols() != nv {
             self.jac = DMatrix::zeros(n, nv);
             self.minv_jt = DMatrix::zeros(nv, n);
+            self.a = DMatrix::zeros(n, n);
         }
         self.jac.fill(0.0);
         self.rows.clear();
@@ -262,31 +271,32 @@ impl SoftConstraints {
             row += 1;
         }
         for c in &contacts {
-            let pair = self.pairs[c.pair].clone();
-            let g = &self.geoms[pair.geom];
-            let (link1, link2) = match pair.other {
-                None => (None, g.link),
-                Some(o) => (Some(g.link), self.geoms[o].link),
+            let pair = &self.pairs[c.pair];
+            let (solref, solimp, margin, pair_invweight, mu, other, geom) =
+                (pair.solref, pair.solimp, pair.margin, pair.invweight, pair.friction, pair.other, pair.geom);
+            let g_link = self.geoms[geom].link;
+            let (link1, link2) = match other {
+                None => (None, g_link),
+                Some(o) => (Some(g_link), self.geoms[o].link),
             };
             let (t1, t2) = (c.tangent, c.normal.cross(&c.tangent));
-            let mu = pair.friction;
             let dirs = [c.normal + t1 * mu, c.normal - t1 * mu, c.normal + t2 * mu, c.normal - t2 * mu];
             let (dirs, invweight) = if mu > 0.0 {
-                (&dirs[..], (1.0 + mu * mu) * pair.invweight * 2.0 * mu * mu)
+                (&dirs[..], (1.0 + mu * mu) * pair_invweight * 2.0 * mu * mu)
             } else {
-                (&dirs[..1], pair.invweight)
+                (&dirs[..1], pair_invweight)
             };
             for dir in dirs {
-                let mut jrow = vec![0.0; nv];
                 // Relative velocity of the second body with respect to the first.
-                kin.point_jacobian(tree, link2, &c.point, dir, 1.0, &mut jrow);
+                self.scratch.fill(0.0);
+                kin.point_jacobian(tree, link2, &c.point, dir, 1.0, &mut self.scratch);
                 if let Some(l1) = link1 {
-                    kin.point_jacobian(tree, l1, &c.point, dir, -1.0, &mut jrow);
+                    kin.point_jacobian(tree, l1, &c.point, dir, -1.0, &mut self.scratch);
                 }
-                for (d, x) in jrow.into_iter().enumerate() {
-                    self.jac[(row, d)] = x;
+                for d in 0..nv {
+                    self.jac[(row, d)] = self.scratch[d];
                 }
-                push_row(self, row, c.dist - pair.margin, &pair.solref, &pair.solimp, invweight);
+                push_row(self, row, c.dist - margin, &solref, &solimp, invweight);
                 row += 1;
             }
         }
@@ -300,16 +310,19 @@ impl SoftConstraints {
                 self.minv_jt[(d, i)] = self.scratch[d];
             }
         }
-        self.a = &self.jac * &self.minv_jt;
+        self.a.gemm(1.0, &self.jac, &self.minv_jt, 0.0);
         for (i, r) in self.rows.iter().enumerate() {
             self.a[(i, i)] += r.reg;
         }
-        let rhs: Vec<f64> = self.rows.iter().map(|r| r.rhs).collect();
+        self.rhs.clear();
+        self.rhs.extend(self.rows.iter().map(|r| r.rhs));
         self.force.clear();
         self.force.resize(n, 0.0);
-        if !solve_lcp_active_set(&self.a, &rhs, &mut self.force) {
-            projected_gauss_seidel(&self.a, &rhs, &mut self.force, self.pgs_iterations);
+        if !self.lcp.solve(&self.a, &self.rhs, &mut self.force) {
+            projected_gauss_seidel(&self.a, &self.rhs, &mut self.force, self.pgs_iterations);
         }
+        self.contacts = contacts;
+        self.active_limits = active_limits;
         for (i, &f) in self.force.iter().enumerate() {
             if f > 0.0 {
                 for d in 0..nv {
@@ -323,65 +336,111 @@ impl SoftConstraints {
 
 /// Minimises `½fᵀHf + fᵀb` over `f ≥ 0` for symmetric positive definite `H` by block
 /// principal pivoting: guess which forces are positive, solve that block exactly, move the
-/// rows that violate the optimality conditions, repeat. Exact when it returns true; small
-/// problems settle in a few pivots.
-fn solve_lcp_active_set(h: &DMatrix<f64>, b: &[f64], f: &mut [f64]) -> bool {
-    let n = b.len();
-    let mut free: Vec<bool> = b.iter().map(|&bi| bi < 0.0).collect();
-    let mut best_infeasible = usize::MAX;
-    let mut stalls = 0;
-    for _ in 0..4 * n + 10 {
-        let idx: Vec<usize> = (0..n).filter(|&i| free[i]).collect();
-        f.fill(0.0);
-        if !idx.is_empty() {
-            let m = idx.len();
-            let mut block = DMatrix::zeros(m, m);
-            let mut x = rapier3d::na::DVector::zeros(m);
-            for (r, &i) in idx.iter().enumerate() {
-                x[r] = -b[i];
-                for (c, &j) in idx.iter().enumerate() {
-                    block[(r, c)] = h[(i, j)];
+/// rows that violate the optimality conditions, repeat. Small problems settle in a few
+/// pivots; the buffers are reused between calls.
+#[derive(Debug, Clone, Default)]
+struct Lcp {
+    free: Vec<bool>,
+    idx: Vec<usize>,
+    block: Vec<f64>,
+    x: Vec<f64>,
+    infeasible: Vec<usize>,
+}
+
+impl Lcp {
+    /// True when `f` is the exact solution.
+    fn solve(&mut self, h: &DMatrix<f64>, b: &[f64], f: &mut [f64]) -> bool {
+        let n = b.len();
+        self.free.clear();
+        self.free.extend(b.iter().map(|&bi| bi < 0.0));
+        let mut best_infeasible = usize::MAX;
+        let mut stalls = 0;
+        for _ in 0..4 * n + 10 {
+            self.idx.clear();
+            self.idx.extend((0..n).filter(|&i| self.free[i]));
+            f.fill(0.0);
+            let m = self.idx.len();
+            if m > 0 {
+                self.block.clear();
+                self.block.extend(self.idx.iter().flat_map(|&i| self.idx.iter().map(move |&j| h[(i, j)])));
+                self.x.clear();
+                self.x.extend(self.idx.iter().map(|&i| -b[i]));
+                if !cholesky_solve(&mut self.block, m, &mut self.x) {
+                    return false;
+                }
+                for (r, &i) in self.idx.iter().enumerate() {
+                    f[i] = self.x[r];
                 }
             }
-            let Some(chol) = block.cholesky() else { return false };
-            chol.solve_mut(&mut x);
-            for (r, &i) in idx.iter().enumerate() {
-                f[i] = x[r];
-            }
-        }
-        let mut infeasible = Vec::new();
-        for i in 0..n {
-            if free[i] {
-                if f[i] < 0.0 {
-                    infeasible.push(i);
+            self.infeasible.clear();
+            for i in 0..n {
+                let violated = if self.free[i] {
+                    f[i] < 0.0
+                } else {
+                    let w: f64 = b[i] + self.idx.iter().map(|&j| h[(i, j)] * f[j]).sum::<f64>();
+                    w < -1e-12 * (1.0 + b[i].abs())
+                };
+                if violated {
+                    self.infeasible.push(i);
                 }
+            }
+            if self.infeasible.is_empty() {
+                return true;
+            }
+            // Pivot the whole block while that makes progress, else one row at a time (Murty).
+            if self.infeasible.len() < best_infeasible {
+                best_infeasible = self.infeasible.len();
+                stalls = 0;
             } else {
-                let w: f64 = b[i] + (0..n).map(|j| h[(i, j)] * f[j]).sum::<f64>();
-                if w < -1e-12 * (1.0 + b[i].abs()) {
-                    infeasible.push(i);
+                stalls += 1;
+            }
+            if stalls < 3 {
+                for &i in &self.infeasible {
+                    self.free[i] = !self.free[i];
                 }
+            } else if let Some(&i) = self.infeasible.last() {
+                self.free[i] = !self.free[i];
             }
         }
-        if infeasible.is_empty() {
-            return true;
+        false
+    }
+}
+
+/// Solves `A x = b` for SPD `A` (row-major `m × m`, overwritten by its factor) in place.
+fn cholesky_solve(a: &mut [f64], m: usize, x: &mut [f64]) -> bool {
+    for j in 0..m {
+        let mut d = a[j * m + j];
+        for k in 0..j {
+            d -= a[j * m + k] * a[j * m + k];
         }
-        // Pivot the whole block while it makes progress, else one row at a time (Murty).
-        if infeasible.len() < best_infeasible {
-            best_infeasible = infeasible.len();
-            stalls = 0;
-        } else {
-            stalls += 1;
+        if d <= 0.0 {
+            return false;
         }
-        if stalls < 3 {
-            for i in infeasible {
-                free[i] = !free[i];
+        let d = d.sqrt();
+        a[j * m + j] = d;
+        for i in j + 1..m {
+            let mut s = a[i * m + j];
+            for k in 0..j {
+                s -= a[i * m + k] * a[j * m + k];
             }
-        } else {
-            let i = *infeasible.last().expect("non-empty");
-            free[i] = !free[i];
+            a[i * m + j] = s / d;
         }
     }
-    false
+    for i in 0..m {
+        let mut s = x[i];
+        for k in 0..i {
+            s -= a[i * m + k] * x[k];
+        }
+        x[i] = s / a[i * m + i];
+    }
+    for i in (0..m).rev() {
+        let mut s = x[i];
+        for k in i + 1..m {
+            s -= a[k * m + i] * x[k];
+        }
+        x[i] = s / a[i * m + i];
+    }
+    true
 }
 
 /// Projected Gauss–Seidel for the same problem (the fallback).
@@ -419,7 +478,7 @@ mod tests {
         let h = DMatrix::from_row_slice(3, 3, &[2.0, 1.0, 0.0, 1.0, 2.0, 1.0, 0.0, 1.0, 2.0]);
         let b = [-1.0, 2.0, -3.0];
         let mut f = [0.0; 3];
-        assert!(solve_lcp_active_set(&h, &b, &mut f));
+        assert!(Lcp::default().solve(&h, &b, &mut f));
         assert!((f[0] - 0.5).abs() < 1e-12 && f[1] == 0.0 && (f[2] - 1.5).abs() < 1e-12, "{f:?}");
         // Complementarity: w = Hf + b ≥ 0, f ≥ 0, f·w = 0; PGS agrees.
         let mut g = [0.0; 3];

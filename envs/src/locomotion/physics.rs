@@ -123,6 +123,9 @@ pub struct MjcfPhysics {
     /// timestep (or at the last reset).
     xpos: Vec<[f64; 3]>,
     scratch: Scratch,
+    stages: Stages,
+    /// `h·D`, MuJoCo's implicit damping in the Euler integrator.
+    implicit_damping: Vec<f64>,
     nq: usize,
     nv: usize,
 }
@@ -450,8 +453,11 @@ impl MjcfPhysics {
         let nq = joints.iter().map(|j| if j.kind == JointKind::Free { 7 } else { 1 }).sum();
         let nv = joints.iter().map(|j| if j.kind == JointKind::Free { 6 } else { 1 }).sum();
         let nv_tree = tree.nv;
+        let implicit_damping = tree.damping.iter().map(|d| d * timestep).collect();
         let mut physics = Self {
             scratch: Scratch::new(nv_tree),
+            stages: Stages::new(q0.len(), nv_tree),
+            implicit_damping,
             kin,
             constraints,
             integrator: extras.integrator,
@@ -647,9 +653,9 @@ impl MjcfPhysics {
         }
     }
 
-    /// `q̈` at `(q, v)` into `scratch.qacc`, constraints included; `implicit_damping_dt`
-    /// makes the final solve use `M + h·D` (MuJoCo's Euler).
-    fn acceleration(&mut self, q: &[f64], v: &[f64], record_xpos: bool, implicit_damping_dt: Option<f64>) {
+    /// `q̈` at `(q, v)` into `scratch.qacc`, constraints included; `implicit_damping` makes
+    /// the final solve use `M + h·D` (MuJoCo's Euler).
+    fn acceleration(&mut self, q: &[f64], v: &[f64], record_xpos: bool, implicit_damping: bool) {
         let (tree, kin, s) = (&self.tree, &mut self.kin, &mut self.scratch);
         kin.update(tree, q, v);
         if record_xpos {
@@ -664,10 +670,9 @@ impl MjcfPhysics {
         s.a0.copy_from_slice(&s.tau);
         kin.solve(&mut s.a0);
         self.constraints.solve(tree, kin, q, v, &s.a0, &mut s.tau_c, &mut s.acc_c);
-        match implicit_damping_dt {
-            Some(h) if tree.damping.iter().any(|&d| d != 0.0) => {
-                let extra: Vec<f64> = tree.damping.iter().map(|d| h * d).collect();
-                kin.refactor_with_diagonal(&extra);
+        match implicit_damping {
+            true if self.implicit_damping.iter().any(|&d| d != 0.0) => {
+                kin.refactor_with_diagonal(&self.implicit_damping);
                 for d in 0..tree.nv {
                     s.qacc[d] = s.tau[d] + s.tau_c[d];
                 }
@@ -683,42 +688,65 @@ impl MjcfPhysics {
 
     fn euler(&mut self) {
         let h = self.timestep;
-        let (q, v) = (self.q.clone(), self.v.clone());
-        self.acceleration(&q, &v, true, Some(h));
+        let mut st = std::mem::take(&mut self.stages);
+        st.q0.clone_from(&self.q);
+        st.v0.clone_from(&self.v);
+        self.acceleration(&st.q0, &st.v0, true, true);
         for (v, a) in self.v.iter_mut().zip(&self.scratch.qacc) {
             *v += h * a;
         }
-        let v = self.v.clone();
-        integrate_positions(&self.tree, &mut self.q, &v, h);
+        integrate_positions(&self.tree, &mut self.q, &self.v, h);
+        self.stages = st;
     }
 
     /// MuJoCo's `mj_RungeKutta(m, d, 4)`.
     fn rk4(&mut self) {
+        const C: [f64; 4] = [0.0, 0.5, 0.5, 1.0];
+        const W: [f64; 4] = [1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0];
         let h = self.timestep;
-        let (q0, v0) = (self.q.clone(), self.v.clone());
-        let mut vs = [v0.clone(), v0.clone(), v0.clone(), v0.clone()];
-        let mut accs = [vec![0.0; v0.len()], vec![0.0; v0.len()], vec![0.0; v0.len()], vec![0.0; v0.len()]];
-        let c = [0.0, 0.5, 0.5, 1.0];
-        let mut q = q0.clone();
+        let mut st = std::mem::take(&mut self.stages);
+        st.q0.clone_from(&self.q);
+        st.v0.clone_from(&self.v);
         for stage in 0..4 {
-            if stage > 0 {
-                q.copy_from_slice(&q0);
+            st.q.clone_from(&st.q0);
+            if stage == 0 {
+                st.v[0].clone_from(&st.v0);
+            } else {
                 // Stage i: X₀ + c_i·h·F(stage i−1), F = (q̇, q̈).
-                let prev = stage - 1;
-                integrate_positions(&self.tree, &mut q, &vs[prev], c[stage] * h);
-                vs[stage] = v0.iter().zip(&accs[prev]).map(|(v, a)| v + c[stage] * h * a).collect();
+                integrate_positions(&self.tree, &mut st.q, &st.v[stage - 1], C[stage] * h);
+                let (v0, acc) = (&st.v0, &st.acc[stage - 1]);
+                for ((v, v0), a) in st.v[stage].iter_mut().zip(v0).zip(acc) {
+                    *v = v0 + C[stage] * h * a;
+                }
             }
-            let vstage = vs[stage].clone();
-            self.acceleration(&q, &vstage, stage == 0, None);
-            accs[stage].copy_from_slice(&self.scratch.qacc);
+            self.acceleration(&st.q, &st.v[stage], stage == 0, false);
+            st.acc[stage].copy_from_slice(&self.scratch.qacc);
         }
-        let w = [1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0];
-        let vmean: Vec<f64> = (0..v0.len()).map(|d| (0..4).map(|k| w[k] * vs[k][d]).sum()).collect();
-        for d in 0..v0.len() {
-            self.v[d] = v0[d] + h * (0..4).map(|k| w[k] * accs[k][d]).sum::<f64>();
+        for d in 0..st.v0.len() {
+            st.vmean[d] = (0..4).map(|k| W[k] * st.v[k][d]).sum();
+            self.v[d] = st.v0[d] + h * (0..4).map(|k| W[k] * st.acc[k][d]).sum::<f64>();
         }
-        self.q.copy_from_slice(&q0);
-        integrate_positions(&self.tree, &mut self.q, &vmean, h);
+        self.q.clone_from(&st.q0);
+        integrate_positions(&self.tree, &mut self.q, &st.vmean, h);
+        self.stages = st;
+    }
+}
+
+/// The integrators' working state, kept between steps so stepping does not allocate.
+#[derive(Debug, Clone, Default)]
+struct Stages {
+    q0: Vec<f64>,
+    v0: Vec<f64>,
+    q: Vec<f64>,
+    v: [Vec<f64>; 4],
+    acc: [Vec<f64>; 4],
+    vmean: Vec<f64>,
+}
+
+impl Stages {
+    fn new(nq: usize, nv: usize) -> Self {
+        let z = || vec![0.0; nv];
+        Self { q0: vec![0.0; nq], v0: z(), q: vec![0.0; nq], v: [z(), z(), z(), z()], acc: [z(), z(), z(), z()], vmean: z() }
     }
 }
 
