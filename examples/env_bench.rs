@@ -8,13 +8,13 @@ use spikerl::bench;
 
 fn main() -> anyhow::Result<()> {
     let python = std::env::var_os("MUJOCO_PYTHON").map(Into::into).or_else(bench::default_mujoco_python);
-    let steps = 20_000;
+    let steps = 50_000;
     println!("| task | port 1 thread | Gymnasium+MuJoCo env.step | ratio | raw mj_step | ratio | VecEnv(64) 1→2 threads |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4"] {
         let single = bench::single_env_rate(id, steps, 0)?;
-        let vec1 = bench::vec_env_rate(id, 64, 1, steps / 64, 0)?;
-        let vec2 = bench::vec_env_rate(id, 64, 2, steps / 64, 0)?;
+        let vec1 = bench::vec_env_rate(id, 64, 1, 2 * steps / 64, 0)?;
+        let vec2 = bench::vec_env_rate(id, 64, 2, 2 * steps / 64, 0)?;
         let mj = python.as_ref().map(|py| bench::mujoco_rates(py, id, steps)).transpose()?;
         let cell = |x: Option<f64>, fmt: &dyn Fn(f64) -> String| x.map_or("–".to_string(), fmt);
         println!(

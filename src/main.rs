@@ -75,8 +75,8 @@ enum BenchCommand {
 struct BenchEnvArgs {
     #[arg(long)]
     env: String,
-    /// Timed steps of the single env (and of the MuJoCo run).
-    #[arg(long, default_value_t = 20_000)]
+    /// Timed steps of the single env and of the MuJoCo run (the VecEnv runs twice as many).
+    #[arg(long, default_value_t = 50_000)]
     steps: usize,
     /// Envs in the VecEnv.
     #[arg(long, default_value_t = 64)]
@@ -209,7 +209,7 @@ fn bench_env(args: BenchEnvArgs) -> Result<()> {
     }
     eprintln!("timing {id}: single env …");
     let single = bench::single_env_rate(&id, args.steps, 0)?;
-    let per_env = (args.steps / args.envs).max(100);
+    let per_env = (2 * args.steps / args.envs).max(100);
     eprintln!("timing {id}: VecEnv of {} on 1 and 2 threads …", args.envs);
     let vec1 = bench::vec_env_rate(&id, args.envs, 1, per_env, 0)?;
     let vec2 = bench::vec_env_rate(&id, args.envs, 2, per_env, 0)?;

@@ -219,7 +219,7 @@ impl VecEnv {
         let chunk = self.chunks[0].take().expect("chunk at home");
         self.chunks[0] = Some(execute(job(chunk, 0)));
         for (t, w) in self.workers.iter().enumerate() {
-            self.chunks[t + 1] = Some(w.done.recv().expect("VecEnv worker alive"));
+            self.chunks[t + 1] = Some(recv_spinning(&w.done).expect("VecEnv worker alive"));
         }
         let (obs_dim, mut error) = (self.spec.obs_dim(), None);
         for (chunk, &first) in self.chunks.iter_mut().zip(&self.offsets) {
@@ -247,13 +247,28 @@ fn execute(job: Job) -> Box<Chunk> {
     }
 }
 
+/// Receives, spinning briefly before blocking: the next job of a stepping loop usually comes
+/// within microseconds, and waking a parked thread costs tens of them. None when the sender
+/// is gone.
+fn recv_spinning<T>(rx: &mpsc::Receiver<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_micros(200);
+    loop {
+        match rx.try_recv() {
+            Ok(x) => return Some(x),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if std::time::Instant::now() < deadline => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
+}
+
 fn spawn_worker(index: usize) -> Worker {
     let (jobs, job_rx) = mpsc::bounded::<Job>(1);
     let (done_tx, done) = mpsc::bounded(1);
     let thread = std::thread::Builder::new()
         .name(format!("vecenv-{index}"))
         .spawn(move || {
-            for job in job_rx {
+            while let Some(job) = recv_spinning(&job_rx) {
                 if done_tx.send(execute(job)).is_err() {
                     break;
                 }
