@@ -20,7 +20,8 @@ fn main() {
     let port = reference::port_rollout(&spec, kind, mj.qpos.len()).expect("port rollout");
     let f = |q: &[f64]| q.iter().map(|x| format!("{x:8.4}")).collect::<Vec<_>>().join(" ");
     for &t in &steps {
-        println!("t={t:3} qpos port   {}\n      qpos mujoco {}", f(&port.qpos[t]), f(&mj.qpos[t]));
+        println!("t={t:3} reward port {:9.4} mujoco {:9.4}", port.reward[t], mj.reward[t]);
+        println!("      qpos port   {}\n      qpos mujoco {}", f(&port.qpos[t]), f(&mj.qpos[t]));
         if with_qvel {
             println!("      qvel port   {}\n      qvel mujoco {}", f(&port.qvel[t]), f(&mj.qvel[t]));
         }

@@ -119,6 +119,7 @@ struct RawRollout {
     torso_xpos: Vec<[Num; 3]>,
     qpos: Vec<Vec<Num>>,
     qvel: Vec<Vec<Num>>,
+    reward: Vec<Num>,
 }
 
 /// A 300-step rollout from the exact initial state.
@@ -128,6 +129,7 @@ pub struct Rollout {
     pub torso_xpos: Vec<[f64; 3]>,
     pub qpos: Vec<Vec<f64>>,
     pub qvel: Vec<Vec<f64>>,
+    pub reward: Vec<f64>,
 }
 
 /// The two reference action sequences.
@@ -172,6 +174,7 @@ pub fn load_rollout(dir: &Path, env_id: &str, kind: ActionKind) -> Result<Rollou
         torso_xpos: raw.torso_xpos.iter().map(|p| p.map(Num::get)).collect(),
         qpos: raw.qpos.iter().map(|q| q.iter().map(|x| x.get()).collect()).collect(),
         qvel: raw.qvel.iter().map(|q| q.iter().map(|x| x.get()).collect()).collect(),
+        reward: raw.reward.iter().map(|x| x.get()).collect(),
     })
 }
 
@@ -197,7 +200,7 @@ pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Re
     let mut action = vec![0.0; env.spec().act_dim()];
     env.reset_without_noise(&mut obs)?;
     let dt = env.spec().dt;
-    let mut out = Rollout { first_terminated_step: None, torso_xpos: Vec::new(), qpos: Vec::new(), qvel: Vec::new() };
+    let mut out = Rollout { first_terminated_step: None, torso_xpos: Vec::new(), qpos: Vec::new(), qvel: Vec::new(), reward: Vec::new() };
     for t in 0..steps {
         kind.action(t, dt, &mut action);
         let s = env.step_into(&action, &mut obs)?;
@@ -207,6 +210,7 @@ pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Re
         out.torso_xpos.push(env.physics().xpos(torso));
         out.qpos.push(env.state().0.to_vec());
         out.qvel.push(env.state().1.to_vec());
+        out.reward.push(s.reward);
     }
     Ok(out)
 }
@@ -356,6 +360,12 @@ pub fn dynamics_checks_with(spec: &LocomotionSpec, dir: &Path) -> Result<Vec<Che
         .map(|t| (sine.torso_xpos[t][2] - mj_sine.torso_xpos[t][2]).abs())
         .fold(0.0, f64::max);
     checks.push(Check::new("sine: max |Δ torso z|, steps 1-30", worst, 0.0, Tolerance::Abs(0.1)));
+    // Rewards step for step while the trajectories still coincide: the reward formulas,
+    // the v4 quirks (lagging xpos, raw-action control cost, terminal healthy reward) included.
+    for (kind, port, mj) in [("zero", &zero, &mj_zero), ("sine", &sine, &mj_sine)] {
+        let worst = (0..10).map(|t| (port.reward[t] - mj.reward[t]).abs()).fold(0.0, f64::max);
+        checks.push(Check::new(format!("{kind}: max |Δ reward|, steps 1-10"), worst, 0.0, Tolerance::Abs(0.01)));
+    }
     match env_id {
         "Hopper-v4" => {
             checks.push(Check::new("sine: first terminated step", first_term(&sine), first_term(&mj_sine), Tolerance::Rel(0.25)));

@@ -119,8 +119,9 @@ pub struct MjcfPhysics {
     v: Vec<f64>,
     /// Generalized actuator force held for the current env step.
     actuator_tau: Vec<f64>,
-    /// Link positions as MuJoCo's `xpos` holds them: computed at the start of the last
-    /// timestep (or at the last reset).
+    /// Link positions as MuJoCo's `xpos` holds them after `mj_step`: the kinematics of the
+    /// last state it evaluated (Euler: the start of the last timestep; RK4: its fourth
+    /// stage), or of the reset state.
     xpos: Vec<[f64; 3]>,
     scratch: Scratch,
     stages: Stages,
@@ -544,8 +545,7 @@ impl MjcfPhysics {
             .collect()
     }
 
-    /// A body's frame origin as MuJoCo's `xpos` holds it after `mj_step`: computed at the
-    /// start of the last timestep (after a reset: at the reset state).
+    /// A body's frame origin as MuJoCo's `xpos` holds it after `mj_step` (see the field).
     pub fn xpos(&self, body: BodyId) -> [f64; 3] {
         self.xpos[body.0]
     }
@@ -719,7 +719,8 @@ impl MjcfPhysics {
                     *v = v0 + C[stage] * h * a;
                 }
             }
-            self.acceleration(&st.q, &st.v[stage], stage == 0, false);
+            // MuJoCo leaves `xpos` at the kinematics of the last stage it evaluated.
+            self.acceleration(&st.q, &st.v[stage], stage == 3, false);
             st.acc[stage].copy_from_slice(&self.scratch.qacc);
         }
         for d in 0..st.v0.len() {
