@@ -221,3 +221,34 @@ fn bad_models_are_clear_errors() {
     let err = garbage.build().err().unwrap();
     assert!(err.to_string().contains("garbage.xml"), "{err}");
 }
+
+#[test]
+fn reset_noise_follows_each_task_rule() {
+    // (spec, scale, qvel is normal) — Hopper: U(±5e-3) on both; HalfCheetah/Ant: U(±0.1) on qpos, 0.1·N(0,1) on qvel.
+    for (spec, scale, normal) in [(locomotion::hopper(), 5e-3, false), (locomotion::half_cheetah(), 0.1, true), (locomotion::ant(), 0.1, true)] {
+        let mut env = spec.build().unwrap();
+        env.reset(Some(0));
+        let mut clean = spec.build().unwrap();
+        let mut obs = vec![0.0; clean.spec().obs_dim()];
+        clean.reset_without_noise(&mut obs).unwrap();
+        let qpos0 = clean.state().0.to_vec();
+        let (mut dq, mut dv) = (Vec::new(), Vec::new());
+        for _ in 0..300 {
+            env.reset(None);
+            let (qpos, qvel) = env.state();
+            dq.extend(qpos.iter().zip(&qpos0).map(|(a, b)| a - b));
+            dv.extend_from_slice(qvel);
+        }
+        assert!(dq.iter().all(|d| d.abs() <= scale + 1e-9), "{}: qpos noise beyond ±{scale}", spec.id);
+        let std = |xs: &[f64]| (xs.iter().map(|x| x * x).sum::<f64>() / xs.len() as f64).sqrt();
+        let uniform_std = scale / 3f64.sqrt();
+        assert!((std(&dq) - uniform_std).abs() < 0.1 * uniform_std, "{}: qpos noise std {}", spec.id, std(&dq));
+        if normal {
+            assert!((std(&dv) - scale).abs() < 0.1 * scale, "{}: qvel noise std {}", spec.id, std(&dv));
+            assert!(dv.iter().any(|v| v.abs() > scale), "{}: a normal has tails", spec.id);
+        } else {
+            assert!(dv.iter().all(|v| v.abs() <= scale + 1e-12));
+            assert!((std(&dv) - uniform_std).abs() < 0.1 * uniform_std, "{}: qvel noise std {}", spec.id, std(&dv));
+        }
+    }
+}

@@ -11,6 +11,8 @@
 //! Motion vectors are `(ω, v_O)` (angular velocity, velocity of the body point at the world
 //! origin), force vectors `(n_O, f)` (moment about the world origin, force).
 
+#![allow(clippy::needless_range_loop)] // index-parallel numeric loops read better with indices
+
 use rapier3d::na::{DMatrix, DVector, Isometry3, Matrix3, Translation3, UnitQuaternion, Vector3, Vector6};
 
 pub type Motion = Vector6<f64>;

@@ -11,6 +11,8 @@
 //!   the summed translational `body_invweight0` of the two bodies (one normal row with
 //!   `invweight = t` when frictionless).
 
+#![allow(clippy::needless_range_loop)] // index-parallel numeric loops read better with indices
+
 use rapier3d::na::{DMatrix, Vector3};
 
 use super::articulated::{Kinematics, Tree};
@@ -225,6 +227,7 @@ impl SoftConstraints {
     /// Solves the active constraints at the state `kin` was updated to (velocities `v`,
     /// unconstrained acceleration `a0`). Writes the constraint's generalized force into
     /// `tau` and the acceleration it causes, `M⁻¹·τ`, into `accel`.
+    #[allow(clippy::too_many_arguments)]
     pub fn solve(&mut self, tree: &Tree, kin: &Kinematics, q: &[f64], v: &[f64], a0: &[f64], tau: &mut [f64], accel: &mut [f64]) {
         let nv = tree.nv;
         tau.fill(0.0);

@@ -9,6 +9,8 @@
 //! RK4), actuators as generalized forces `gear · clip(ctrl)`, and MuJoCo's soft limits and
 //! contacts ([`super::constraints`]).
 
+#![allow(clippy::needless_range_loop)] // index-parallel numeric loops read better with indices
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -197,7 +199,7 @@ impl MjcfPhysics {
             &mut impulse_joints,
             MjcfMultibodyOptions::SKIP_JOINT_MOTORS | MjcfMultibodyOptions::SKIP_JOINT_LIMITS,
         );
-        if impulse_joints.len() > 0 {
+        if !impulse_joints.is_empty() {
             return Err(model_err("loop closures (equality constraints) are not supported".into()));
         }
         let body_of = |idx: usize| handles.bodies.get(idx).and_then(|b| b.as_ref()).map(|b| b.body);
@@ -552,14 +554,8 @@ impl MjcfPhysics {
 
     /// Where the free joint's 7 entries start in `qpos`, if the model floats.
     pub fn free_joint_qpos_adr(&self) -> Option<usize> {
-        let mut adr = 0;
-        for j in &self.joints {
-            if j.kind == JointKind::Free {
-                return Some(adr);
-            }
-            adr += 1;
-        }
-        None
+        // Every joint before the free one is a hinge or slide (one qpos each).
+        self.joints.iter().position(|j| j.kind == JointKind::Free)
     }
 
     /// Restores the initial state (MuJoCo's `qpos0`, zero velocity).
