@@ -67,3 +67,36 @@ fn bench_env_reports_rates() {
     }
     assert!(b["mujoco"].is_null());
 }
+
+#[test]
+fn rollout_runs_a_task_from_a_users_mjcf_file() {
+    let xml = r#"<mujoco model="crawler">
+  <compiler angle="radian" inertiafromgeom="false"/>
+  <option timestep="0.01"/>
+  <worldbody>
+    <geom name="floor" type="plane" size="10 10 1"/>
+    <body name="torso" pos="0 0 0.2">
+      <inertial pos="0 0 0" mass="1" diaginertia="0.01 0.01 0.01"/>
+      <joint name="rootx" type="slide" axis="1 0 0"/>
+      <joint name="rootz" type="slide" axis="0 0 1"/>
+      <joint name="rooty" type="hinge" axis="0 1 0"/>
+      <geom name="torso_geom" type="capsule" size="0.05 0.2" quat="0.707107 0 0.707107 0"/>
+      <body name="leg" pos="0.2 0 0">
+        <inertial pos="0 0 -0.1" mass="0.2" diaginertia="0.001 0.001 0.001"/>
+        <joint name="knee" type="hinge" axis="0 1 0" range="-1 1" damping="0.1"/>
+        <geom name="leg_geom" type="capsule" size="0.04 0.1" pos="0 0 -0.1"/>
+      </body>
+    </body>
+  </worldbody>
+  <actuator><motor joint="knee" gear="5" ctrlrange="-1 1" ctrllimited="true"/></actuator>
+</mujoco>"#;
+    let path = std::env::temp_dir().join(format!("spikerl-crawler-{}.xml", std::process::id()));
+    std::fs::write(&path, xml).unwrap();
+    let (ok, out, err) = spikerl(&["rollout", "--env", path.to_str().unwrap(), "--policy", "sine", "--json"]);
+    std::fs::remove_file(&path).ok();
+    assert!(ok, "{err}");
+    let e: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // HalfCheetah's rules: never terminates, so the time limit ends the episode.
+    assert_eq!((e["length"].as_u64(), e["end"].as_str()), (Some(1000), Some("truncated")));
+    assert!(e["final_x"].as_f64().unwrap().is_finite());
+}
