@@ -220,63 +220,7 @@ impl MjcfPhysics {
         mb.forward_kinematics(&bodies, true);
         let mb = multibodies.get_multibody(mb_index).expect("live multibody");
 
-        // Links, in rapier's topological order.
-        let mut links = Vec::new();
-        let mut link_of_body: HashMap<RigidBodyHandle, usize> = HashMap::new();
-        let mut rapier_dof = Vec::new(); // (our first dof, rapier's first dof, count)
-        let (mut nq_tree, mut nv_tree) = (0, 0);
-        let mut q0 = Vec::new();
-        for (i, link) in mb.links().enumerate() {
-            let rb = &bodies[link.rigid_body_handle()];
-            let data = &link.joint().data;
-            let joint = if i == 0 {
-                if rb.is_dynamic() { LinkJoint::Free } else { LinkJoint::Fixed }
-            } else {
-                match link.joint().ndofs() {
-                    0 => LinkJoint::Fixed,
-                    1 if !data.locked_axes.contains(JointAxesMask::LIN_X) => LinkJoint::Slide,
-                    1 if !data.locked_axes.contains(JointAxesMask::ANG_X) => LinkJoint::Hinge,
-                    n => return Err(model_err(format!("joints with {n} degrees of freedom are not supported (hinge, slide, free only)"))),
-                }
-            };
-            let mprops = &rb.mass_properties().local_mprops;
-            let principal = vec3(mprops.principal_inertia());
-            let frame = iso(&Pose::from_parts(Vector::ZERO, mprops.principal_inertia_local_frame)).rotation.to_rotation_matrix();
-            let inertia = frame.matrix() * Matrix3::from_diagonal(&principal) * frame.matrix().transpose();
-            match joint {
-                LinkJoint::Free => {
-                    let p = iso(rb.position());
-                    let r = p.rotation.quaternion();
-                    q0.extend([p.translation.x, p.translation.y, p.translation.z, r.w, r.i, r.j, r.k]);
-                }
-                LinkJoint::Hinge => q0.push(link.joint().coords()[3] as f64),
-                LinkJoint::Slide => q0.push(link.joint().coords()[0] as f64),
-                LinkJoint::Fixed => {}
-            }
-            if joint.nv() > 0 {
-                rapier_dof.push((nv_tree, link.assembly_id(), joint.nv()));
-            }
-            links.push(Link {
-                parent: link.parent_id(),
-                joint,
-                frame1: iso(&data.local_frame1),
-                frame2_inv: iso(&data.local_frame2).inverse(),
-                mass: rb.mass() as f64,
-                com: vec3(mprops.local_com),
-                inertia,
-                dof: nv_tree,
-                qadr: nq_tree,
-            });
-            link_of_body.insert(link.rigid_body_handle(), i);
-            nq_tree += joint.nq();
-            nv_tree += joint.nv();
-        }
-        let mut tree = Tree::new(links, gravity);
-        for &(ours, theirs, n) in &rapier_dof {
-            for k in 0..n {
-                tree.armature[ours + k] = mb.armature()[theirs + k] as f64;
-            }
-        }
+        let TreeBuild { mut tree, q0, link_of_body } = tree_from_multibody(mb, &bodies, gravity).map_err(model_err)?;
         let mut link_names = vec![None; tree.links.len()];
         for (name, &idx) in &body_name_to_idx {
             if let Some(&l) = body_of(idx).and_then(|h| link_of_body.get(&h)) {
@@ -341,32 +285,10 @@ impl MjcfPhysics {
         let mut kin = Kinematics::new(&tree);
         let v0 = vec![0.0; tree.nv];
         kin.update(&tree, &q0, &v0);
-        let dof_invweight: Vec<f64> = (0..tree.nv)
-            .map(|d| {
-                let mut e = vec![0.0; tree.nv];
-                e[d] = 1.0;
-                kin.solve(&mut e);
-                e[d]
-            })
-            .collect();
+        let (dof_invweight, body_invweight) = inverse_weights(&tree, &kin);
         for l in &mut limits {
             l.invweight = dof_invweight[l.dof];
         }
-        let body_invweight: Vec<f64> = (0..tree.links.len())
-            .map(|link| {
-                let com = kin.com[link];
-                (0..3)
-                    .map(|axis| {
-                        let mut j = vec![0.0; tree.nv];
-                        kin.point_jacobian(&tree, link, &com, &Vector3::ith(axis, 1.0), 1.0, &mut j);
-                        let mut x = j.clone();
-                        kin.solve(&mut x);
-                        j.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
-                    })
-                    .sum::<f64>()
-                    / 3.0
-            })
-            .collect();
 
         // Geoms, the floor, and the pairs MuJoCo would collide.
         let collider_names: HashMap<ColliderHandle, String> = geom_names
@@ -376,81 +298,8 @@ impl MjcfPhysics {
                 Some((h, name.clone()))
             })
             .collect();
-        let mut geoms = Vec::new();
-        let mut geom_meta = Vec::new(); // (contype, conaffinity, friction, params)
-        let mut floor = None;
-        let mut geom_frictions = Vec::new();
-        for (h, c) in colliders.iter() {
-            let name = collider_names.get(&h).cloned();
-            let params = name.as_ref().and_then(|n| extras.geoms.get(n)).copied().unwrap_or_default();
-            let groups = c.collision_groups();
-            let meta = (groups.memberships.bits(), groups.filter.bits(), c.friction() as f64, params);
-            if let Some(n) = &name {
-                geom_frictions.push((n.clone(), c.friction() as f64));
-            }
-            let parent = c.parent().ok_or_else(|| model_err("a geom without a body".into()))?;
-            let link = link_of_body.get(&parent).copied();
-            let world_pose = iso(c.position());
-            if let Some(plane) = c.shape().as_halfspace() {
-                let normal = world_pose.rotation * vec3(plane.normal);
-                let fixed = link.is_none_or(|l| tree.link_dofs[l].is_empty());
-                if !fixed || normal.z < 0.999 || floor.is_some() {
-                    return Err(model_err("only one horizontal floor plane fixed to the world is supported".into()));
-                }
-                floor = Some((world_pose.translation.z, meta));
-                continue;
-            }
-            let Some(link) = link else {
-                return Err(model_err(format!("geom {name:?} is fixed to the world; only the floor may be")));
-            };
-            let local = iso(c.position_wrt_parent().ok_or_else(|| model_err("a geom without a body".into()))?);
-            let (a, b, radius) = if let Some(ball) = c.shape().as_ball() {
-                let p = local.translation.vector;
-                (p, p, ball.radius as f64)
-            } else if let Some(cap) = c.shape().as_capsule() {
-                let a = local.transform_point(&vec3(cap.segment.a).into()).coords;
-                let b = local.transform_point(&vec3(cap.segment.b).into()).coords;
-                (a, b, cap.radius as f64)
-            } else {
-                return Err(model_err(format!("geom {name:?}: only spheres, capsules and a floor plane are supported")));
-            };
-            geoms.push(Geom { link, a, b, radius });
-            geom_meta.push(meta);
-        }
-        geom_frictions.sort_by(|a, b| a.0.cmp(&b.0));
-        let collides = |m1: &(u32, u32, f64, GeomParams), m2: &(u32, u32, f64, GeomParams)| (m1.0 & m2.1) != 0 || (m2.0 & m1.1) != 0;
-        let mix = |m1: &(u32, u32, f64, GeomParams), m2: &(u32, u32, f64, GeomParams), invweight: f64, geom: usize, other: Option<usize>| {
-            let (p1, p2) = (m1.3, m2.3);
-            let condim = p1.condim.max(p2.condim);
-            ContactPair {
-                geom,
-                other,
-                friction: if condim > 1 { m1.2.max(m2.2) } else { 0.0 },
-                // MuJoCo 4 adds the two geoms' margins.
-                margin: p1.margin + p2.margin,
-                solref: std::array::from_fn(|i| 0.5 * (p1.solref[i] + p2.solref[i])),
-                solimp: std::array::from_fn(|i| 0.5 * (p1.solimp[i] + p2.solimp[i])),
-                invweight,
-            }
-        };
-        let mut pairs = Vec::new();
-        let floor_z = floor.as_ref().map_or(f64::NEG_INFINITY, |f| f.0);
-        if let Some((_, fm)) = &floor {
-            for (gi, (g, gm)) in geoms.iter().zip(&geom_meta).enumerate() {
-                if collides(gm, fm) {
-                    pairs.push(mix(fm, gm, body_invweight[g.link], gi, None));
-                }
-            }
-        }
-        for i in 0..geoms.len() {
-            for j in i + 1..geoms.len() {
-                let (li, lj) = (geoms[i].link, geoms[j].link);
-                let related = li == lj || tree.links[li].parent == Some(lj) || tree.links[lj].parent == Some(li);
-                if !related && collides(&geom_meta[i], &geom_meta[j]) {
-                    pairs.push(mix(&geom_meta[i], &geom_meta[j], body_invweight[li] + body_invweight[lj], i, Some(j)));
-                }
-            }
-        }
+        let ContactModel { floor_z, geoms, pairs, geom_frictions } =
+            contact_model(&colliders, &collider_names, &extras, &link_of_body, &tree, &body_invweight).map_err(model_err)?;
         let constraints = SoftConstraints::new(floor_z, geoms, pairs, limits, tuning.constraint_iterations, timestep);
 
         let nq = joints.iter().map(|j| if j.kind == JointKind::Free { 7 } else { 1 }).sum();
@@ -745,6 +594,201 @@ impl Stages {
         let z = || vec![0.0; nv];
         Self { q0: vec![0.0; nq], v0: z(), q: vec![0.0; nq], v: [z(), z(), z(), z()], acc: [z(), z(), z(), z()], vmean: z() }
     }
+}
+
+/// The tree as rapier built it, with its initial coordinates.
+struct TreeBuild {
+    tree: Tree,
+    q0: Vec<f64>,
+    link_of_body: HashMap<RigidBodyHandle, usize>,
+}
+
+/// Links of rapier's multibody, in its topological order, with mass properties and armature.
+fn tree_from_multibody(mb: &Multibody, bodies: &RigidBodySet, gravity: Vector3<f64>) -> Result<TreeBuild, String> {
+    let mut links = Vec::new();
+    let mut link_of_body: HashMap<RigidBodyHandle, usize> = HashMap::new();
+    let mut rapier_dof = Vec::new(); // (our first dof, rapier's first dof, count)
+    let (mut nq_tree, mut nv_tree) = (0, 0);
+    let mut q0 = Vec::new();
+    for (i, link) in mb.links().enumerate() {
+        let rb = &bodies[link.rigid_body_handle()];
+        let data = &link.joint().data;
+        let joint = if i == 0 {
+            if rb.is_dynamic() { LinkJoint::Free } else { LinkJoint::Fixed }
+        } else {
+            match link.joint().ndofs() {
+                0 => LinkJoint::Fixed,
+                1 if !data.locked_axes.contains(JointAxesMask::LIN_X) => LinkJoint::Slide,
+                1 if !data.locked_axes.contains(JointAxesMask::ANG_X) => LinkJoint::Hinge,
+                n => return Err(format!("joints with {n} degrees of freedom are not supported (hinge, slide, free only)")),
+            }
+        };
+        let mprops = &rb.mass_properties().local_mprops;
+        let principal = vec3(mprops.principal_inertia());
+        let frame = iso(&Pose::from_parts(Vector::ZERO, mprops.principal_inertia_local_frame)).rotation.to_rotation_matrix();
+        let inertia = frame.matrix() * Matrix3::from_diagonal(&principal) * frame.matrix().transpose();
+        match joint {
+            LinkJoint::Free => {
+                let p = iso(rb.position());
+                let r = p.rotation.quaternion();
+                q0.extend([p.translation.x, p.translation.y, p.translation.z, r.w, r.i, r.j, r.k]);
+            }
+            LinkJoint::Hinge => q0.push(link.joint().coords()[3] as f64),
+            LinkJoint::Slide => q0.push(link.joint().coords()[0] as f64),
+            LinkJoint::Fixed => {}
+        }
+        if joint.nv() > 0 {
+            rapier_dof.push((nv_tree, link.assembly_id(), joint.nv()));
+        }
+        links.push(Link {
+            parent: link.parent_id(),
+            joint,
+            frame1: iso(&data.local_frame1),
+            frame2_inv: iso(&data.local_frame2).inverse(),
+            mass: rb.mass() as f64,
+            com: vec3(mprops.local_com),
+            inertia,
+            dof: nv_tree,
+            qadr: nq_tree,
+        });
+        link_of_body.insert(link.rigid_body_handle(), i);
+        nq_tree += joint.nq();
+        nv_tree += joint.nv();
+    }
+    let mut tree = Tree::new(links, gravity);
+    for &(ours, theirs, n) in &rapier_dof {
+        for k in 0..n {
+            tree.armature[ours + k] = mb.armature()[theirs + k] as f64;
+        }
+    }
+    Ok(TreeBuild { tree, q0, link_of_body })
+}
+
+/// MuJoCo's `dof_invweight0` (diagonal of `M⁻¹`) and translational `body_invweight0` (mean
+/// of `J·M⁻¹·Jᵀ` over the three directions of each body's centre of mass) at `kin`'s pose.
+fn inverse_weights(tree: &Tree, kin: &Kinematics) -> (Vec<f64>, Vec<f64>) {
+    let dof = (0..tree.nv)
+        .map(|d| {
+            let mut e = vec![0.0; tree.nv];
+            e[d] = 1.0;
+            kin.solve(&mut e);
+            e[d]
+        })
+        .collect();
+    let body = (0..tree.links.len())
+        .map(|link| {
+            let com = kin.com[link];
+            (0..3)
+                .map(|axis| {
+                    let mut j = vec![0.0; tree.nv];
+                    kin.point_jacobian(tree, link, &com, &Vector3::ith(axis, 1.0), 1.0, &mut j);
+                    let mut x = j.clone();
+                    kin.solve(&mut x);
+                    j.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
+                })
+                .sum::<f64>()
+                / 3.0
+        })
+        .collect();
+    (dof, body)
+}
+
+/// What collides: the floor plane, the geoms, and the pairs MuJoCo would test.
+struct ContactModel {
+    floor_z: f64,
+    geoms: Vec<Geom>,
+    pairs: Vec<ContactPair>,
+    geom_frictions: Vec<(String, f64)>,
+}
+
+/// A geom's collision bits (contype, conaffinity), sliding friction and contact parameters.
+type GeomMeta = (u32, u32, f64, GeomParams);
+
+fn contact_model(
+    colliders: &ColliderSet,
+    collider_names: &HashMap<ColliderHandle, String>,
+    extras: &MjcfExtras,
+    link_of_body: &HashMap<RigidBodyHandle, usize>,
+    tree: &Tree,
+    body_invweight: &[f64],
+) -> Result<ContactModel, String> {
+    let mut geoms = Vec::new();
+    let mut geom_meta: Vec<GeomMeta> = Vec::new();
+    let mut floor: Option<(f64, GeomMeta)> = None;
+    let mut geom_frictions = Vec::new();
+    for (h, c) in colliders.iter() {
+        let name = collider_names.get(&h).cloned();
+        let params = name.as_ref().and_then(|n| extras.geoms.get(n)).copied().unwrap_or_default();
+        let groups = c.collision_groups();
+        let meta = (groups.memberships.bits(), groups.filter.bits(), c.friction() as f64, params);
+        if let Some(n) = &name {
+            geom_frictions.push((n.clone(), c.friction() as f64));
+        }
+        let parent = c.parent().ok_or("a geom without a body")?;
+        let link = link_of_body.get(&parent).copied();
+        let world_pose = iso(c.position());
+        if let Some(plane) = c.shape().as_halfspace() {
+            let normal = world_pose.rotation * vec3(plane.normal);
+            let fixed = link.is_none_or(|l| tree.link_dofs[l].is_empty());
+            if !fixed || normal.z < 0.999 || floor.is_some() {
+                return Err("only one horizontal floor plane fixed to the world is supported".into());
+            }
+            floor = Some((world_pose.translation.z, meta));
+            continue;
+        }
+        let Some(link) = link else {
+            return Err(format!("geom {name:?} is fixed to the world; only the floor may be"));
+        };
+        let local = iso(c.position_wrt_parent().ok_or("a geom without a body")?);
+        let (a, b, radius) = if let Some(ball) = c.shape().as_ball() {
+            let p = local.translation.vector;
+            (p, p, ball.radius as f64)
+        } else if let Some(cap) = c.shape().as_capsule() {
+            let a = local.transform_point(&vec3(cap.segment.a).into()).coords;
+            let b = local.transform_point(&vec3(cap.segment.b).into()).coords;
+            (a, b, cap.radius as f64)
+        } else {
+            return Err(format!("geom {name:?}: only spheres, capsules and a floor plane are supported"));
+        };
+        geoms.push(Geom { link, a, b, radius });
+        geom_meta.push(meta);
+    }
+    geom_frictions.sort_by(|a, b| a.0.cmp(&b.0));
+    // MuJoCo's rules: collide when either contype meets the other's conaffinity; friction by
+    // maximum; solref/solimp averaged (equal solmix); margins added (MuJoCo 4).
+    let collides = |m1: &GeomMeta, m2: &GeomMeta| (m1.0 & m2.1) != 0 || (m2.0 & m1.1) != 0;
+    let mix = |m1: &GeomMeta, m2: &GeomMeta, invweight: f64, geom: usize, other: Option<usize>| {
+        let (p1, p2) = (m1.3, m2.3);
+        ContactPair {
+            geom,
+            other,
+            friction: if p1.condim.max(p2.condim) > 1 { m1.2.max(m2.2) } else { 0.0 },
+            margin: p1.margin + p2.margin,
+            solref: std::array::from_fn(|i| 0.5 * (p1.solref[i] + p2.solref[i])),
+            solimp: std::array::from_fn(|i| 0.5 * (p1.solimp[i] + p2.solimp[i])),
+            invweight,
+        }
+    };
+    let mut pairs = Vec::new();
+    let floor_z = floor.as_ref().map_or(f64::NEG_INFINITY, |f| f.0);
+    if let Some((_, fm)) = &floor {
+        for (gi, (g, gm)) in geoms.iter().zip(&geom_meta).enumerate() {
+            if collides(gm, fm) {
+                pairs.push(mix(fm, gm, body_invweight[g.link], gi, None));
+            }
+        }
+    }
+    // Body–body pairs, except a body with itself or its parent (MuJoCo's filterparent).
+    for i in 0..geoms.len() {
+        for j in i + 1..geoms.len() {
+            let (li, lj) = (geoms[i].link, geoms[j].link);
+            let related = li == lj || tree.links[li].parent == Some(lj) || tree.links[lj].parent == Some(li);
+            if !related && collides(&geom_meta[i], &geom_meta[j]) {
+                pairs.push(mix(&geom_meta[i], &geom_meta[j], body_invweight[li] + body_invweight[lj], i, Some(j)));
+            }
+        }
+    }
+    Ok(ContactModel { floor_z, geoms, pairs, geom_frictions })
 }
 
 /// `q ← q ⊕ h·v`: joint coordinates add; the free root's orientation turns by `h·ω` (world).
