@@ -1,0 +1,262 @@
+//! `ParamSet`: a PopSAN's learned parameters and the observation normaliser, as the learner
+//! publishes them and actors load them.
+//!
+//! Layout (row-major, PyTorch's shapes, concatenated in this order in [`ParamSet::flat`]):
+//!
+//! | name | shape |
+//! |---|---|
+//! | `encoder.mean` | `[obs_dim, encoder_pop]` |
+//! | `encoder.std` | `[obs_dim, encoder_pop]` |
+//! | `layers.{i}.weight`, `layers.{i}.bias` | `[out, in]`, `[out]` for each hidden layer and then the output population |
+//! | `decoder.weight` | `[act_dim, decoder_pop]` (the grouped Conv1d's `[act_dim, 1, pop]`) |
+//! | `decoder.bias` | `[act_dim]` |
+
+use bincode::{Decode, Encode};
+use half::bf16;
+
+use crate::{PopSanSpec, SnnError};
+
+/// One named tensor of the flat layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+}
+
+impl TensorInfo {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The tensors of a spec, in layout order.
+pub fn layout(spec: &PopSanSpec) -> Vec<TensorInfo> {
+    let mut tensors = Vec::new();
+    let mut offset = 0;
+    let mut push = |name: String, shape: Vec<usize>| {
+        let len: usize = shape.iter().product();
+        tensors.push(TensorInfo { name, shape, offset });
+        offset += len;
+    };
+    push("encoder.mean".into(), vec![spec.obs_dim, spec.encoder_pop]);
+    push("encoder.std".into(), vec![spec.obs_dim, spec.encoder_pop]);
+    let sizes = spec.layer_sizes();
+    for (i, w) in sizes.windows(2).enumerate() {
+        push(format!("layers.{i}.weight"), vec![w[1], w[0]]);
+        push(format!("layers.{i}.bias"), vec![w[1]]);
+    }
+    push("decoder.weight".into(), vec![spec.act_dim, spec.decoder_pop]);
+    push("decoder.bias".into(), vec![spec.act_dim]);
+    tensors
+}
+
+/// Numeric precision on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// bfloat16: half the bytes, about 3 significant digits.
+    Bf16,
+}
+
+/// A PopSAN's parameters, a version number, and the observation normaliser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSet {
+    spec: PopSanSpec,
+    pub version: u64,
+    obs_mean: Vec<f32>,
+    obs_std: Vec<f32>,
+    data: Vec<f32>,
+}
+
+const MAGIC: u32 = 0x5053_4e31; // "PSN1"
+const FORMAT: u16 = 1;
+/// Decoding refuses anything larger (a corrupt length must not allocate gigabytes).
+const MAX_BYTES: usize = 512 << 20;
+
+#[derive(Encode, Decode)]
+enum WireValues {
+    F32(Vec<f32>),
+    /// Little-endian bfloat16 bits, two bytes per value (bincode would varint a `u16`).
+    Bf16(Vec<u8>),
+}
+
+#[derive(Encode, Decode)]
+struct Wire {
+    magic: u32,
+    format: u16,
+    spec: PopSanSpec,
+    version: u64,
+    obs_mean: Vec<f32>,
+    obs_std: Vec<f32>,
+    values: WireValues,
+}
+
+fn check_normalizer(obs_dim: usize, mean: &[f32], std: &[f32]) -> Result<(), SnnError> {
+    if mean.len() != obs_dim || std.len() != obs_dim {
+        return Err(SnnError::Shape(format!("normaliser has {}/{} entries, obs_dim is {obs_dim}", mean.len(), std.len())));
+    }
+    if mean.iter().any(|x| !x.is_finite()) || std.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+        return Err(SnnError::Value("normaliser mean must be finite and std positive".into()));
+    }
+    Ok(())
+}
+
+/// SplitMix64: enough randomness for initialisation, and the same on every platform.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f32(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    fn uniform(&mut self, bound: f32) -> f32 {
+        (2.0 * self.next_f32() - 1.0) * bound
+    }
+}
+
+impl ParamSet {
+    /// Parameters as PopSAN initialises them: receptive-field means evenly spaced on
+    /// `mean_range`, stds `spec.std`, weights and biases `U(±1/√fan_in)` (PyTorch's default),
+    /// identity normaliser.
+    pub fn init(spec: &PopSanSpec, seed: u64) -> Result<Self, SnnError> {
+        spec.validate()?;
+        let mut rng = SplitMix(seed);
+        let tensors = layout(spec);
+        let total = tensors.last().map_or(0, |t| t.offset + t.len());
+        let mut data = vec![0.0; total];
+        for t in &tensors {
+            let slice = &mut data[t.offset..t.offset + t.len()];
+            match t.name.as_str() {
+                "encoder.mean" => {
+                    let (lo, hi) = spec.mean_range;
+                    let step = if spec.encoder_pop > 1 { (hi - lo) / (spec.encoder_pop - 1) as f32 } else { 0.0 };
+                    for (k, x) in slice.iter_mut().enumerate() {
+                        *x = lo + step * (k % spec.encoder_pop) as f32;
+                    }
+                }
+                "encoder.std" => slice.fill(spec.std),
+                name => {
+                    let fan_in = if name.starts_with("decoder") {
+                        spec.decoder_pop
+                    } else {
+                        let layer: usize = name.split('.').nth(1).and_then(|i| i.parse().ok()).expect("layer index in layout");
+                        spec.layer_sizes()[layer]
+                    };
+                    let bound = 1.0 / (fan_in as f32).sqrt();
+                    for x in slice.iter_mut() {
+                        *x = rng.uniform(bound);
+                    }
+                }
+            }
+        }
+        Ok(Self { spec: spec.clone(), version: 0, obs_mean: vec![0.0; spec.obs_dim], obs_std: vec![1.0; spec.obs_dim], data })
+    }
+
+    /// Builds from a flat vector in layout order; checks every size and value.
+    pub fn from_flat(spec: PopSanSpec, version: u64, obs_mean: Vec<f32>, obs_std: Vec<f32>, data: Vec<f32>) -> Result<Self, SnnError> {
+        spec.validate()?;
+        let expected = layout(&spec).last().map_or(0, |t| t.offset + t.len());
+        if data.len() != expected {
+            return Err(SnnError::Shape(format!("{} parameters, the spec needs {expected}", data.len())));
+        }
+        check_normalizer(spec.obs_dim, &obs_mean, &obs_std)?;
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(SnnError::Value(format!("parameter {i} is {}", data[i])));
+        }
+        Ok(Self { spec, version, obs_mean, obs_std, data })
+    }
+
+    pub fn spec(&self) -> &PopSanSpec {
+        &self.spec
+    }
+
+    pub fn layout(&self) -> Vec<TensorInfo> {
+        layout(&self.spec)
+    }
+
+    /// All parameters in layout order.
+    pub fn flat(&self) -> &[f32] {
+        &self.data
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&[f32]> {
+        let t = self.layout().into_iter().find(|t| t.name == name)?;
+        Some(&self.data[t.offset..t.offset + t.len()])
+    }
+
+    pub fn tensor_mut(&mut self, name: &str) -> Option<&mut [f32]> {
+        let t = self.layout().into_iter().find(|t| t.name == name)?;
+        Some(&mut self.data[t.offset..t.offset + t.len()])
+    }
+
+    pub fn obs_mean(&self) -> &[f32] {
+        &self.obs_mean
+    }
+
+    pub fn obs_std(&self) -> &[f32] {
+        &self.obs_std
+    }
+
+    /// Replaces the normaliser (finite means, positive stds, obs_dim entries each).
+    pub fn set_normalizer(&mut self, mean: Vec<f32>, std: Vec<f32>) -> Result<(), SnnError> {
+        check_normalizer(self.spec.obs_dim, &mean, &std)?;
+        self.obs_mean = mean;
+        self.obs_std = std;
+        Ok(())
+    }
+
+    /// Serialises with bincode 2, values in `precision`.
+    pub fn encode(&self, precision: Precision) -> Vec<u8> {
+        let values = match precision {
+            Precision::F32 => WireValues::F32(self.data.clone()),
+            Precision::Bf16 => WireValues::Bf16(self.data.iter().flat_map(|&x| bf16::from_f32(x).to_le_bytes()).collect()),
+        };
+        let wire = Wire {
+            magic: MAGIC,
+            format: FORMAT,
+            spec: self.spec.clone(),
+            version: self.version,
+            obs_mean: self.obs_mean.clone(),
+            obs_std: self.obs_std.clone(),
+            values,
+        };
+        bincode::encode_to_vec(wire, bincode::config::standard()).expect("encoding to a Vec cannot fail")
+    }
+
+    /// Parses what [`ParamSet::encode`] wrote. Bad bytes, a wrong format or shapes that do not
+    /// fit the spec are errors.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SnnError> {
+        let config = bincode::config::standard().with_limit::<MAX_BYTES>();
+        let (wire, used): (Wire, usize) =
+            bincode::decode_from_slice(bytes, config).map_err(|e| SnnError::Decode(e.to_string()))?;
+        if wire.magic != MAGIC {
+            return Err(SnnError::Decode("not a ParamSet (bad magic)".into()));
+        }
+        if wire.format != FORMAT {
+            return Err(SnnError::Decode(format!("ParamSet format {} (this build reads {FORMAT})", wire.format)));
+        }
+        if used != bytes.len() {
+            return Err(SnnError::Decode(format!("{} trailing bytes", bytes.len() - used)));
+        }
+        let data = match wire.values {
+            WireValues::F32(v) => v,
+            WireValues::Bf16(v) => {
+                if v.len() % 2 != 0 {
+                    return Err(SnnError::Decode("odd number of bf16 bytes".into()));
+                }
+                v.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
+        };
+        Self::from_flat(wire.spec, wire.version, wire.obs_mean, wire.obs_std, data)
+    }
+}
