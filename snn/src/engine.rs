@@ -227,13 +227,16 @@ impl PopSan {
                     }
                 }
             } else {
+                let mut count = 0;
+                self.enc_spikes.resize(self.activation.len(), 0);
                 for (k, (v, a)) in self.enc_voltage.iter_mut().zip(&self.activation).enumerate() {
                     *v += a;
-                    if *v > enc_th {
-                        *v -= enc_th;
-                        self.enc_spikes.push(k as u32);
-                    }
+                    let fired = *v > enc_th;
+                    *v -= if fired { enc_th } else { 0.0 };
+                    self.enc_spikes[count] = k as u32;
+                    count += fired as usize;
                 }
+                self.enc_spikes.truncate(count);
             }
             counts.spikes[0] += self.enc_spikes.len() as u64;
 
@@ -243,26 +246,8 @@ impl PopSan {
                 let input: &[u32] = if l == 0 { &self.enc_spikes } else { &before[l - 1].spikes };
                 let dense = &self.layers[l];
                 let n = &mut after[0];
-                for (c, b) in n.current.iter_mut().zip(&dense.bias) {
-                    *c = decay_c * *c + b;
-                }
-                for &j in input {
-                    let j = j as usize;
-                    let column = &dense.wt[j * dense.n_out..(j + 1) * dense.n_out];
-                    for (c, w) in n.current.iter_mut().zip(column) {
-                        *c += w;
-                    }
-                }
+                layer_step(n, dense, input, decay_c, decay_v, th);
                 counts.sops += (input.len() * dense.n_out) as u64;
-                n.spikes.clear();
-                for (o, ((v, c), fired)) in n.voltage.iter_mut().zip(&n.current).zip(n.fired.iter_mut()).enumerate() {
-                    *v = decay_v * *v * (1.0 - *fired) + c;
-                    let spike = *v > th;
-                    *fired = if spike { 1.0 } else { 0.0 };
-                    if spike {
-                        n.spikes.push(o as u32);
-                    }
-                }
                 counts.spikes[l + 1] += n.spikes.len() as u64;
             }
             let last = self.neurons.last().expect("at least one layer");
@@ -286,5 +271,73 @@ impl PopSan {
         self.total.add(&counts);
         self.last = counts;
         Ok(())
+    }
+}
+
+/// One timestep of one spiking layer: current decay and bias, the event-driven synaptic input
+/// `Σ_{j ∈ spikes} W[:, j]`, the membrane update, and the new spikes.
+fn layer_step(n: &mut Neurons, dense: &Dense, input: &[u32], decay_c: f32, decay_v: f32, th: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { layer_step_avx2(n, dense, input, decay_c, decay_v, th) };
+        return;
+    }
+    layer_step_portable(n, dense, input, decay_c, decay_v, th);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn layer_step_avx2(n: &mut Neurons, dense: &Dense, input: &[u32], decay_c: f32, decay_v: f32, th: f32) {
+    // The same code, compiled for 8-wide vectors.
+    layer_step_portable(n, dense, input, decay_c, decay_v, th);
+}
+
+#[inline(always)]
+fn layer_step_portable(n: &mut Neurons, dense: &Dense, input: &[u32], decay_c: f32, decay_v: f32, th: f32) {
+    for (c, b) in n.current.iter_mut().zip(&dense.bias) {
+        *c = decay_c * *c + b;
+    }
+    // Register-sized blocks of the current, so each spike costs only the loads of its weights.
+    const BLOCK: usize = 64;
+    let n_out = dense.n_out;
+    let mut start = 0;
+    while start < n_out {
+        let len = BLOCK.min(n_out - start);
+        if len == BLOCK {
+            let mut acc = [0.0f32; BLOCK];
+            acc.copy_from_slice(&n.current[start..start + BLOCK]);
+            for &j in input {
+                let column = &dense.wt[j as usize * n_out + start..j as usize * n_out + start + BLOCK];
+                for (a, w) in acc.iter_mut().zip(column) {
+                    *a += w;
+                }
+            }
+            n.current[start..start + BLOCK].copy_from_slice(&acc);
+        } else {
+            for &j in input {
+                let column = &dense.wt[j as usize * n_out + start..j as usize * n_out + start + len];
+                for (c, w) in n.current[start..start + len].iter_mut().zip(column) {
+                    *c += w;
+                }
+            }
+        }
+        start += len;
+    }
+    // Membrane update; spikes gathered from a bit mask per 64 neurons (they are sparse).
+    n.spikes.clear();
+    let chunks = n.voltage.chunks_mut(64).zip(n.current.chunks(64)).zip(n.fired.chunks_mut(64));
+    for (chunk, ((vs, cs), fs)) in chunks.enumerate() {
+        let mut mask = 0u64;
+        for (i, ((v, c), f)) in vs.iter_mut().zip(cs).zip(fs.iter_mut()).enumerate() {
+            *v = decay_v * *v * (1.0 - *f) + c;
+            let spike = *v > th;
+            *f = if spike { 1.0 } else { 0.0 };
+            mask |= (spike as u64) << i;
+        }
+        while mask != 0 {
+            n.spikes.push((chunk * 64) as u32 + mask.trailing_zeros());
+            mask &= mask - 1;
+        }
     }
 }
