@@ -100,3 +100,27 @@ fn rollout_runs_a_task_from_a_users_mjcf_file() {
     assert_eq!((e["length"].as_u64(), e["end"].as_str()), (Some(1000), Some("truncated")));
     assert!(e["final_x"].as_f64().unwrap().is_finite());
 }
+
+#[test]
+fn snn_report_reads_a_paramset_and_rejects_bad_ones() {
+    use spikerl_snn::{ParamSet, PopSanSpec, Precision};
+    let dir = std::env::temp_dir();
+    let good = dir.join(format!("spikerl-params-{}.bin", std::process::id()));
+    let mut params = ParamSet::init(&PopSanSpec::new(11, 3, 1.0), 5).unwrap();
+    params.version = 7;
+    std::fs::write(&good, params.encode(Precision::Bf16)).unwrap();
+    let (ok, out, err) = spikerl(&["snn-report", "--env", "hopper-v4", "--checkpoint", good.to_str().unwrap(), "--steps", "200"]);
+    assert!(ok, "{err}");
+    for needle in ["version 7", "hidden 1", "synaptic ops", "dense ANN actor", "69120 MACs"] {
+        assert!(out.contains(needle), "missing {needle:?}:\n{out}");
+    }
+    // A Hopper actor does not fit HalfCheetah; garbage is not a ParamSet.
+    let (ok, _, err) = spikerl(&["snn-report", "--env", "halfcheetah-v4", "--checkpoint", good.to_str().unwrap()]);
+    assert!(!ok && err.contains("11→3"), "{err}");
+    let bad = dir.join(format!("spikerl-garbage-{}.bin", std::process::id()));
+    std::fs::write(&bad, b"not parameters").unwrap();
+    let (ok, _, err) = spikerl(&["snn-report", "--env", "hopper-v4", "--checkpoint", bad.to_str().unwrap()]);
+    assert!(!ok && err.contains("not a ParamSet") && !err.contains("panicked"), "{err}");
+    std::fs::remove_file(good).ok();
+    std::fs::remove_file(bad).ok();
+}

@@ -168,7 +168,7 @@ impl PopSan {
     /// Actions for a batch: `obs` is `n × obs_dim`, `out` is `n × act_dim`, row-major.
     pub fn act_batch(&mut self, obs: &[f32], out: &mut [f32]) -> Result<(), SnnError> {
         let (od, ad) = (self.spec.obs_dim, self.spec.act_dim);
-        if obs.len() % od != 0 || out.len() != obs.len() / od * ad {
+        if !obs.len().is_multiple_of(od) || out.len() != obs.len() / od * ad {
             return Err(SnnError::Shape(format!("batch of {} observation values for {} action values", obs.len(), out.len())));
         }
         for (o, a) in obs.chunks_exact(od).zip(out.chunks_exact_mut(ad)) {

@@ -88,7 +88,7 @@ impl PopSanSpec {
         if finite.iter().any(|x| !x.is_finite()) || self.std <= 0.0 || self.act_limit <= 0.0 {
             return bad("constants must be finite; std and act_limit positive");
         }
-        if !(self.mean_range.0 < self.mean_range.1) {
+        if self.mean_range.0.partial_cmp(&self.mean_range.1) != Some(std::cmp::Ordering::Less) {
             return bad("mean_range must be increasing");
         }
         Ok(())

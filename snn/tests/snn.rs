@@ -159,6 +159,6 @@ fn energy_follows_the_papers_conventions() {
     assert_eq!(e.macs, 8.0);
     assert!((e.snn_pj - (14.0 * 0.9 + 8.0 * 4.6)).abs() < 1e-9);
     assert!((e.loihi_pj - (14.0 * 23.6 + 14.0 * 81.0)).abs() < 1e-9);
-    assert_eq!(e.ann_macs, (1 * 3 + 3 * 1) as f64);
+    assert_eq!(e.ann_macs, 6.0, "1·3 + 3·1");
     assert_eq!(e.ann_pj, 6.0 * 4.6);
 }
