@@ -2,11 +2,17 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup run test bench mujoco-venv fidelity
+.PHONY: setup run test bench mujoco-venv fidelity snn-bench
 
-# Everything the build needs is the Rust toolchain; `make setup` compiles it all once.
-setup:
+# The build needs the Rust toolchain and libtorch, which comes from PyTorch 2.11.0 (what tch
+# 0.24 binds) in .venv; .cargo/config.toml points the build at .venv/libtorch.
+setup: .venv/libtorch
 	$(CARGO) build --release --workspace --all-targets
+
+.venv/libtorch:
+	$(PYTHON) -m venv .venv
+	.venv/bin/pip install --quiet torch==2.11.0
+	ln -sfn "$$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .venv/libtorch
 
 # The main job. Until the learner lands it is a rollout of the rapier Hopper port.
 run: setup
@@ -23,6 +29,10 @@ fidelity: setup
 # Speed against Gymnasium+MuJoCo, measured in the same run.
 bench: setup mujoco-venv
 	$(CARGO) run --release --quiet --example env_bench
+
+# Spiking-actor latency.
+snn-bench: setup
+	$(CARGO) run --release --quiet --example snn_bench
 
 mujoco-venv: .venv-mujoco/bin/python
 .venv-mujoco/bin/python:

@@ -60,6 +60,8 @@ pub struct PopSan {
     rng: u64,
     last: OpCounts,
     total: OpCounts,
+    /// `[timestep][layer]` spike indices of the last call, when recording.
+    recording: Option<Vec<Vec<Vec<u32>>>>,
 }
 
 impl PopSan {
@@ -103,6 +105,7 @@ impl PopSan {
             rng: 0x853C_49E6_748F_EA9B,
             last: OpCounts::new(sizes.len()),
             total: OpCounts::new(sizes.len()),
+            recording: None,
             layers,
             spec,
         };
@@ -118,6 +121,18 @@ impl PopSan {
     /// Version of the `ParamSet` this engine was built from.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Keeps every layer's spikes of each call (for comparison with another implementation;
+    /// recording allocates).
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on.then(Vec::new);
+    }
+
+    /// `[timestep][layer]` spike indices of the last call (layer 0 is the encoder), if
+    /// recording.
+    pub fn recorded_spikes(&self) -> Option<&[Vec<Vec<u32>>]> {
+        self.recording.as_deref()
     }
 
     /// Seeds the Poisson encoder's random generator.
@@ -212,6 +227,9 @@ impl PopSan {
             n.reset();
         }
         self.out_counts.fill(0.0);
+        if let Some(r) = &mut self.recording {
+            r.clear();
+        }
 
         for t in 0..timesteps {
             // Encoder spikes.
@@ -253,6 +271,9 @@ impl PopSan {
             let last = self.neurons.last().expect("at least one layer");
             for &o in &last.spikes {
                 self.out_counts[o as usize] += 1.0;
+            }
+            if let Some(r) = &mut self.recording {
+                r.push(std::iter::once(self.enc_spikes.clone()).chain(self.neurons.iter().map(|n| n.spikes.clone())).collect());
             }
         }
         counts.neuron_updates = (timesteps * counts.layer_neurons.iter().sum::<usize>()) as u64;

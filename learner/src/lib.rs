@@ -1,0 +1,2 @@
+//! The learner side of spikerl.
+pub mod popsan;
