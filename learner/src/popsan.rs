@@ -182,7 +182,7 @@ impl PopSanModule {
                     step_voltages.push(voltage[l].detach());
                 }
             }
-            out_sum = out_sum + &input;
+            out_sum += &input;
             if let Some(r) = &mut recording {
                 r.spikes.push(step_spikes);
                 r.voltages.push(step_voltages);

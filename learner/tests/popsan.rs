@@ -47,8 +47,8 @@ fn compare(spec: &PopSanSpec, params: &ParamSet, uniforms: Option<&Tensor>) -> (
         }
         let recorded = engine.recorded_spikes().unwrap();
         let mut tie = false;
-        'steps: for t in 0..spec.timesteps {
-            for (l, engine_spikes) in recorded[t].iter().enumerate() {
+        'steps: for (t, recorded_t) in recorded.iter().enumerate() {
+            for (l, engine_spikes) in recorded_t.iter().enumerate() {
                 let module_spikes = indices(&rec.spikes[t][l].get(i as i64));
                 if &module_spikes != engine_spikes {
                     // Differ only where a voltage sits on the threshold (float summation order).
@@ -143,4 +143,29 @@ fn supervised_fit_reduces_the_loss_tenfold_and_trains_every_parameter_group() {
     // bf16 compute gives nearly the same function on the trained weights.
     let diff = f64::try_from((module.forward(&obs, Precision::Bf16) - module.forward(&obs, Precision::F32)).abs().mean(Kind::Float)).unwrap();
     assert!(diff < 0.05, "bf16 vs fp32 mean |Δaction| {diff}");
+}
+
+#[test]
+fn libtorch_cuda_stays_linked() {
+    // On a CPU machine CUDA is unavailable, but the library must be there to be found on a GPU one.
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("ldd").arg(&exe).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("libtorch_cuda.so"), "libtorch_cuda not linked:\n{text}");
+    assert!(!text.contains("not found"), "unresolved libraries (rpath?):\n{text}");
+}
+
+#[test]
+fn one_spiking_layer_has_the_hand_computed_gradient() {
+    // v = W·s + b at the first timestep (state zero); loss = Σ g ⊙ spike(v).
+    let w = Tensor::from_slice(&[0.3f32, 2.0, 1.2, -1.0]).view([2, 2]).set_requires_grad(true);
+    let b = Tensor::from_slice(&[0.1f32, 0.0]).set_requires_grad(true);
+    let s = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
+    let v = s.matmul(&w.tr()) + &b; // [0.4, 1.2]
+    let out = spike(&v, 0.5);
+    assert_eq!(Vec::<f32>::try_from(&out.detach().view([-1])).unwrap(), vec![0.0, 1.0]);
+    (out * Tensor::from_slice(&[2.0f32, 3.0])).sum(Kind::Float).backward();
+    // dL/dv = g ⊙ 1{|v − 0.5| < 0.5} = [2, 0]; dL/dW = (dL/dv)ᵀ·s; dL/db = dL/dv.
+    assert_eq!(Vec::<f32>::try_from(&w.grad().view([-1])).unwrap(), vec![2.0, 0.0, 0.0, 0.0]);
+    assert_eq!(Vec::<f32>::try_from(&b.grad()).unwrap(), vec![2.0, 0.0]);
 }
