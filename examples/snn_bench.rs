@@ -9,7 +9,10 @@ use spikerl_snn::{ParamSet, PopSan, PopSanSpec};
 
 fn main() -> anyhow::Result<()> {
     let spec = PopSanSpec::new(11, 3, 1.0);
+    // As actors receive parameters: over the wire in bf16 (`--f32` for exact fp32).
+    let exact = std::env::args().any(|a| a == "--f32");
     let params = ParamSet::init(&spec, 0)?;
+    let params = if exact { params } else { ParamSet::decode(&params.encode(spikerl_snn::Precision::Bf16))? };
     let mut net = PopSan::new(&params)?;
     // Observations like a hopper's: a few standard deviations around the normaliser's mean.
     let mut state = 1u64;
@@ -41,7 +44,7 @@ fn main() -> anyhow::Result<()> {
     let batched = start.elapsed().as_secs_f64() / (rounds * 1024) as f64;
     let counts = net.total_counts();
     let rates = counts.firing_rates(spec.timesteps);
-    println!("PopSAN 11→110→256→256→30→3, T=5, random init, one thread");
+    println!("PopSAN 11→110→256→256→30→3, T=5, random init, {} weights, one thread", if exact { "fp32" } else { "bf16-wire" });
     println!("  batch 1:  {:.2} µs per action", single * 1e6);
     println!("  batch 64: {:.2} µs per action ({:.1} µs per batch)", batched * 1e6, batched * 64.0 * 1e6);
     println!(

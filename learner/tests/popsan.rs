@@ -169,3 +169,13 @@ fn one_spiking_layer_has_the_hand_computed_gradient() {
     assert_eq!(Vec::<f32>::try_from(&w.grad().view([-1])).unwrap(), vec![2.0, 0.0, 0.0, 0.0]);
     assert_eq!(Vec::<f32>::try_from(&b.grad()).unwrap(), vec![2.0, 0.0]);
 }
+
+#[test]
+fn engine_holding_bf16_wire_weights_agrees_with_the_module() {
+    // Actors receive bf16 parameters; the engine keeps them as bf16, which must change nothing.
+    let spec = PopSanSpec::new(11, 3, 1.0);
+    let wire = ParamSet::init(&spec, 17).unwrap().encode(spikerl_snn::Precision::Bf16);
+    let params = ParamSet::decode(&wire).unwrap();
+    let (exact, ties) = compare(&spec, &params, None);
+    assert!(ties <= N / 100 && exact + ties == N, "{exact} identical, {ties} ties");
+}

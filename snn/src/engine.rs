@@ -11,8 +11,36 @@ use crate::{Encoding, OpCounts, ParamSet, PopSanSpec, SnnError};
 #[derive(Debug, Clone)]
 struct Dense {
     n_out: usize,
-    wt: Vec<f32>,
+    wt: Weights,
     bias: Vec<f32>,
+}
+
+/// Weights in the precision they arrived in: a `ParamSet` sent in bfloat16 holds only
+/// bf16-representable values, and keeping them as bf16 halves the memory each spike reads,
+/// with the same result.
+#[derive(Debug, Clone)]
+enum Weights {
+    F32(Vec<f32>),
+    Bf16(Vec<u16>),
+}
+
+/// A stored weight, widened to f32 exactly.
+trait Weight: Copy {
+    fn widen(self) -> f32;
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+}
+
+impl Weight for u16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from_bits((self as u32) << 16)
+    }
 }
 
 /// State of one spiking layer.
@@ -81,6 +109,8 @@ impl PopSan {
                         wt[j * n_out + o] = weight[o * n_in + j];
                     }
                 }
+                let bf16_exact = wt.iter().all(|w| w.to_bits() & 0xffff == 0);
+                let wt = if bf16_exact { Weights::Bf16(wt.iter().map(|w| (w.to_bits() >> 16) as u16).collect()) } else { Weights::F32(wt) };
                 let bias = params.tensor(&format!("layers.{i}.bias")).expect("layout has every layer").to_vec();
                 Dense { n_out, wt, bias }
             })
@@ -319,31 +349,9 @@ fn layer_step_portable(n: &mut Neurons, dense: &Dense, input: &[u32], decay_c: f
     for (c, b) in n.current.iter_mut().zip(&dense.bias) {
         *c = decay_c * *c + b;
     }
-    // Register-sized blocks of the current, so each spike costs only the loads of its weights.
-    const BLOCK: usize = 64;
-    let n_out = dense.n_out;
-    let mut start = 0;
-    while start < n_out {
-        let len = BLOCK.min(n_out - start);
-        if len == BLOCK {
-            let mut acc = [0.0f32; BLOCK];
-            acc.copy_from_slice(&n.current[start..start + BLOCK]);
-            for &j in input {
-                let column = &dense.wt[j as usize * n_out + start..j as usize * n_out + start + BLOCK];
-                for (a, w) in acc.iter_mut().zip(column) {
-                    *a += w;
-                }
-            }
-            n.current[start..start + BLOCK].copy_from_slice(&acc);
-        } else {
-            for &j in input {
-                let column = &dense.wt[j as usize * n_out + start..j as usize * n_out + start + len];
-                for (c, w) in n.current[start..start + len].iter_mut().zip(column) {
-                    *c += w;
-                }
-            }
-        }
-        start += len;
+    match &dense.wt {
+        Weights::F32(wt) => accumulate(&mut n.current, wt, dense.n_out, input),
+        Weights::Bf16(wt) => accumulate(&mut n.current, wt, dense.n_out, input),
     }
     // Membrane update; spikes gathered from a bit mask per 64 neurons (they are sparse).
     n.spikes.clear();
@@ -360,5 +368,35 @@ fn layer_step_portable(n: &mut Neurons, dense: &Dense, input: &[u32], decay_c: f
             n.spikes.push((chunk * 64) as u32 + mask.trailing_zeros());
             mask &= mask - 1;
         }
+    }
+}
+
+/// `current += Σ_{j ∈ spikes} wt[j]`, in register-sized blocks of the current so that each
+/// spike costs only the loads of its weights.
+#[inline(always)]
+fn accumulate<W: Weight>(current: &mut [f32], wt: &[W], n_out: usize, input: &[u32]) {
+    const BLOCK: usize = 64;
+    let mut start = 0;
+    while start < n_out {
+        let len = BLOCK.min(n_out - start);
+        if len == BLOCK {
+            let mut acc = [0.0f32; BLOCK];
+            acc.copy_from_slice(&current[start..start + BLOCK]);
+            for &j in input {
+                let column = &wt[j as usize * n_out + start..j as usize * n_out + start + BLOCK];
+                for (a, w) in acc.iter_mut().zip(column) {
+                    *a += w.widen();
+                }
+            }
+            current[start..start + BLOCK].copy_from_slice(&acc);
+        } else {
+            for &j in input {
+                let column = &wt[j as usize * n_out + start..j as usize * n_out + start + len];
+                for (c, w) in current[start..start + len].iter_mut().zip(column) {
+                    *c += w.widen();
+                }
+            }
+        }
+        start += len;
     }
 }
