@@ -5,6 +5,7 @@
 //! input-major), silent neurons cost nothing, and no multiplication happens between layers.
 //! All buffers are allocated once; `act` allocates nothing.
 
+use crate::rng::SplitMix;
 use crate::{Encoding, OpCounts, ParamSet, PopSanSpec, SnnError};
 
 /// A connection layer: transposed weights (`in × out`, input-major) and biases.
@@ -85,7 +86,7 @@ pub struct PopSan {
     enc_spikes: Vec<u32>,
     neurons: Vec<Neurons>,
     out_counts: Vec<f32>,
-    rng: u64,
+    rng: SplitMix,
     last: OpCounts,
     total: OpCounts,
     /// `[timestep][layer]` spike indices of the last call, when recording.
@@ -132,7 +133,7 @@ impl PopSan {
             enc_spikes: Vec::with_capacity(sizes[0]),
             neurons: sizes[1..].iter().map(|&n| Neurons::new(n)).collect(),
             out_counts: vec![0.0; spec.act_dim * spec.decoder_pop],
-            rng: 0x853C_49E6_748F_EA9B,
+            rng: SplitMix::new(0x853C_49E6_748F_EA9B),
             last: OpCounts::new(sizes.len()),
             total: OpCounts::new(sizes.len()),
             recording: None,
@@ -167,7 +168,7 @@ impl PopSan {
 
     /// Seeds the Poisson encoder's random generator.
     pub fn seed(&mut self, seed: u64) {
-        self.rng = seed;
+        self.rng = SplitMix::new(seed);
     }
 
     /// Operation counts of the last `act` call.
@@ -184,15 +185,6 @@ impl PopSan {
         let sizes = self.total.layer_neurons.clone();
         self.total = OpCounts::new(sizes.len());
         self.total.layer_neurons = sizes;
-    }
-
-    fn next_uniform(&mut self) -> f32 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32
     }
 
     /// One action for one observation (`out` has act_dim entries).
@@ -268,7 +260,7 @@ impl PopSan {
                 for k in 0..self.activation.len() {
                     let u = match uniforms {
                         Some(us) => us[t * self.activation.len() + k],
-                        None => self.next_uniform(),
+                        None => self.rng.next_f32(),
                     };
                     if u < self.activation[k] {
                         self.enc_spikes.push(k as u32);

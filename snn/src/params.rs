@@ -14,6 +14,7 @@
 use bincode::{Decode, Encode};
 use half::bf16;
 
+use crate::rng::SplitMix;
 use crate::{PopSanSpec, SnnError};
 
 /// One named tensor of the flat layout.
@@ -106,31 +107,13 @@ fn check_normalizer(obs_dim: usize, mean: &[f32], std: &[f32]) -> Result<(), Snn
     Ok(())
 }
 
-/// SplitMix64: enough randomness for initialisation, and the same on every platform.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    fn uniform(&mut self, bound: f32) -> f32 {
-        (2.0 * self.next_f32() - 1.0) * bound
-    }
-}
-
 impl ParamSet {
     /// Parameters as PopSAN initialises them: receptive-field means evenly spaced on
     /// `mean_range`, stds `spec.std`, weights and biases `U(±1/√fan_in)` (PyTorch's default),
     /// identity normaliser.
     pub fn init(spec: &PopSanSpec, seed: u64) -> Result<Self, SnnError> {
         spec.validate()?;
-        let mut rng = SplitMix(seed);
+        let mut rng = SplitMix::new(seed);
         let tensors = layout(spec);
         let total = tensors.last().map_or(0, |t| t.offset + t.len());
         let mut data = vec![0.0; total];
