@@ -67,8 +67,9 @@ pub struct MujocoRates {
 }
 
 const MUJOCO_SCRIPT: &str = r#"
-import json, sys, time, warnings
+import json, os, sys, tempfile, time, warnings
 warnings.filterwarnings("ignore")
+os.chdir(tempfile.mkdtemp(prefix="spikerl-mujoco-"))  # MuJoCo writes MUJOCO_LOG.TXT into the cwd
 import gymnasium as gym, mujoco, numpy as np
 env_id, steps = sys.argv[1], int(sys.argv[2])
 env = gym.make(env_id)
