@@ -204,7 +204,7 @@ fn envcheck(args: EnvcheckArgs) -> Result<()> {
     println!("{id}: the port beside MuJoCo's reference data ({})\n", dir.display());
     println!("{CHECK_HEADER}");
     let failed_model = model.iter().filter(|c| !c.passed()).count();
-    for c in model.iter().filter(|c| args.all || !c.passed() || c.what.starts_with("mass") || c.what.contains("dt") || c.what.contains("dim")) {
+    for c in model.iter().filter(|c| args.all || !c.passed() || c.what.starts_with("mass") || c.what.contains("dt") || c.what.contains("dim") || c.what.starts_with("timestep") || c.what == "frame_skip") {
         println!("{c}");
     }
     if !args.all {

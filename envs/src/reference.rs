@@ -279,6 +279,8 @@ pub fn model_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceErr
     let env = LocomotionEnv::new(spec.clone())?;
     let physics = env.physics();
     let mut checks = vec![
+        Check::new("timestep", physics.timestep(), model.timestep, Tolerance::Abs(1e-12)),
+        Check::new("frame_skip", spec.frame_skip as f64, model.frame_skip as f64, Tolerance::Abs(0.0)),
         Check::new("timestep × frame_skip (env dt)", env.spec().dt, model.timestep * model.frame_skip as f64, Tolerance::Abs(1e-9)),
         Check::new("obs dim", env.spec().obs_dim() as f64, model.obs_dim as f64, Tolerance::Abs(0.0)),
         Check::new("act dim", env.spec().act_dim() as f64, model.act_dim as f64, Tolerance::Abs(0.0)),
