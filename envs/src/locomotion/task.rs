@@ -3,7 +3,6 @@
 //! MJCF file and a spec.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::physics::{BodyId, MjcfPhysics, PhysicsTuning};
 use crate::env::{EndReason, EpisodeClock, StepInfo, StepOutcome, check_obs_len, validate};
@@ -96,7 +95,7 @@ impl LocomotionSpec {
 
 /// A running locomotion task.
 pub struct LocomotionEnv {
-    spec: Arc<LocomotionSpec>,
+    spec: LocomotionSpec,
     env_spec: EnvSpec,
     physics: MjcfPhysics,
     forward_body: Option<BodyId>,
@@ -153,7 +152,7 @@ impl LocomotionEnv {
             qvel: vec![0.0; nv],
             x_before: 0.0,
             broken: false,
-            spec: Arc::new(spec),
+            spec,
         })
     }
 
