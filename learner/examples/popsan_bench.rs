@@ -35,6 +35,10 @@ fn main() {
     let (mut a1, mut a64) = (vec![0.0f32; 3], vec![0.0f32; 64 * 3]);
 
     let engine1 = per_call(20_000, || engine.act(&o1, &mut a1).unwrap());
+    // As actors hold parameters received over the wire in bf16 (the default).
+    let wire = ParamSet::decode(&params.encode(spikerl_snn::Precision::Bf16)).unwrap();
+    let mut engine_bf16 = PopSan::new(&wire).unwrap();
+    let engine1_bf16 = per_call(20_000, || engine_bf16.act(&o1, &mut a1).unwrap());
     let engine64 = per_call(300, || engine.act_batch(&o64, &mut a64).unwrap());
     let tch1 = tch::no_grad(|| per_call(300, || drop(module.forward(&obs1, Precision::F32))));
     let tch64 = tch::no_grad(|| per_call(100, || drop(module.forward(&obs64, Precision::F32))));
@@ -50,6 +54,7 @@ fn main() {
     println!("| | event-driven engine | tch module forward (fp32) | engine speed-up |");
     println!("|---|---:|---:|---:|");
     println!("| batch 1 | {:.2} µs | {:.1} µs | **{:.0}×** |", engine1 * 1e6, tch1 * 1e6, tch1 / engine1);
+    println!("| batch 1, bf16-wire params | {:.2} µs | | {:.0}× |", engine1_bf16 * 1e6, tch1 / engine1_bf16);
     println!("| batch 64 | {:.1} µs ({:.2} µs/action) | {:.1} µs | {:.1}× |", engine64 * 1e6, engine64 * 1e6 / 64.0, tch64 * 1e6, tch64 / engine64);
     println!("tch forward+backward, batch 100: fp32 {:.2} ms, bf16 {:.2} ms (bf16 = {:.2}× fp32 speed)", fb32 * 1e3, fb16 * 1e3, fb32 / fb16);
 }

@@ -321,11 +321,24 @@ impl PopSan {
 /// `Σ_{j ∈ spikes} W[:, j]`, the membrane update, and the new spikes.
 fn layer_step(n: &mut Neurons, dense: &Dense, input: &[u32], decay_c: f32, decay_v: f32, th: f32) {
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        unsafe { layer_step_avx512(n, dense, input, decay_c, decay_v, th) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
         unsafe { layer_step_avx2(n, dense, input, decay_c, decay_v, th) };
         return;
     }
+    layer_step_portable(n, dense, input, decay_c, decay_v, th);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn layer_step_avx512(n: &mut Neurons, dense: &Dense, input: &[u32], decay_c: f32, decay_v: f32, th: f32) {
+    // The same code, compiled for 16-wide vectors.
     layer_step_portable(n, dense, input, decay_c, decay_v, th);
 }
 
