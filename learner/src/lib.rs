@@ -1,2 +1,4 @@
-//! The learner side of spikerl.
+//! Learners: the trainable PopSAN in tch (libtorch), TD3, replay, checkpoints.
+
+pub mod actor;
 pub mod popsan;

@@ -1,0 +1,320 @@
+//! The PopSAN actor for training, fused: the same function and surrogate gradients as
+//! [`crate::popsan::PopSanModule`], with the backward pass written out instead of recorded by
+//! autograd.
+//!
+//! Autograd over PopSAN's recurrence costs thousands of tiny tensor ops per update (every
+//! layer, every timestep, every elementwise step). Here a layer's synaptic input for all T
+//! timesteps is one matrix product (`[T·B, in] × Wᵀ`) — a neuron's current depends only on
+//! the input spikes, never on its own — and the LIF recurrence forward and its surrogate
+//! backward each run as one pass over `[T, B, n]` (a Rust loop on CPU tensors, a few tensor
+//! ops per timestep elsewhere). The backward is three products per layer (`∂W = gIᵀ·S`,
+//! `∂S = gI·W`, and the bias sum). The parameters are one flat tensor in `ParamSet` layout,
+//! so publishing, the optimiser and the target network each touch one tensor.
+//!
+//! Gradients, with `sg(v) = 1{|v − th| < 0.5}` the rectangular surrogate:
+//! - LIF, reverse in time: `∂s_t = g_t − dv·v_t·∂v_{t+1}`, `∂v_t = sg(v_t)·∂s_t +
+//!   dv·(1 − s_t)·∂v_{t+1}`, `∂c_t = ∂v_t + dc·∂c_{t+1}`, `∂I_t = ∂c_t`.
+//! - Deterministic encoder (straight-through, `v −= th·s` included): `∂v_t = ∂s_t + (1 −
+//!   th)·∂v_{t+1}`, `∂A = Σ_t ∂v_t`; Poisson: `∂A = Σ_t ∂s_t`.
+
+use spikerl_snn::{Encoding, ParamSet, PopSanSpec, TensorInfo, layout};
+use tch::{Device, Kind, Tensor};
+
+use crate::popsan::Precision;
+
+/// The spiking actor's function; parameters are passed in (online or target network).
+#[derive(Debug, Clone)]
+pub struct SpikingActor {
+    spec: PopSanSpec,
+    layout: Vec<TensorInfo>,
+    n_params: usize,
+}
+
+/// What the forward pass keeps for the backward pass.
+pub struct ActorTape {
+    /// Normalised observations `[B, obs_dim]`.
+    x: Tensor,
+    /// Encoder activations `[B, obs_dim·pop]`.
+    activation: Tensor,
+    /// Spikes of the encoder and every layer, `[T, B, n]`.
+    spikes: Vec<Tensor>,
+    /// Membrane voltages of every layer, `[T, B, n]`.
+    voltages: Vec<Tensor>,
+    /// Output firing rates `[B, act_dim·pop]`.
+    rates: Tensor,
+    /// `tanh` of the decoder output `[B, act_dim]`.
+    squashed: Tensor,
+    poisson: bool,
+}
+
+impl SpikingActor {
+    pub fn new(spec: PopSanSpec) -> Self {
+        let layout = layout(&spec);
+        let n_params = layout.last().map_or(0, |t| t.offset + t.len());
+        Self { spec, layout, n_params }
+    }
+
+    pub fn spec(&self) -> &PopSanSpec {
+        &self.spec
+    }
+
+    /// Length of the flat parameter vector.
+    pub fn n_params(&self) -> usize {
+        self.n_params
+    }
+
+    /// The flat parameters of `params` as a tensor on `device`.
+    pub fn params_tensor(params: &ParamSet, device: Device) -> Tensor {
+        Tensor::from_slice(params.flat()).to_device(device)
+    }
+
+    /// A named parameter of `flat` as a view in its PyTorch shape.
+    fn view(&self, flat: &Tensor, name: &str) -> Tensor {
+        let info = self.layout.iter().find(|t| t.name == name).expect("name in layout");
+        let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
+        flat.narrow(0, info.offset as i64, info.len() as i64).view(shape.as_slice())
+    }
+
+    /// Actions `[B, act_dim]` for normalised, clipped observations `x` (`[B, obs_dim]`).
+    /// With `uniforms` (`[T, B, encoder neurons]`) Poisson encoding uses those draws.
+    pub fn forward(&self, flat: &Tensor, x: &Tensor, precision: Precision) -> Tensor {
+        tch::no_grad(|| self.run(flat, x, precision, None).0)
+    }
+
+    /// [`SpikingActor::forward`], keeping what [`SpikingActor::backward`] needs.
+    pub fn forward_tape(&self, flat: &Tensor, x: &Tensor, precision: Precision, uniforms: Option<&Tensor>) -> (Tensor, ActorTape) {
+        tch::no_grad(|| self.run(flat, x, precision, uniforms))
+    }
+
+    fn run(&self, flat: &Tensor, x: &Tensor, precision: Precision, uniforms: Option<&Tensor>) -> (Tensor, ActorTape) {
+        let spec = &self.spec;
+        let (b, t_steps) = (x.size()[0], spec.timesteps as i64);
+        let (obs_dim, pop) = (spec.obs_dim as i64, spec.encoder_pop as i64);
+        let (act_dim, dpop) = (spec.act_dim as i64, spec.decoder_pop as i64);
+        let z = (x.unsqueeze(-1) - self.view(flat, "encoder.mean").unsqueeze(0)) / self.view(flat, "encoder.std").unsqueeze(0);
+        let activation = (z.square() * -0.5).exp().view([b, obs_dim * pop]);
+
+        let poisson = spec.encoding == Encoding::Poisson || uniforms.is_some();
+        let enc_spikes = if poisson {
+            let u = match uniforms {
+                Some(u) => u.shallow_clone(),
+                None => Tensor::rand([t_steps, b, obs_dim * pop], (Kind::Float, x.device())),
+            };
+            u.lt_tensor(&activation.unsqueeze(0)).to_kind(Kind::Float)
+        } else {
+            let th = spec.encoder_threshold as f64;
+            let mut v = activation.zeros_like();
+            let mut steps = Vec::with_capacity(t_steps as usize);
+            for _ in 0..t_steps {
+                v += &activation;
+                let s = v.gt(th).to_kind(Kind::Float);
+                v -= &s * th;
+                steps.push(s);
+            }
+            Tensor::stack(&steps, 0)
+        };
+
+        let mut spikes = vec![enc_spikes];
+        let mut voltages = Vec::new();
+        for l in 0..spec.hidden.len() + 1 {
+            let w = self.view(flat, &format!("layers.{l}.weight"));
+            let bias = self.view(flat, &format!("layers.{l}.bias"));
+            let input = spikes.last().expect("encoder spikes");
+            let n_in = input.size()[2];
+            let synaptic = matmul(&input.view([t_steps * b, n_in]), &w.tr(), precision).view([t_steps, b, -1]);
+            let (s, v) = lif_forward(&synaptic, &bias, spec);
+            spikes.push(s);
+            voltages.push(v);
+        }
+
+        let rates = spikes.last().expect("output spikes").sum_dim_intlist([0i64].as_slice(), false, Kind::Float) / t_steps as f64;
+        let dec_w = self.view(flat, "decoder.weight");
+        let pre = (rates.view([b, act_dim, dpop]) * dec_w.unsqueeze(0)).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)
+            + self.view(flat, "decoder.bias");
+        let squashed = pre.tanh();
+        let actions = &squashed * spec.act_limit as f64;
+        let tape = ActorTape { x: x.shallow_clone(), activation, spikes, voltages, rates, squashed, poisson };
+        (actions, tape)
+    }
+
+    /// Gradient of the loss w.r.t. the flat parameters, given `∂loss/∂actions` (`[B,
+    /// act_dim]`).
+    pub fn backward(&self, flat: &Tensor, tape: &ActorTape, grad_actions: &Tensor, precision: Precision) -> Tensor {
+        tch::no_grad(|| self.backward_inner(flat, tape, grad_actions, precision))
+    }
+
+    fn backward_inner(&self, flat: &Tensor, tape: &ActorTape, grad_actions: &Tensor, precision: Precision) -> Tensor {
+        let spec = &self.spec;
+        let (b, t_steps) = (tape.x.size()[0], spec.timesteps as i64);
+        let (obs_dim, pop) = (spec.obs_dim as i64, spec.encoder_pop as i64);
+        let (act_dim, dpop) = (spec.act_dim as i64, spec.decoder_pop as i64);
+        let n_layers = spec.hidden.len() + 1;
+        let mut grads: Vec<(String, Tensor)> = Vec::new();
+
+        // Decoder.
+        let g_pre: Tensor = grad_actions * spec.act_limit as f64 * (1.0 - tape.squashed.square());
+        let rates = tape.rates.view([b, act_dim, dpop]);
+        grads.push(("decoder.weight".into(), (g_pre.unsqueeze(-1) * &rates).sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
+        grads.push(("decoder.bias".into(), g_pre.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
+        let g_rates = (g_pre.unsqueeze(-1) * self.view(flat, "decoder.weight").unsqueeze(0)).view([b, act_dim * dpop]);
+        let mut g_spikes = (g_rates / t_steps as f64).unsqueeze(0).expand([t_steps, b, act_dim * dpop], false).contiguous();
+
+        // Spiking layers, last to first.
+        for l in (0..n_layers).rev() {
+            let g_current = lif_backward(&g_spikes, &tape.spikes[l + 1], &tape.voltages[l], spec);
+            let n_out = g_current.size()[2];
+            let input = &tape.spikes[l];
+            let n_in = input.size()[2];
+            let g2 = g_current.view([t_steps * b, n_out]);
+            let w = self.view(flat, &format!("layers.{l}.weight"));
+            grads.push((format!("layers.{l}.weight"), matmul(&g2.tr(), &input.view([t_steps * b, n_in]), precision)));
+            grads.push((format!("layers.{l}.bias"), g2.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
+            g_spikes = matmul(&g2, &w, precision).view([t_steps, b, n_in]);
+        }
+
+        // Encoder: straight-through spikes back to the receptive-field activations.
+        let g_activation = if tape.poisson {
+            g_spikes.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
+        } else {
+            let keep = 1.0 - spec.encoder_threshold as f64;
+            let mut g_v = g_spikes.get(t_steps - 1);
+            let mut total = g_v.shallow_clone();
+            for t in (0..t_steps - 1).rev() {
+                g_v = g_spikes.get(t) + g_v * keep;
+                total += &g_v;
+            }
+            total
+        };
+        let std = self.view(flat, "encoder.std").unsqueeze(0);
+        let z = (tape.x.unsqueeze(-1) - self.view(flat, "encoder.mean").unsqueeze(0)) / &std;
+        // dA/dμ = A·z/σ, dA/dσ = A·z²/σ.
+        let g_az = g_activation.view([b, obs_dim, pop]) * tape.activation.view([b, obs_dim, pop]) * &z / &std;
+        grads.push(("encoder.mean".into(), g_az.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
+        grads.push(("encoder.std".into(), (g_az * z).sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
+
+        let ordered: Vec<Tensor> = self
+            .layout
+            .iter()
+            .map(|info| grads.iter().find(|(n, _)| *n == info.name).expect("a gradient for every tensor").1.reshape([-1]))
+            .collect();
+        Tensor::cat(&ordered, 0)
+    }
+}
+
+/// `a × b` in fp32, or in bf16 with an fp32 result.
+fn matmul(a: &Tensor, b: &Tensor, precision: Precision) -> Tensor {
+    match precision {
+        Precision::F32 => a.matmul(b),
+        Precision::Bf16 => a.to_kind(Kind::BFloat16).matmul(&b.to_kind(Kind::BFloat16)).to_kind(Kind::Float),
+    }
+}
+
+fn on_cpu_f32(t: &Tensor) -> bool {
+    t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous()
+}
+
+/// The values of a contiguous fp32 CPU tensor.
+fn cpu_values(t: &Tensor) -> &[f32] {
+    assert!(on_cpu_f32(t), "contiguous fp32 CPU tensor expected");
+    // SAFETY: the tensor is contiguous fp32 on the CPU, so its storage holds numel() f32s from
+    // data_ptr(), alive while `t` is borrowed; nothing writes to it meanwhile.
+    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) }
+}
+
+/// The values of a fresh contiguous fp32 CPU tensor, for writing.
+fn cpu_values_mut(t: &mut Tensor) -> &mut [f32] {
+    assert!(on_cpu_f32(t), "contiguous fp32 CPU tensor expected");
+    // SAFETY: as above; `t` is borrowed mutably and was created by the caller, so no other
+    // tensor aliases its storage.
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) }
+}
+
+/// LIF layer over all timesteps: synaptic input `[T, B, n]` and bias `[n]` → (spikes,
+/// voltages), each `[T, B, n]`.
+fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, Tensor) {
+    let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
+    let size = synaptic.size();
+    let (t_steps, n) = (size[0] as usize, (size[1] * size[2]) as usize);
+    if on_cpu_f32(synaptic) {
+        let bias = bias.contiguous();
+        let mut spikes = synaptic.empty_like();
+        let mut voltages = synaptic.empty_like();
+        let (input, bias) = (cpu_values(synaptic), cpu_values(&bias));
+        let (s_out, v_out) = (cpu_values_mut(&mut spikes), cpu_values_mut(&mut voltages));
+        // State of every (batch row, neuron), carried across timesteps.
+        let mut c = vec![0.0f32; n];
+        let mut v = vec![0.0f32; n];
+        let mut s = vec![0.0f32; n];
+        let width = bias.len();
+        for t in 0..t_steps {
+            let base = t * n;
+            for k in 0..n {
+                c[k] = dc * c[k] + input[base + k] + bias[k % width];
+                v[k] = dv * v[k] * (1.0 - s[k]) + c[k];
+                s[k] = if v[k] > th { 1.0 } else { 0.0 };
+                s_out[base + k] = s[k];
+                v_out[base + k] = v[k];
+            }
+        }
+        return (spikes, voltages);
+    }
+    // Any device: a few tensor ops per timestep.
+    let (dc, dv, th) = (dc as f64, dv as f64, th as f64);
+    let mut c = synaptic.get(0).zeros_like();
+    let mut v = c.zeros_like();
+    let mut s = c.zeros_like();
+    let (mut ss, mut vs) = (Vec::new(), Vec::new());
+    for t in 0..size[0] {
+        c = &c * dc + synaptic.get(t) + bias;
+        v = &v * dv * (1.0 - &s) + &c;
+        s = v.gt(th).to_kind(Kind::Float);
+        ss.push(s.shallow_clone());
+        vs.push(v.shallow_clone());
+    }
+    (Tensor::stack(&ss, 0), Tensor::stack(&vs, 0))
+}
+
+/// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`.
+fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &PopSanSpec) -> Tensor {
+    let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
+    let size = spikes.size();
+    let (t_steps, n) = (size[0] as usize, (size[1] * size[2]) as usize);
+    let g_spikes = g_spikes.contiguous();
+    if on_cpu_f32(&g_spikes) && on_cpu_f32(spikes) && on_cpu_f32(voltages) {
+        let mut g_current = g_spikes.empty_like();
+        let (gs, s, v) = (cpu_values(&g_spikes), cpu_values(spikes), cpu_values(voltages));
+        let gi = cpu_values_mut(&mut g_current);
+        let mut gv_next = vec![0.0f32; n];
+        let mut gc_next = vec![0.0f32; n];
+        for t in (0..t_steps).rev() {
+            let base = t * n;
+            for k in 0..n {
+                let (vt, st) = (v[base + k], s[base + k]);
+                let surrogate = if (vt - th).abs() < 0.5 { 1.0 } else { 0.0 };
+                let g_s = gs[base + k] - dv * vt * gv_next[k];
+                let g_v = surrogate * g_s + dv * (1.0 - st) * gv_next[k];
+                let g_c = g_v + dc * gc_next[k];
+                gi[base + k] = g_c;
+                gv_next[k] = g_v;
+                gc_next[k] = g_c;
+            }
+        }
+        return g_current;
+    }
+    let (dc, dv, th) = (dc as f64, dv as f64, th as f64);
+    let mut gv_next = g_spikes.get(0).zeros_like();
+    let mut gc_next = gv_next.zeros_like();
+    let mut out = Vec::new();
+    for t in (0..size[0]).rev() {
+        let (vt, st) = (voltages.get(t), spikes.get(t));
+        let surrogate = (&vt - th).abs().lt(0.5).to_kind(Kind::Float);
+        let g_s = g_spikes.get(t) - &vt * dv * &gv_next;
+        let g_v = surrogate * g_s + (1.0 - st) * dv * &gv_next;
+        let g_c = &g_v + &gc_next * dc;
+        out.push(g_c.shallow_clone());
+        gv_next = g_v;
+        gc_next = g_c;
+    }
+    out.reverse();
+    Tensor::stack(&out, 0)
+}
