@@ -17,6 +17,16 @@ pub enum EnvError {
     UnknownEnv(String, String),
     #[error("cannot load model '{path}': {reason}")]
     Model { path: String, reason: String },
+    #[error("saved env state does not fit {task}: {reason}")]
+    Snapshot { task: String, reason: String },
+}
+
+/// An env's whole dynamic state (simulation, episode clock, random generator), for
+/// checkpoints: restoring it continues the run bitwise.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct EnvSnapshot {
+    pub floats: Vec<f64>,
+    pub words: Vec<u64>,
 }
 
 /// A closed box `[low, high]` per dimension.
@@ -148,6 +158,13 @@ pub trait Env: Send {
     /// A wrong-length or non-finite action is an error that changes nothing.
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<StepOutcome, EnvError>;
 
+    /// The whole state, see [`EnvSnapshot`].
+    fn snapshot(&self) -> EnvSnapshot;
+
+    /// Restores [`Env::snapshot`] of the same task and writes the current observation; a
+    /// snapshot that does not fit is an error that changes nothing.
+    fn restore(&mut self, snapshot: &EnvSnapshot, obs: &mut [f32]) -> Result<(), EnvError>;
+
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
         let mut obs = vec![0.0; self.spec().obs_dim()];
         self.reset_into(seed, &mut obs).expect("buffer sized from the spec");
@@ -188,6 +205,18 @@ pub(crate) struct EpisodeClock {
 impl EpisodeClock {
     pub fn start(&mut self) {
         self.elapsed = Some(0);
+    }
+
+    /// As one word: `u64::MAX` before the first reset.
+    pub fn to_word(self) -> u64 {
+        self.elapsed.map_or(u64::MAX, u64::from)
+    }
+
+    pub fn from_word(w: u64) -> Option<Self> {
+        match w {
+            u64::MAX => Some(Self { elapsed: None }),
+            w => u32::try_from(w).ok().map(|n| Self { elapsed: Some(n) }),
+        }
     }
 
     pub fn ensure_started(&self) -> Result<(), EnvError> {

@@ -17,7 +17,7 @@ mod registry;
 pub mod rng;
 mod vec_env;
 
-pub use env::{BoxSpace, EndReason, Env, EnvError, EnvSpec, MAX_REWARD_TERMS, Step, StepInfo, StepOutcome};
+pub use env::{BoxSpace, EndReason, Env, EnvError, EnvSnapshot, EnvSpec, MAX_REWARD_TERMS, Step, StepInfo, StepOutcome};
 pub use pendulum::Pendulum;
 pub use registry::{ENV_IDS, canonical_id, make};
 pub use vec_env::{VecEnv, VecStep};

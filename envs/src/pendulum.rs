@@ -2,7 +2,7 @@
 
 use crate::env::{EndReason, EpisodeClock, StepInfo, StepOutcome, check_obs_len, validate};
 use crate::rng::EnvRng;
-use crate::{BoxSpace, Env, EnvError, EnvSpec};
+use crate::{BoxSpace, Env, EnvError, EnvSnapshot, EnvSpec};
 
 const MAX_SPEED: f64 = 8.0;
 const MAX_TORQUE: f64 = 2.0;
@@ -73,6 +73,25 @@ fn angle_normalize(x: f64) -> f64 {
 impl Env for Pendulum {
     fn spec(&self) -> &EnvSpec {
         &self.spec
+    }
+
+    fn snapshot(&self) -> EnvSnapshot {
+        let mut words = self.rng.state().to_vec();
+        words.push(self.clock.to_word());
+        EnvSnapshot { floats: vec![self.th, self.thdot], words }
+    }
+
+    fn restore(&mut self, s: &EnvSnapshot, obs: &mut [f32]) -> Result<(), EnvError> {
+        check_obs_len(&self.spec, obs)?;
+        let bad = |reason: &str| EnvError::Snapshot { task: self.spec.id.clone(), reason: reason.into() };
+        let (&[th, thdot], &[a, b, c, d, clock]) = (s.floats.as_slice(), s.words.as_slice()) else {
+            return Err(bad("expected 2 floats and 5 words"));
+        };
+        let rng = EnvRng::from_state([a, b, c, d]).ok_or_else(|| bad("zero generator state"))?;
+        let clock = EpisodeClock::from_word(clock).ok_or_else(|| bad("step counter out of range"))?;
+        (self.th, self.thdot, self.rng, self.clock) = (th, thdot, rng, clock);
+        self.write_obs(obs);
+        Ok(())
     }
 
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {

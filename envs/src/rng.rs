@@ -21,6 +21,16 @@ impl EnvRng {
         Self { s: [next(), next(), next(), next()] }
     }
 
+    /// The whole state; [`EnvRng::from_state`] continues the stream exactly.
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// None for the all-zero state, which xoshiro never leaves.
+    pub fn from_state(s: [u64; 4]) -> Option<Self> {
+        (s != [0; 4]).then_some(Self { s })
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);

@@ -210,6 +210,28 @@ impl VecEnv {
         Ok(&self.steps)
     }
 
+    /// Every env's state, in order (see [`crate::EnvSnapshot`]).
+    pub fn snapshot(&self) -> Vec<crate::EnvSnapshot> {
+        self.chunks.iter().flat_map(|c| c.as_ref().expect("chunks are home between calls").envs.iter().map(|e| e.snapshot())).collect()
+    }
+
+    /// Restores [`VecEnv::snapshot`]; [`VecEnv::obs`] then holds each env's current
+    /// observation. Wrong counts or shapes are an error (envs before the bad one are restored).
+    pub fn restore(&mut self, snapshots: &[crate::EnvSnapshot]) -> Result<(), EnvError> {
+        if snapshots.len() != self.n {
+            return Err(EnvError::Snapshot { task: self.spec.id.clone(), reason: format!("{} env states for {} envs", snapshots.len(), self.n) });
+        }
+        let obs_dim = self.spec.obs_dim();
+        let mut i = 0;
+        for chunk in &mut self.chunks {
+            for env in &mut chunk.as_mut().expect("chunks are home between calls").envs {
+                env.restore(&snapshots[i], &mut self.obs[i * obs_dim..(i + 1) * obs_dim])?;
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one job per chunk (on the workers if any), then gathers the chunks' buffers.
     fn run(&mut self, mut job: impl FnMut(Box<Chunk>, usize) -> Job) -> Result<(), EnvError> {
         for (t, w) in self.workers.iter().enumerate() {

@@ -252,3 +252,40 @@ fn reset_noise_follows_each_task_rule() {
         }
     }
 }
+
+#[test]
+fn snapshot_restore_continues_bitwise_and_rejects_foreign_state() {
+    for id in ["Pendulum-v1", "Hopper-v4", "Ant-v4"] {
+        let mut env = make(id).unwrap();
+        let actions = random_actions(env.as_ref(), 4, 60);
+        env.reset(Some(9));
+        for a in &actions[..25] {
+            env.step(a).unwrap();
+        }
+        let snap = env.snapshot();
+        let rest: Vec<_> = actions[25..].iter().map(|a| env.step(a).unwrap()).collect();
+
+        let mut fresh = make(id).unwrap();
+        fresh.reset(Some(12345));
+        let mut obs = vec![0.0; fresh.spec().obs_dim()];
+        fresh.restore(&snap, &mut obs).unwrap();
+        for (a, expected) in actions[25..].iter().zip(&rest) {
+            let got = fresh.step(a).unwrap();
+            assert_eq!(got.obs, expected.obs, "{id}: observation after restore");
+            assert_eq!(got.reward.to_bits(), expected.reward.to_bits(), "{id}: reward after restore");
+            assert_eq!((got.terminated, got.truncated), (expected.terminated, expected.truncated));
+        }
+        // A later reset continues the same random stream.
+        assert_eq!(env.reset(None), fresh.reset(None), "{id}: reset noise after restore");
+    }
+    let pendulum = make("Pendulum-v1").unwrap().snapshot();
+    let mut hopper = make("Hopper-v4").unwrap();
+    let before = hopper.reset(Some(1));
+    let mut obs = vec![0.0; 11];
+    assert!(matches!(hopper.restore(&pendulum, &mut obs), Err(EnvError::Snapshot { .. })));
+    assert_eq!(hopper.snapshot().floats[..6], hopper.snapshot().floats[..6]);
+    let after = hopper.step(&[0.0; 3]).unwrap();
+    let mut again = make("Hopper-v4").unwrap();
+    assert_eq!(again.reset(Some(1)), before);
+    assert_eq!(again.step(&[0.0; 3]).unwrap().obs, after.obs, "a refused snapshot changes nothing");
+}

@@ -15,7 +15,7 @@
 mod energy;
 mod engine;
 mod params;
-mod rng;
+pub mod rng;
 mod spec;
 
 pub use energy::{E_AC_PJ, E_MAC_PJ, EnergyEstimate, LOIHI_NEURON_UPDATE_PJ, LOIHI_SOP_PJ, OpCounts, ann_macs, energy_per_inference};

@@ -468,6 +468,23 @@ impl MjcfPhysics {
         self.refresh_xpos();
     }
 
+    /// The simulator's own coordinates (exact, unlike a round trip through `qpos`).
+    pub fn internal_state(&self) -> (&[f64], &[f64]) {
+        (&self.q, &self.v)
+    }
+
+    /// Restores [`MjcfPhysics::internal_state`]; false (and nothing changed) if the lengths
+    /// do not fit.
+    pub fn set_internal_state(&mut self, q: &[f64], v: &[f64]) -> bool {
+        if q.len() != self.q.len() || v.len() != self.v.len() {
+            return false;
+        }
+        self.q.copy_from_slice(q);
+        self.v.copy_from_slice(v);
+        self.refresh_xpos();
+        true
+    }
+
     #[cfg(test)]
     fn clone_for_test(&self) -> Self {
         self.clone()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::physics::{BodyId, MjcfPhysics, PhysicsTuning};
 use crate::env::{EndReason, EpisodeClock, StepInfo, StepOutcome, check_obs_len, validate};
 use crate::rng::EnvRng;
-use crate::{BoxSpace, Env, EnvError, EnvSpec};
+use crate::{BoxSpace, Env, EnvError, EnvSnapshot, EnvSpec};
 
 /// Where the model comes from.
 #[derive(Debug, Clone)]
@@ -231,6 +231,40 @@ impl LocomotionEnv {
 impl Env for LocomotionEnv {
     fn spec(&self) -> &EnvSpec {
         &self.env_spec
+    }
+
+    fn snapshot(&self) -> EnvSnapshot {
+        let mut floats = self.qpos.clone();
+        floats.extend(&self.qvel);
+        floats.push(self.x_before);
+        let (q, v) = self.physics.internal_state();
+        floats.extend(q);
+        floats.extend(v);
+        let mut words = self.rng.state().to_vec();
+        words.extend([self.clock.to_word(), u64::from(self.broken)]);
+        EnvSnapshot { floats, words }
+    }
+
+    fn restore(&mut self, s: &EnvSnapshot, obs: &mut [f32]) -> Result<(), EnvError> {
+        check_obs_len(&self.env_spec, obs)?;
+        let (nq, nv) = (self.qpos.len(), self.qvel.len());
+        let (iq, iv) = (self.physics.internal_state().0.len(), self.physics.internal_state().1.len());
+        let n = nq + nv + 1 + iq + iv;
+        let bad = |reason: String| EnvError::Snapshot { task: self.env_spec.id.clone(), reason };
+        if s.floats.len() != n || s.words.len() != 6 {
+            return Err(bad(format!("expected {n} floats and 6 words, got {} and {}", s.floats.len(), s.words.len())));
+        }
+        let rng = EnvRng::from_state([s.words[0], s.words[1], s.words[2], s.words[3]]).ok_or_else(|| bad("zero generator state".into()))?;
+        let clock = EpisodeClock::from_word(s.words[4]).ok_or_else(|| bad("step counter out of range".into()))?;
+        self.qpos.copy_from_slice(&s.floats[..nq]);
+        self.qvel.copy_from_slice(&s.floats[nq..nq + nv]);
+        self.x_before = s.floats[nq + nv];
+        self.broken = s.words[5] != 0;
+        (self.rng, self.clock) = (rng, clock);
+        let internal = &s.floats[nq + nv + 1..];
+        self.physics.set_internal_state(&internal[..iq], &internal[iq..]);
+        self.write_obs(obs);
+        Ok(())
     }
 
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<(), EnvError> {

@@ -1,0 +1,142 @@
+//! Replay buffer: preallocated, contiguous rows, uniform sampling.
+
+use spikerl_snn::rng::SplitMix;
+
+/// One sampled minibatch, row-major.
+#[derive(Debug, Clone, Default)]
+pub struct Minibatch {
+    pub obs: Vec<f32>,
+    pub act: Vec<f32>,
+    pub rew: Vec<f32>,
+    pub next_obs: Vec<f32>,
+    /// 1.0 where the episode terminated (not where it was truncated).
+    pub done: Vec<f32>,
+}
+
+/// A ring of `capacity` transitions.
+#[derive(Debug, Clone)]
+pub struct ReplayBuffer {
+    obs_dim: usize,
+    act_dim: usize,
+    capacity: usize,
+    len: usize,
+    next: usize,
+    obs: Vec<f32>,
+    act: Vec<f32>,
+    rew: Vec<f32>,
+    next_obs: Vec<f32>,
+    done: Vec<f32>,
+}
+
+impl ReplayBuffer {
+    pub fn new(obs_dim: usize, act_dim: usize, capacity: usize) -> Self {
+        assert!(capacity > 0, "replay capacity must be positive");
+        Self {
+            obs_dim,
+            act_dim,
+            capacity,
+            len: 0,
+            next: 0,
+            obs: vec![0.0; capacity * obs_dim],
+            act: vec![0.0; capacity * act_dim],
+            rew: vec![0.0; capacity],
+            next_obs: vec![0.0; capacity * obs_dim],
+            done: vec![0.0; capacity],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        (self.obs_dim, self.act_dim)
+    }
+
+    /// Adds one transition, overwriting the oldest when full. Slices must have the buffer's
+    /// dimensions (checked by whoever decodes them).
+    pub fn push(&mut self, obs: &[f32], act: &[f32], rew: f32, next_obs: &[f32], done: bool) {
+        let (od, ad, i) = (self.obs_dim, self.act_dim, self.next);
+        self.obs[i * od..(i + 1) * od].copy_from_slice(obs);
+        self.act[i * ad..(i + 1) * ad].copy_from_slice(act);
+        self.rew[i] = rew;
+        self.next_obs[i * od..(i + 1) * od].copy_from_slice(next_obs);
+        self.done[i] = if done { 1.0 } else { 0.0 };
+        self.next = (i + 1) % self.capacity;
+        self.len = (self.len + 1).min(self.capacity);
+    }
+
+    /// `batch` transitions drawn uniformly with replacement into `out`.
+    pub fn sample_into(&self, batch: usize, rng: &mut SplitMix, out: &mut Minibatch) {
+        assert!(self.len > 0, "sampling an empty replay buffer");
+        let (od, ad) = (self.obs_dim, self.act_dim);
+        out.obs.clear();
+        out.act.clear();
+        out.rew.clear();
+        out.next_obs.clear();
+        out.done.clear();
+        for _ in 0..batch {
+            let i = rng.below(self.len);
+            out.obs.extend_from_slice(&self.obs[i * od..(i + 1) * od]);
+            out.act.extend_from_slice(&self.act[i * ad..(i + 1) * ad]);
+            out.rew.push(self.rew[i]);
+            out.next_obs.extend_from_slice(&self.next_obs[i * od..(i + 1) * od]);
+            out.done.push(self.done[i]);
+        }
+    }
+
+    /// Contents for a checkpoint: `(len, next, [obs, act, rew, next_obs, done])`.
+    pub fn to_parts(&self) -> (usize, usize, [&[f32]; 5]) {
+        (self.len, self.next, [&self.obs, &self.act, &self.rew, &self.next_obs, &self.done])
+    }
+
+    /// Restores [`ReplayBuffer::to_parts`]; every length is checked.
+    pub fn from_parts(obs_dim: usize, act_dim: usize, capacity: usize, len: usize, next: usize, parts: [Vec<f32>; 5]) -> Result<Self, String> {
+        let [obs, act, rew, next_obs, done] = parts;
+        let ok = capacity > 0
+            && len <= capacity
+            && next < capacity
+            && obs.len() == capacity * obs_dim
+            && act.len() == capacity * act_dim
+            && rew.len() == capacity
+            && next_obs.len() == capacity * obs_dim
+            && done.len() == capacity;
+        if !ok {
+            return Err(format!("replay buffer sizes do not match capacity {capacity} × ({obs_dim}, {act_dim})"));
+        }
+        Ok(Self { obs_dim, act_dim, capacity, len, next, obs, act, rew, next_obs, done })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_overwrites_oldest_and_samples_only_stored_rows() {
+        let mut rb = ReplayBuffer::new(2, 1, 3);
+        for k in 0..5 {
+            let v = k as f32;
+            rb.push(&[v, v], &[v], v, &[v + 1.0, v + 1.0], k == 4);
+        }
+        assert_eq!(rb.len(), 3);
+        let mut rng = SplitMix::new(1);
+        let mut mb = Minibatch::default();
+        rb.sample_into(200, &mut rng, &mut mb);
+        let seen: std::collections::BTreeSet<i32> = mb.rew.iter().map(|r| *r as i32).collect();
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![2, 3, 4], "rows 0 and 1 were overwritten");
+        for (i, r) in mb.rew.iter().enumerate() {
+            assert_eq!(mb.obs[2 * i], *r);
+            assert_eq!(mb.next_obs[2 * i], r + 1.0);
+            assert_eq!(mb.done[i], if *r == 4.0 { 1.0 } else { 0.0 });
+        }
+    }
+}
