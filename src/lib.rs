@@ -3,3 +3,4 @@
 //! The binary's commands live in `main.rs`; this library holds what examples and tests share.
 
 pub mod bench;
+pub mod train;

@@ -24,9 +24,120 @@ enum Command {
     Envcheck(EnvcheckArgs),
     /// Firing rates, synaptic operations and energy of the spiking actor on a task.
     SnnReport(SnnReportArgs),
+    /// Train a spiking actor with TD3 (learner + actor threads in this process).
+    Train(Box<TrainArgs>),
+    /// Evaluate a trained policy: mean ± std return over deterministic episodes.
+    Eval(EvalArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Gymnasium id (any case) or an MJCF file.
+    #[arg(long, default_value = "Hopper-v4")]
+    env: String,
+    /// Total env steps (default: 1 000 000; 20 000 for Pendulum-v1).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Actor threads (default: the machine's cores minus one for the learner, at least 1).
+    #[arg(long)]
+    actors: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    envs_per_actor: usize,
+    /// fp32, or bf16 (fp32 master weights, bf16 matrix products, fp32 gradients).
+    #[arg(long, default_value = "fp32")]
+    precision: String,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run directory (default: runs/<env>-seed<seed>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A TOML file of hyperparameters (names as in report.md); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The published algorithm exactly, in one thread, reproducible from the seed.
+    #[arg(long)]
+    sync: bool,
+    /// Evaluate every this many env steps (default: 5000; 2000 for Pendulum-v1).
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Checkpoint every this many env steps (0: only at the end).
+    #[arg(long, default_value_t = 50_000)]
+    checkpoint_every: u64,
+    /// Keep the replay buffer in checkpoints (needed for a bitwise-identical resume).
+    #[arg(long)]
+    save_replay: bool,
+    /// Continue from a checkpoint (its hyperparameters, seed and precision are kept).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Threads of the learner's tensor library (default: the cores not given to actors).
+    #[arg(long)]
+    learner_threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    hyper: HyperArgs,
+}
+
+/// TD3 hyperparameters; unset ones come from --config, else the task's defaults.
+#[derive(Args, Default)]
+struct HyperArgs {
+    #[arg(long)]
+    gamma: Option<f64>,
+    #[arg(long)]
+    polyak: Option<f64>,
+    #[arg(long)]
+    actor_lr: Option<f64>,
+    #[arg(long)]
+    critic_lr: Option<f64>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    replay_size: Option<usize>,
+    #[arg(long)]
+    start_steps: Option<u64>,
+    #[arg(long)]
+    update_after: Option<u64>,
+    #[arg(long)]
+    update_every: Option<u64>,
+    /// Updates per env step (1.0: the published algorithm; 0: collection only).
+    #[arg(long)]
+    updates_per_step: Option<f64>,
+    #[arg(long)]
+    act_noise: Option<f32>,
+    #[arg(long)]
+    target_noise: Option<f32>,
+    #[arg(long)]
+    noise_clip: Option<f32>,
+    #[arg(long)]
+    policy_delay: Option<u64>,
+    /// Publish parameters to the actors every this many updates.
+    #[arg(long)]
+    publish_every: Option<u64>,
+    #[arg(long)]
+    eval_episodes: Option<usize>,
+    /// Poisson instead of deterministic encoding.
+    #[arg(long)]
+    poisson: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A run's checkpoint.bin or policy.paramset.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[arg(long)]
+    env: String,
+    #[arg(long, default_value_t = 10)]
+    episodes: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -117,6 +228,8 @@ fn main() {
         Command::Rollout(args) => rollout(args),
         Command::Envcheck(args) => envcheck(args),
         Command::SnnReport(args) => snn_report(args),
+        Command::Train(args) => train(*args),
+        Command::Eval(args) => eval(args),
         Command::Bench(BenchCommand::Env(args)) => bench_env(args),
     };
     if let Err(e) = result {
@@ -270,8 +383,7 @@ fn snn_report(args: SnnReportArgs) -> Result<()> {
     let spec_env = env.spec().clone();
     let params = match &args.checkpoint {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let p = ParamSet::decode(&bytes).with_context(|| format!("{} is not a ParamSet", path.display()))?;
+            let p = load_policy(path)?;
             if p.spec().obs_dim != spec_env.obs_dim() || p.spec().act_dim != spec_env.act_dim() {
                 bail!(
                     "{} is a {}→{} actor; {} needs {}→{}",
@@ -320,4 +432,98 @@ fn snn_report(args: SnnReportArgs) -> Result<()> {
     println!("  dense ANN actor   {:>10.1} nJ  ({:.0} MACs)", e.ann_pj / 1000.0, e.ann_macs);
     println!("  ratio ANN / SNN   {:>10.2}×", e.ann_pj / e.snn_pj);
     Ok(())
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    use spikerl::train::{TrainOptions, parse_device, parse_precision};
+    use spikerl_learner::Td3Config;
+    let env_id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let base = toml::to_string(&Td3Config::for_env(&env_id))?;
+            // The file overrides the task's defaults key by key.
+            let mut merged: toml::Table = toml::from_str(&base)?;
+            let overrides: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+            merged.extend(overrides);
+            toml::Value::Table(merged).try_into::<Td3Config>().with_context(|| format!("{}: bad hyperparameters", path.display()))?
+        }
+        None => Td3Config::for_env(&env_id),
+    };
+    let h = &args.hyper;
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = h.$field.clone() { config.$field = v; } )* };
+    }
+    set!(gamma, polyak, actor_lr, critic_lr, batch_size, replay_size, start_steps, update_after, update_every, updates_per_step, act_noise, target_noise, noise_clip, policy_delay, publish_every, eval_episodes);
+    if h.poisson {
+        config.poisson_encoding = true;
+    }
+    config.validate().map_err(anyhow::Error::msg)?;
+    let pendulum = env_id == "Pendulum-v1";
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let actors = args.actors.unwrap_or((cores.saturating_sub(1)).max(1));
+    let learner_threads = args.learner_threads.unwrap_or_else(|| if args.sync { cores } else { cores.saturating_sub(actors).max(1) });
+    let seed = args.seed;
+    let opts = TrainOptions {
+        steps: args.steps.unwrap_or(if pendulum { 20_000 } else { 1_000_000 }),
+        actors,
+        envs_per_actor: args.envs_per_actor,
+        precision: parse_precision(&args.precision)?,
+        device: parse_device(&args.device)?,
+        seed,
+        out: match (&args.out, &args.resume) {
+            (Some(out), _) => out.clone(),
+            (None, Some(ck)) => ck.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| PathBuf::from(".")),
+            (None, None) => PathBuf::from("runs").join(format!("{env_id}-seed{seed}")),
+        },
+        sync: args.sync,
+        eval_every: args.eval_every.unwrap_or(if pendulum { 2000 } else { 5000 }),
+        checkpoint_every: args.checkpoint_every,
+        save_replay: args.save_replay,
+        resume: args.resume.clone(),
+        config,
+        learner_threads,
+        progress: !args.quiet,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        env_id,
+    };
+    let out = opts.out.clone();
+    let s = spikerl::train::train(opts)?;
+    let eval = s.final_eval.map_or("no evaluation".into(), |e| format!("final eval return {:.1} ± {:.1}", e.mean, e.std));
+    println!(
+        "{} env steps, {} updates · {eval} · {:.0} env steps/s, {:.0} updates/s this session · {}",
+        s.env_steps,
+        s.updates,
+        s.steps_per_s(),
+        s.updates_per_s(),
+        out.join("report.md").display()
+    );
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let params = load_policy(&args.checkpoint)?;
+    let id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    let r = spikerl_actors::evaluate(&params, &id, args.episodes, args.seed)?;
+    println!("{id}: {} episodes, return {:.2} ± {:.2}, length {:.1}", args.episodes, r.mean(), r.std(), r.mean_len());
+    Ok(())
+}
+
+/// The actor of a training checkpoint, or a `ParamSet` file.
+fn load_policy(path: &std::path::Path) -> Result<spikerl_snn::ParamSet> {
+    use spikerl_learner::checkpoint::Checkpoint;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.starts_with(b"SPIKERL-CKPT") {
+        let ck = Checkpoint::load(path)?;
+        let (obs_dim, act_dim, act_limit) = {
+            let env = spikerl_envs::make(&ck.env_id)?;
+            let s = env.spec();
+            (s.obs_dim(), s.act_dim(), s.action_space.high.iter().fold(0.0f32, |m, x| m.max(x.abs())))
+        };
+        let spec = ck.config.actor_spec(obs_dim, act_dim, act_limit)?;
+        let mean: Vec<f32> = spikerl_learner::normalizer::Normalizer::from_vec(obs_dim, &ck.td3.normalizer).map_err(anyhow::Error::msg)?.mean();
+        let std = spikerl_learner::normalizer::Normalizer::from_vec(obs_dim, &ck.td3.normalizer).map_err(anyhow::Error::msg)?.std();
+        return Ok(spikerl_snn::ParamSet::from_flat(spec, ck.param_version, mean, std, ck.td3.actor)?);
+    }
+    spikerl_snn::ParamSet::decode(&bytes).with_context(|| format!("{} is neither a checkpoint nor a ParamSet", path.display()))
 }

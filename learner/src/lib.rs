@@ -1,6 +1,7 @@
 //! Learners: the trainable PopSAN in tch (libtorch), TD3, replay, checkpoints.
 
 pub mod actor;
+pub mod checkpoint;
 pub mod critic;
 pub mod normalizer;
 pub mod optim;
@@ -12,6 +13,7 @@ pub use popsan::Precision;
 pub use td3::{Td3, Td3Config, Td3State};
 
 pub mod prelude {
+    pub use crate::checkpoint::{Checkpoint, CheckpointError, ReplayState};
     pub use crate::normalizer::Normalizer;
     pub use crate::replay::{Minibatch, ReplayBuffer};
     pub use crate::td3::{Td3, Td3Config, Td3State};

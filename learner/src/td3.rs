@@ -217,6 +217,11 @@ impl Td3 {
         self.device
     }
 
+    /// The learner's random generator (replay sampling, target noise), saved in checkpoints.
+    pub fn rng_mut(&mut self) -> &mut SplitMix {
+        &mut self.rng
+    }
+
     pub fn updates(&self) -> u64 {
         self.updates
     }

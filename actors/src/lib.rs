@@ -1,0 +1,15 @@
+//! Rollout actors: step envs with the spiking policy (the `spikerl-snn` CPU engine), explore,
+//! and batch transitions for a learner. No libtorch here.
+
+mod eval;
+mod mailbox;
+mod worker;
+
+pub use eval::{EvalResult, evaluate};
+pub use mailbox::{ParamMailbox, Throttle};
+pub use worker::{RolloutWorker, WorkerSnapshot};
+
+pub mod prelude {
+    pub use crate::{EvalResult, ParamMailbox, RolloutWorker, Throttle, evaluate};
+    pub use spikerl_net::{EpisodeSummary, TransitionBatch};
+}

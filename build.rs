@@ -1,0 +1,13 @@
+//! Binaries and tests of this crate find libtorch at run time (rpath), and keep
+//! libtorch_cuda as a dependency: nothing references its symbols directly, so the linker's
+//! `--as-needed` would drop it and CUDA would look absent on a GPU machine.
+fn main() {
+    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else { return };
+    println!("cargo:rustc-link-arg=-Wl,-rpath={lib}");
+    if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-L{lib}");
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}

@@ -1,0 +1,5 @@
+//! What actors and learners say to each other.
+
+mod message;
+
+pub use message::{EpisodeSummary, TransitionBatch};

@@ -1,0 +1,221 @@
+//! The local runtime: one learner (this thread) and A actor threads in one process, with
+//! crossbeam channels between them — the same actor and learner code as the distributed mode.
+//!
+//! Replay ratio: the learner owes `updates_per_step` updates per env step after
+//! `update_after` and waits for data when it is ahead; actors reserve env steps against a
+//! budget ([`Throttle`]) that grows only as the learner updates, so they wait when they are
+//! ahead. Learning therefore does not depend on which side is faster.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use spikerl_actors::{EvalResult, ParamMailbox, RolloutWorker, Throttle, evaluate};
+use spikerl_learner::checkpoint::Checkpoint;
+use spikerl_net::TransitionBatch;
+use spikerl_snn::ParamSet;
+
+use super::output::RunOutput;
+use super::sync::{fill_progress, next_mark};
+use super::{Learner, RunSummary, TrainOptions, eval_seed, save_checkpoint};
+
+/// Transitions per batch an actor sends (about; whole steps of all its envs).
+const BATCH_TRANSITIONS: usize = 64;
+
+struct EvalJob {
+    env_steps: u64,
+    updates: u64,
+    params: Arc<ParamSet>,
+}
+
+pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result<RunSummary> {
+    let c = opts.config.clone();
+    let probe = spikerl_envs::make(&opts.env_id)?;
+    let (obs_dim, act_dim) = (probe.spec().obs_dim(), probe.spec().act_dim());
+    let act_limit = probe.spec().action_space.high.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let mut learner = Learner::new(opts, act_limit, obs_dim, act_dim)?;
+    if let Some(ck) = &resume {
+        learner.restore(ck)?;
+        if ck.replay.is_none() {
+            out.println("note: the checkpoint holds no replay buffer (--save-replay); updates wait for new data");
+        }
+    }
+    let session_start = (learner.env_steps, learner.td3.updates());
+
+    let mailbox = Arc::new(ParamMailbox::default());
+    if learner.version > 0 {
+        mailbox.publish(learner.td3.param_set(learner.version));
+    }
+    let steps_per_env = (BATCH_TRANSITIONS / opts.envs_per_actor).max(1);
+    let per_batch = (steps_per_env * opts.envs_per_actor) as u64;
+    let slack = (2 * opts.actors as u64 * per_batch).max(c.update_every);
+    let allowed = |l: &Learner| -> u64 {
+        if c.updates_per_step <= 0.0 {
+            return opts.steps;
+        }
+        let owed = (l.td3.updates() as f64 / c.updates_per_step) as u64;
+        (c.update_after + owed + slack).min(opts.steps)
+    };
+    let throttle = Arc::new(Throttle::new(allowed(&learner).saturating_sub(learner.env_steps)));
+    let base = learner.env_steps;
+    let (tx, rx) = bounded::<TransitionBatch>(4 * opts.actors);
+    let random_left = c.start_steps.saturating_sub(learner.env_steps);
+    let actors: Vec<JoinHandle<Result<(), String>>> = (0..opts.actors)
+        .map(|id| {
+            let (tx, mailbox, throttle) = (tx.clone(), mailbox.clone(), throttle.clone());
+            let env_id = opts.env_id.clone();
+            let seed = opts.seed.wrapping_add(1 + 1000 * id as u64).wrapping_add(base);
+            let random = random_left.div_ceil(opts.actors as u64);
+            let (envs, noise) = (opts.envs_per_actor, c.act_noise);
+            std::thread::Builder::new()
+                .name(format!("actor-{id}"))
+                .spawn(move || actor_loop(id as u32, &env_id, envs, seed, random, noise, steps_per_env, &tx, &mailbox, &throttle))
+                .expect("spawn actor thread")
+        })
+        .collect();
+    drop(tx);
+    let (eval_tx, eval_rx, evaluator) = spawn_evaluator(opts);
+
+    let result = learn(opts, out, &mut learner, &rx, &mailbox, &throttle, base, &allowed, &eval_tx, &eval_rx);
+    throttle.stop();
+    drop(rx);
+    let mut failures = Vec::new();
+    for (id, a) in actors.into_iter().enumerate() {
+        match a.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(format!("actor {id}: {e}")),
+            Err(_) => failures.push(format!("actor {id} panicked")),
+        }
+    }
+    result?;
+    // Last evaluation, then the final checkpoint.
+    if out.evals.last().is_none_or(|e| e.env_steps != learner.env_steps) {
+        let _ = eval_tx.send(EvalJob { env_steps: learner.env_steps, updates: learner.td3.updates(), params: Arc::new(learner.td3.param_set(learner.version)) });
+    }
+    drop(eval_tx);
+    for (job, r) in eval_rx.iter() {
+        let r = r?;
+        out.eval(job.0, job.1, r.mean(), r.std(), r.mean_len())?;
+    }
+    let _ = evaluator.join();
+    save_checkpoint(opts, &learner, out, Vec::new())?;
+    for f in &failures {
+        tracing::warn!("{f}");
+    }
+    Ok(RunSummary::new(&learner, out, session_start))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn learn(
+    opts: &TrainOptions,
+    out: &mut RunOutput,
+    learner: &mut Learner,
+    rx: &Receiver<TransitionBatch>,
+    mailbox: &ParamMailbox,
+    throttle: &Throttle,
+    base: u64,
+    allowed: &dyn Fn(&Learner) -> u64,
+    eval_tx: &Sender<EvalJob>,
+    eval_rx: &Receiver<((u64, u64), Result<EvalResult, anyhow::Error>)>,
+) -> Result<()> {
+    let c = &opts.config;
+    let mut next_eval = next_mark(learner.env_steps, opts.eval_every);
+    let mut next_checkpoint = next_mark(learner.env_steps, opts.checkpoint_every);
+    let mut last_publish = learner.td3.updates();
+    let ingest = |learner: &mut Learner, batch: TransitionBatch| {
+        if let Err(e) = learner.ingest(&batch) {
+            tracing::warn!("dropped a batch from actor {}: {e}", batch.actor_id);
+        }
+    };
+    loop {
+        let mut got = false;
+        while let Ok(batch) = rx.try_recv() {
+            ingest(learner, batch);
+            got = true;
+        }
+        let done = learner.env_steps >= opts.steps;
+        if learner.td3.updates() < learner.updates_due() {
+            learner.update();
+            if learner.td3.updates() - last_publish >= c.publish_every {
+                mailbox.publish(learner.publish());
+                last_publish = learner.td3.updates();
+            }
+        } else if done {
+            break;
+        } else if !got {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(batch) => ingest(learner, batch),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => bail!("every actor stopped before the run ended (see the log above)"),
+            }
+        }
+        throttle.set_allowed(allowed(learner).saturating_sub(base));
+        if learner.env_steps >= next_eval && !done {
+            let job = EvalJob { env_steps: learner.env_steps, updates: learner.td3.updates(), params: Arc::new(learner.td3.param_set(learner.version)) };
+            let _ = eval_tx.send(job);
+            next_eval = next_mark(learner.env_steps, opts.eval_every);
+        }
+        while let Ok(((steps, updates), r)) = eval_rx.try_recv() {
+            let r = r?;
+            out.eval(steps, updates, r.mean(), r.std(), r.mean_len())?;
+        }
+        if learner.env_steps >= next_checkpoint && !done {
+            save_checkpoint(opts, learner, out, Vec::new())?;
+            next_checkpoint = next_mark(learner.env_steps, opts.checkpoint_every);
+        }
+        out.tick(learner.env_steps, learner.td3.updates(), Duration::from_secs(2), |r| fill_progress(learner, r))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn actor_loop(
+    id: u32,
+    env_id: &str,
+    envs: usize,
+    seed: u64,
+    random_steps: u64,
+    noise: f32,
+    steps_per_env: usize,
+    tx: &Sender<TransitionBatch>,
+    mailbox: &ParamMailbox,
+    throttle: &Throttle,
+) -> Result<(), String> {
+    let mut worker = RolloutWorker::new(id, env_id, envs, seed, random_steps, noise).map_err(|e| e.to_string())?;
+    loop {
+        if let Some(p) = mailbox.newer_than(worker.policy_version()) {
+            worker.set_policy(&p).map_err(|e| e.to_string())?;
+        }
+        if !throttle.reserve((steps_per_env * envs) as u64) {
+            return Ok(());
+        }
+        let mut batch = TransitionBatch::default();
+        worker.collect(steps_per_env, &mut batch).map_err(|e| e.to_string())?;
+        if tx.send(batch).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+type EvalReply = ((u64, u64), Result<EvalResult, anyhow::Error>);
+
+/// A thread that evaluates parameter snapshots in order, off the learner's path.
+fn spawn_evaluator(opts: &TrainOptions) -> (Sender<EvalJob>, Receiver<EvalReply>, JoinHandle<()>) {
+    let (job_tx, job_rx) = unbounded::<EvalJob>();
+    let (res_tx, res_rx) = unbounded();
+    let (env_id, episodes, seed) = (opts.env_id.clone(), opts.config.eval_episodes, eval_seed(opts));
+    let handle = std::thread::Builder::new()
+        .name("evaluator".into())
+        .spawn(move || {
+            for job in job_rx {
+                let r = evaluate(&job.params, &env_id, episodes, seed).map_err(anyhow::Error::from);
+                if res_tx.send(((job.env_steps, job.updates), r)).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("spawn evaluator thread");
+    (job_tx, res_rx, handle)
+}

@@ -1,0 +1,201 @@
+//! What a run leaves behind and shows: the progress bar, `metrics.jsonl`, `report.md`, the
+//! learning-curve PNG.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MetricsRecord {
+    /// `progress` or `eval`.
+    pub kind: String,
+    pub env_steps: u64,
+    pub updates: u64,
+    pub wall_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_steps_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updates_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_return: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_length: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_lag: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param_version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_return_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_return_std: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_length: Option<f64>,
+}
+
+/// An evaluation point of the learning curve.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalPoint {
+    pub env_steps: u64,
+    pub mean: f64,
+    pub std: f64,
+}
+
+pub struct RunOutput {
+    pub dir: PathBuf,
+    metrics: BufWriter<File>,
+    started: Instant,
+    /// Wall time of earlier sessions of a resumed run.
+    wall_offset: f64,
+    pub evals: Vec<EvalPoint>,
+    bar: ProgressBar,
+    last_rate: (Instant, u64, u64),
+    last_log: Instant,
+    last_eval: Option<EvalPoint>,
+}
+
+impl RunOutput {
+    /// Opens (or, resuming, continues) a run directory.
+    pub fn open(dir: &Path, total_steps: u64, start_steps: u64, show_progress: bool) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create run directory {}", dir.display()))?;
+        let path = dir.join("metrics.jsonl");
+        let (evals, wall_offset) = read_evals(&path);
+        let file = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let bar = if show_progress { ProgressBar::new(total_steps) } else { ProgressBar::with_draw_target(Some(total_steps), ProgressDrawTarget::hidden()) };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} env steps · {msg} · ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_position(start_steps);
+        bar.enable_steady_tick(Duration::from_millis(250));
+        let now = Instant::now();
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            metrics: BufWriter::new(file),
+            started: now,
+            wall_offset,
+            last_eval: evals.last().copied(),
+            evals,
+            bar,
+            last_rate: (now, start_steps, 0),
+            last_log: now,
+        })
+    }
+
+    pub fn wall_s(&self) -> f64 {
+        self.wall_offset + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Elapsed time of this session only.
+    pub fn session_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    pub fn write(&mut self, record: &MetricsRecord) -> Result<()> {
+        serde_json::to_writer(&mut self.metrics, record)?;
+        self.metrics.write_all(b"\n")?;
+        self.metrics.flush()?;
+        Ok(())
+    }
+
+    /// Progress bar update and, every `every`, a `progress` record (rates since the last one).
+    pub fn tick(&mut self, env_steps: u64, updates: u64, every: Duration, fill: impl FnOnce(&mut MetricsRecord)) -> Result<()> {
+        self.bar.set_position(env_steps);
+        let now = Instant::now();
+        if now.duration_since(self.last_log) < every {
+            return Ok(());
+        }
+        let (t0, s0, u0) = self.last_rate;
+        let dt = now.duration_since(t0).as_secs_f64().max(1e-9);
+        let sps = (env_steps - s0) as f64 / dt;
+        let ups = (updates - u0) as f64 / dt;
+        self.last_rate = (now, env_steps, updates);
+        self.last_log = now;
+        let mut record = MetricsRecord { kind: "progress".into(), env_steps, updates, wall_s: self.wall_s(), env_steps_per_s: Some(sps), updates_per_s: Some(ups), ..Default::default() };
+        fill(&mut record);
+        let eval = self.last_eval.map_or("eval —".to_string(), |e| format!("eval {:.1}", e.mean));
+        let train = record.train_return.map_or(String::new(), |r| format!(" · train {r:.1}"));
+        self.bar.set_message(format!("{sps:.0} steps/s · {ups:.0} upd/s · {eval}{train}"));
+        self.write(&record)
+    }
+
+    pub fn eval(&mut self, env_steps: u64, updates: u64, mean: f64, std: f64, length: f64) -> Result<()> {
+        let point = EvalPoint { env_steps, mean, std };
+        self.evals.push(point);
+        self.last_eval = Some(point);
+        self.bar.println(format!("eval at {env_steps} env steps: return {mean:.1} ± {std:.1}, length {length:.0}"));
+        let record = MetricsRecord {
+            kind: "eval".into(),
+            env_steps,
+            updates,
+            wall_s: self.wall_s(),
+            eval_return_mean: Some(mean),
+            eval_return_std: Some(std),
+            eval_length: Some(length),
+            ..Default::default()
+        };
+        self.write(&record)
+    }
+
+    pub fn println(&self, line: impl AsRef<str>) {
+        self.bar.println(line.as_ref());
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Earlier evaluations and wall time of a run being resumed.
+fn read_evals(path: &Path) -> (Vec<EvalPoint>, f64) {
+    let Ok(text) = std::fs::read_to_string(path) else { return (Vec::new(), 0.0) };
+    let mut evals = Vec::new();
+    let mut wall = 0.0f64;
+    for r in text.lines().filter_map(|l| serde_json::from_str::<MetricsRecord>(l).ok()) {
+        wall = wall.max(r.wall_s);
+        if let (Some(mean), Some(std)) = (r.eval_return_mean, r.eval_return_std) {
+            evals.push(EvalPoint { env_steps: r.env_steps, mean, std });
+        }
+    }
+    (evals, wall)
+}
+
+/// The learning curve: mean evaluation return ± std against env steps.
+pub fn plot_curve(path: &Path, title: &str, evals: &[EvalPoint]) -> Result<()> {
+    use plotters::prelude::*;
+    static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+    // Registering twice is harmless; the first registration wins.
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let x_max = evals.iter().map(|e| e.env_steps).max().unwrap_or(1).max(1) as f64;
+    let lo = evals.iter().map(|e| e.mean - e.std).fold(f64::INFINITY, f64::min);
+    let hi = evals.iter().map(|e| e.mean + e.std).fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (-1.0, 1.0) };
+    let pad = 0.05 * (hi - lo);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max * 1.02, (lo - pad)..(hi + pad))?;
+    chart.configure_mesh().x_desc("env steps").y_desc("evaluation return").label_style(("sans-serif", 14)).draw()?;
+    let band: Vec<(f64, f64)> = evals.iter().map(|e| (e.env_steps as f64, e.mean + e.std)).chain(evals.iter().rev().map(|e| (e.env_steps as f64, e.mean - e.std))).collect();
+    chart.draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.15))))?;
+    chart.draw_series(LineSeries::new(evals.iter().map(|e| (e.env_steps as f64, e.mean)), BLUE.stroke_width(2)))?;
+    chart.draw_series(evals.iter().map(|e| Circle::new((e.env_steps as f64, e.mean), 3, BLUE.filled())))?;
+    root.present()?;
+    Ok(())
+}
