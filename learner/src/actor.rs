@@ -121,7 +121,7 @@ impl SpikingActor {
             let bias = self.view(flat, &format!("layers.{l}.bias"));
             let input = spikes.last().expect("encoder spikes");
             let n_in = input.size()[2];
-            let synaptic = matmul(&input.view([t_steps * b, n_in]), &w.tr(), precision).view([t_steps, b, -1]);
+            let synaptic = spikes_times_wt(&input.view([t_steps * b, n_in]), &w, precision).view([t_steps, b, -1]);
             let (s, v) = lif_forward(&synaptic, &bias, spec);
             spikes.push(s);
             voltages.push(v);
@@ -167,7 +167,7 @@ impl SpikingActor {
             let n_in = input.size()[2];
             let g2 = g_current.view([t_steps * b, n_out]);
             let w = self.view(flat, &format!("layers.{l}.weight"));
-            grads.push((format!("layers.{l}.weight"), matmul(&g2.tr(), &input.view([t_steps * b, n_in]), precision)));
+            grads.push((format!("layers.{l}.weight"), grad_times_spikes(&g2, &input.view([t_steps * b, n_in]), precision)));
             grads.push((format!("layers.{l}.bias"), g2.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
             g_spikes = matmul(&g2, &w, precision).view([t_steps, b, n_in]);
         }
@@ -209,6 +209,65 @@ fn matmul(a: &Tensor, b: &Tensor, precision: Precision) -> Tensor {
     }
 }
 
+/// Weights as the product sees them: bf16-rounded in bf16 mode.
+fn weights_for(w: &Tensor, precision: Precision) -> Tensor {
+    match precision {
+        Precision::F32 => w.shallow_clone(),
+        Precision::Bf16 => w.to_kind(Kind::BFloat16).to_kind(Kind::Float),
+    }
+}
+
+/// `S·Wᵀ` for binary spikes `S` (`[R, in]`) and `W` (`[out, in]`). On the CPU it is
+/// event-driven — each spike adds one row of `Wᵀ` (spikes are ~10 % dense, so this is several
+/// times cheaper than a dense product) — and exact in fp32 accumulation.
+fn spikes_times_wt(spikes: &Tensor, w: &Tensor, precision: Precision) -> Tensor {
+    if !on_cpu_f32(spikes) {
+        return matmul(spikes, &w.tr(), precision);
+    }
+    let wt = weights_for(w, precision).tr().contiguous();
+    let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
+    let n_out = wt.size()[1] as usize;
+    let mut out = Tensor::zeros([rows as i64, n_out as i64], (Kind::Float, Device::Cpu));
+    let (s, wt_v) = (cpu_values(spikes), cpu_values(&wt));
+    let o = cpu_values_mut(&mut out);
+    simd::dispatch(|| {
+        for (s_row, o_row) in s.chunks_exact(n_in).zip(o.chunks_exact_mut(n_out)) {
+            for (j, _) in s_row.iter().enumerate().filter(|(_, x)| **x != 0.0) {
+                for (acc, w) in o_row.iter_mut().zip(&wt_v[j * n_out..(j + 1) * n_out]) {
+                    *acc += w;
+                }
+            }
+        }
+    });
+    out
+}
+
+/// `Gᵀ·S` (`[out, in]`) for gradients `G` (`[R, out]`) and binary spikes `S` (`[R, in]`):
+/// event-driven on the CPU like [`spikes_times_wt`].
+fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tensor {
+    let g = g.contiguous();
+    if !(on_cpu_f32(spikes) && on_cpu_f32(&g)) {
+        return matmul(&g.tr(), spikes, precision);
+    }
+    let g = weights_for(&g, precision).contiguous();
+    let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
+    let n_out = g.size()[1] as usize;
+    let mut gwt = Tensor::zeros([n_in as i64, n_out as i64], (Kind::Float, Device::Cpu));
+    let (s, g_v) = (cpu_values(spikes), cpu_values(&g));
+    let acc = cpu_values_mut(&mut gwt);
+    simd::dispatch(|| {
+        for r in 0..rows {
+            let g_row = &g_v[r * n_out..(r + 1) * n_out];
+            for (j, _) in s[r * n_in..(r + 1) * n_in].iter().enumerate().filter(|(_, x)| **x != 0.0) {
+                for (a, g) in acc[j * n_out..(j + 1) * n_out].iter_mut().zip(g_row) {
+                    *a += g;
+                }
+            }
+        }
+    });
+    gwt.tr()
+}
+
 fn on_cpu_f32(t: &Tensor) -> bool {
     t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous()
 }
@@ -246,16 +305,20 @@ fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, 
         let mut v = vec![0.0f32; n];
         let mut s = vec![0.0f32; n];
         let width = bias.len();
-        for t in 0..t_steps {
-            let base = t * n;
-            for k in 0..n {
-                c[k] = dc * c[k] + input[base + k] + bias[k % width];
-                v[k] = dv * v[k] * (1.0 - s[k]) + c[k];
-                s[k] = if v[k] > th { 1.0 } else { 0.0 };
-                s_out[base + k] = s[k];
-                v_out[base + k] = v[k];
+        simd::dispatch(|| for t in 0..t_steps {
+            let rows = t * n..(t + 1) * n;
+            let state = c.chunks_exact_mut(width).zip(v.chunks_exact_mut(width)).zip(s.chunks_exact_mut(width));
+            let io = input[rows.clone()].chunks_exact(width).zip(s_out[rows.clone()].chunks_exact_mut(width)).zip(v_out[rows].chunks_exact_mut(width));
+            for (((c, v), s), ((i, so), vo)) in state.zip(io) {
+                for k in 0..width {
+                    c[k] = dc * c[k] + i[k] + bias[k];
+                    v[k] = dv * v[k] * (1.0 - s[k]) + c[k];
+                    s[k] = if v[k] > th { 1.0 } else { 0.0 };
+                    so[k] = s[k];
+                    vo[k] = v[k];
+                }
             }
-        }
+        });
         return (spikes, voltages);
     }
     // Any device: a few tensor ops per timestep.
@@ -286,19 +349,19 @@ fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &Po
         let gi = cpu_values_mut(&mut g_current);
         let mut gv_next = vec![0.0f32; n];
         let mut gc_next = vec![0.0f32; n];
-        for t in (0..t_steps).rev() {
-            let base = t * n;
-            for k in 0..n {
-                let (vt, st) = (v[base + k], s[base + k]);
+        simd::dispatch(|| for t in (0..t_steps).rev() {
+            let rows = t * n..(t + 1) * n;
+            let step = gs[rows.clone()].iter().zip(&s[rows.clone()]).zip(&v[rows.clone()]).zip(&mut gi[rows]);
+            for ((((&g, &st), &vt), out), (gv, gc)) in step.zip(gv_next.iter_mut().zip(gc_next.iter_mut())) {
                 let surrogate = if (vt - th).abs() < 0.5 { 1.0 } else { 0.0 };
-                let g_s = gs[base + k] - dv * vt * gv_next[k];
-                let g_v = surrogate * g_s + dv * (1.0 - st) * gv_next[k];
-                let g_c = g_v + dc * gc_next[k];
-                gi[base + k] = g_c;
-                gv_next[k] = g_v;
-                gc_next[k] = g_c;
+                let g_s = g - dv * vt * *gv;
+                let g_v = surrogate * g_s + dv * (1.0 - st) * *gv;
+                let g_c = g_v + dc * *gc;
+                *out = g_c;
+                *gv = g_v;
+                *gc = g_c;
             }
-        }
+        });
         return g_current;
     }
     let (dc, dv, th) = (dc as f64, dv as f64, th as f64);
@@ -317,4 +380,36 @@ fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &Po
     }
     out.reverse();
     Tensor::stack(&out, 0)
+}
+
+/// Runs a loop compiled for the widest vectors this CPU has (the crate is built for baseline
+/// x86-64, which has only 4-wide SSE).
+mod simd {
+    #[inline(always)]
+    pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                return unsafe { avx512(f) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { avx2(f) };
+            }
+        }
+        f()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
 }

@@ -282,6 +282,7 @@ pub fn train(mut opts: TrainOptions) -> Result<RunSummary> {
     }
     let resume = load_for_resume(&mut opts)?;
     tch::set_num_threads(opts.learner_threads as i32);
+    spikerl_learner::keep_large_allocations();
     let start = resume.as_ref().map_or(0, |c| c.env_steps);
     let mut out = output::RunOutput::open(&opts.out, opts.steps, start, opts.progress)?;
     let summary = if opts.sync { sync::run(&opts, &mut out, resume)? } else { local::run(&opts, &mut out, resume)? };

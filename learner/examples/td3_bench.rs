@@ -1,0 +1,64 @@
+//! TD3 updates per second on this machine: Hopper's dimensions (11 → 3), batch 100 (or
+//! `--batch N`), fp32 and bf16, on the CPU with 1 and all threads, and on CUDA when present.
+//!
+//!     cargo run --release -p spikerl-learner --example td3_bench [-- --batch 100 --updates 300]
+
+use std::time::Instant;
+
+use spikerl_learner::prelude::*;
+use spikerl_snn::rng::SplitMix;
+use tch::Device;
+
+fn rate(device: Device, precision: Precision, batch: usize, updates: usize) -> f64 {
+    let mut config = Td3Config { batch_size: batch, ..Td3Config::default() };
+    config.replay_size = 10_000;
+    let spec = config.actor_spec(11, 3, 1.0).unwrap();
+    let mut td3 = Td3::new(config, spec, device, precision, 0).unwrap();
+    let mut rb = ReplayBuffer::new(11, 3, 10_000);
+    let mut rng = SplitMix::new(1);
+    for _ in 0..10_000 {
+        let o: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
+        let a: Vec<f32> = (0..3).map(|_| rng.uniform(1.0)).collect();
+        let o2: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
+        rb.push(&o, &a, rng.normal(), &o2, false);
+    }
+    let mut mb = Minibatch::default();
+    let mut run = |n: usize| {
+        for _ in 0..n {
+            rb.sample_into(batch, &mut rng, &mut mb);
+            td3.update(&mb);
+        }
+        td3.stats().unwrap().critic_loss // synchronises a GPU
+    };
+    run(updates / 10 + 2);
+    let start = Instant::now();
+    run(updates);
+    updates as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    spikerl_learner::keep_large_allocations();
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: usize| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (batch, updates) = (arg("--batch", 100), arg("--updates", 300));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("TD3 + PopSAN actor, Hopper dims, batch {batch}, {updates} updates timed");
+    for threads in [1, cores] {
+        tch::set_num_threads(threads as i32);
+        let f = rate(Device::Cpu, Precision::F32, batch, updates);
+        let b = rate(Device::Cpu, Precision::Bf16, batch, updates);
+        println!("CPU, {threads} thread(s): fp32 {f:.0} updates/s, bf16 {b:.0} updates/s (bf16 = {:.2}× fp32)", b / f);
+        if cores == 1 {
+            break;
+        }
+    }
+    if tch::Cuda::is_available() {
+        for b in [batch, 1024] {
+            let f = rate(Device::Cuda(0), Precision::F32, b, updates * 3);
+            let h = rate(Device::Cuda(0), Precision::Bf16, b, updates * 3);
+            println!("CUDA, batch {b}: fp32 {f:.0} updates/s, bf16 {h:.0} updates/s (bf16 = {:.2}× fp32)", h / f);
+        }
+    } else {
+        println!("CUDA: not available here");
+    }
+}
