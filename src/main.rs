@@ -78,6 +78,9 @@ struct TrainArgs {
     /// Threads of the learner's tensor library (default: the cores not given to actors).
     #[arg(long)]
     learner_threads: Option<usize>,
+    /// Stop early once an evaluation's mean return reaches this.
+    #[arg(long, allow_negative_numbers = true)]
+    target_return: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -484,6 +487,7 @@ fn train(args: TrainArgs) -> Result<()> {
         config,
         learner_threads,
         progress: !args.quiet,
+        target_return: args.target_return,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         env_id,
     };

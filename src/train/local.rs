@@ -19,7 +19,7 @@ use spikerl_snn::ParamSet;
 
 use super::output::RunOutput;
 use super::sync::{fill_progress, next_mark};
-use super::{Learner, RunSummary, TrainOptions, eval_seed, save_checkpoint};
+use super::{Learner, RunSummary, TrainOptions, eval_seed, save_checkpoint, target_reached};
 
 /// Transitions per batch an actor sends (about; whole steps of all its envs).
 const BATCH_TRANSITIONS: usize = 64;
@@ -51,12 +51,14 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
     let steps_per_env = (BATCH_TRANSITIONS / opts.envs_per_actor).max(1);
     let per_batch = (steps_per_env * opts.envs_per_actor) as u64;
     let slack = (2 * opts.actors as u64 * per_batch).max(c.update_every);
+    let envs = opts.envs_per_actor as u64;
     let allowed = |l: &Learner| -> u64 {
         if c.updates_per_step <= 0.0 {
-            return opts.steps;
+            return opts.steps.div_ceil(envs) * envs;
         }
         let owed = (l.td3.updates() as f64 / c.updates_per_step) as u64;
-        (c.update_after + owed + slack).min(opts.steps)
+        // Whole steps of every env: the last batch may overshoot --steps by less than that.
+        (c.update_after + owed + slack).min(opts.steps.div_ceil(envs) * envs)
     };
     let throttle = Arc::new(Throttle::new(allowed(&learner).saturating_sub(learner.env_steps)));
     let base = learner.env_steps;
@@ -91,7 +93,7 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
     }
     result?;
     // Last evaluation, then the final checkpoint.
-    if out.evals.last().is_none_or(|e| e.env_steps != learner.env_steps) {
+    if !target_reached(opts, out) && out.evals.last().is_none_or(|e| e.env_steps != learner.env_steps) {
         let _ = eval_tx.send(EvalJob { env_steps: learner.env_steps, updates: learner.td3.updates(), params: Arc::new(learner.td3.param_set(learner.version)) });
     }
     drop(eval_tx);
@@ -135,8 +137,8 @@ fn learn(
             ingest(learner, batch);
             got = true;
         }
-        let done = learner.env_steps >= opts.steps;
-        if learner.td3.updates() < learner.updates_due() {
+        let done = learner.env_steps >= opts.steps || super::stop_requested();
+        if learner.td3.updates() < learner.updates_due() && !super::stop_requested() {
             learner.update();
             if learner.td3.updates() - last_publish >= c.publish_every {
                 mailbox.publish(learner.publish());
@@ -160,6 +162,10 @@ fn learn(
         while let Ok(((steps, updates), r)) = eval_rx.try_recv() {
             let r = r?;
             out.eval(steps, updates, r.mean(), r.std(), r.mean_len())?;
+            if target_reached(opts, out) {
+                out.println(format!("target return reached at {steps} env steps"));
+                return Ok(());
+            }
         }
         if learner.env_steps >= next_checkpoint && !done {
             save_checkpoint(opts, learner, out, Vec::new())?;
@@ -188,11 +194,12 @@ fn actor_loop(
         if let Some(p) = mailbox.newer_than(worker.policy_version()) {
             worker.set_policy(&p).map_err(|e| e.to_string())?;
         }
-        if !throttle.reserve((steps_per_env * envs) as u64) {
+        let granted = throttle.reserve((steps_per_env * envs) as u64, envs as u64);
+        if granted == 0 {
             return Ok(());
         }
         let mut batch = TransitionBatch::default();
-        worker.collect(steps_per_env, &mut batch).map_err(|e| e.to_string())?;
+        worker.collect(granted as usize / envs, &mut batch).map_err(|e| e.to_string())?;
         if tx.send(batch).is_err() {
             return Ok(());
         }

@@ -39,6 +39,8 @@ pub struct TrainOptions {
     pub config: Td3Config,
     pub learner_threads: usize,
     pub progress: bool,
+    /// Stop once an evaluation's mean return reaches this.
+    pub target_return: Option<f64>,
     /// The command line, for the report.
     pub command: String,
 }
@@ -256,6 +258,30 @@ fn eval_seed(opts: &TrainOptions) -> u64 {
 }
 
 /// Evaluates the learner's current policy (no noise) and logs it.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ctrl-C ends a run the way reaching `--steps` does: last checkpoint, report, curve.
+fn stop_on_ctrl_c() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130); // a second Ctrl-C: stop now
+            }
+            eprintln!("\nstopping: finishing the checkpoint and the report (Ctrl-C again to abort)");
+        });
+    });
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Whether the run has reached `--target-return`.
+pub fn target_reached(opts: &TrainOptions, out: &output::RunOutput) -> bool {
+    matches!((opts.target_return, out.evals.last()), (Some(target), Some(e)) if e.mean >= target)
+}
+
 pub fn evaluate_into(opts: &TrainOptions, learner: &Learner, out: &mut output::RunOutput) -> Result<()> {
     let params = learner.td3.param_set(learner.version);
     let r = spikerl_actors::evaluate(&params, &opts.env_id, opts.config.eval_episodes, eval_seed(opts))?;
@@ -281,6 +307,7 @@ pub fn train(mut opts: TrainOptions) -> Result<RunSummary> {
         bail!("--steps, --actors and --envs-per-actor must be positive");
     }
     let resume = load_for_resume(&mut opts)?;
+    stop_on_ctrl_c();
     tch::set_num_threads(opts.learner_threads as i32);
     spikerl_learner::keep_large_allocations();
     let start = resume.as_ref().map_or(0, |c| c.env_steps);
@@ -306,6 +333,9 @@ fn write_report(opts: &TrainOptions, out: &output::RunOutput, s: &RunSummary) ->
     let _ = writeln!(r, "| final evaluation ({} episodes, no noise) | {} |", c.eval_episodes, eval(s.final_eval));
     let _ = writeln!(r, "| best evaluation | {} |", eval(s.best_eval));
     let _ = writeln!(r, "| env steps / updates | {} / {} |", s.env_steps, s.updates);
+    if let Some(t) = opts.target_return {
+        let _ = writeln!(r, "| target return | {t} ({}) |", if target_reached(opts, out) { "reached" } else { "not reached" });
+    }
     let _ = writeln!(r, "| this session | {} env steps, {} updates in {:.0} s: {:.0} env steps/s, {:.0} updates/s |", s.session_steps, s.session_updates, s.session_s, s.steps_per_s(), s.updates_per_s());
     let mode = if opts.sync { "synchronous (--sync)".to_string() } else { format!("{} actor(s) × {} env(s), learner threads {}", opts.actors, opts.envs_per_actor, opts.learner_threads) };
     let _ = writeln!(r, "| runtime | {mode} |");

@@ -8,7 +8,7 @@ use spikerl_learner::checkpoint::Checkpoint;
 use spikerl_net::TransitionBatch;
 
 use super::output::RunOutput;
-use super::{Learner, RunSummary, TrainOptions, evaluate_into, save_checkpoint};
+use super::{Learner, RunSummary, TrainOptions, evaluate_into, save_checkpoint, target_reached};
 
 pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result<RunSummary> {
     let c = &opts.config;
@@ -35,7 +35,7 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
     let mut next_checkpoint = next_mark(learner.env_steps, opts.checkpoint_every);
     let session_start = (learner.env_steps, learner.td3.updates());
 
-    while learner.env_steps < opts.steps {
+    while learner.env_steps < opts.steps && !super::stop_requested() {
         let per_env = per_env.min(((opts.steps - learner.env_steps) as usize).div_ceil(envs));
         worker.collect(per_env, &mut batch)?;
         learner.ingest(&batch).map_err(anyhow::Error::msg)?;
@@ -49,6 +49,10 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
         if learner.env_steps >= next_eval {
             evaluate_into(opts, &learner, out)?;
             next_eval = next_mark(learner.env_steps, opts.eval_every);
+            if target_reached(opts, out) {
+                out.println(format!("target return reached at {} env steps", learner.env_steps));
+                break;
+            }
         }
         if learner.env_steps >= next_checkpoint {
             save_checkpoint(opts, &learner, out, runtime_state(&worker))?;
