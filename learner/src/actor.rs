@@ -268,8 +268,14 @@ fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tenso
     gwt.tr()
 }
 
+/// Turns the CPU kernels off, so that the CPU runs the tensor-op path every other device
+/// runs (for tests that compare the two).
+#[doc(hidden)]
+pub static FORCE_TENSOR_OPS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn on_cpu_f32(t: &Tensor) -> bool {
-    t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous()
+    !FORCE_TENSOR_OPS.load(std::sync::atomic::Ordering::Relaxed)
+        && t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous()
 }
 
 /// The values of a contiguous fp32 CPU tensor.
