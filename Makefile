@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup run test bench mujoco-venv fidelity snn-bench
+.PHONY: setup run test bench mujoco-venv fidelity snn-bench train-bench
 
 # The build needs the Rust toolchain and libtorch, which comes from PyTorch 2.11.0 (what tch
 # 0.24 binds) in .venv; .cargo/config.toml points the build at .venv/libtorch.
@@ -14,9 +14,10 @@ setup: .venv/libtorch
 	.venv/bin/pip install --quiet torch==2.11.0
 	ln -sfn "$$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .venv/libtorch
 
-# The main job. Until the learner lands it is a rollout of the rapier Hopper port.
+# The main job: train the spiking actor on Hopper-v4 (the rapier port) with PopSAN-TD3's
+# defaults, learner and actors in this process; progress on screen, results in runs/.
 run: setup
-	$(CARGO) run --release --quiet -- rollout --env Hopper-v4 --policy random --episodes 5
+	$(CARGO) run --release --quiet -- train --env Hopper-v4
 
 # The test suite (reads MuJoCo's reference data from ../shared/reference/mujoco).
 test: setup
@@ -38,3 +39,8 @@ mujoco-venv: .venv-mujoco/bin/python
 .venv-mujoco/bin/python:
 	$(PYTHON) -m venv .venv-mujoco
 	.venv-mujoco/bin/pip install --quiet gymnasium==1.4.0 mujoco==4.0.0 numpy imageio packaging
+
+# Learner updates/s (fp32, bf16; CUDA when present) and end-to-end training throughput.
+train-bench: setup
+	$(CARGO) run --release --quiet -p spikerl-learner --example td3_bench
+	$(CARGO) run --release --quiet --example train_bench
