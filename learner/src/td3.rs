@@ -194,7 +194,7 @@ impl Td3 {
             critic_target: critic_params.detach().copy(),
             actor_adam: Adam::new(&actor_params, config.actor_lr),
             critic_adam: Adam::new(&critic_params, config.critic_lr),
-            rng: SplitMix::new(seed ^ 0x5EED_0F_7D3),
+            rng: SplitMix::new(seed ^ 0x0005_EED0_F7D3),
             updates: 0,
             last: None,
             config,

@@ -120,7 +120,7 @@ fn learn(
     base: u64,
     allowed: &dyn Fn(&Learner) -> u64,
     eval_tx: &Sender<EvalJob>,
-    eval_rx: &Receiver<((u64, u64), Result<EvalResult, anyhow::Error>)>,
+    eval_rx: &Receiver<EvalReply>,
 ) -> Result<()> {
     let c = &opts.config;
     let mut next_eval = next_mark(learner.env_steps, opts.eval_every);

@@ -73,7 +73,7 @@ pub fn runtime_state(worker: &RolloutWorker) -> Vec<u8> {
 
 /// The first multiple of `every` above `now` (never, for 0).
 pub fn next_mark(now: u64, every: u64) -> u64 {
-    if every == 0 { u64::MAX } else { (now / every + 1) * every }
+    now.checked_div(every).map_or(u64::MAX, |k| (k + 1) * every)
 }
 
 pub fn fill_progress(learner: &mut Learner, r: &mut super::output::MetricsRecord) {
