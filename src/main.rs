@@ -28,6 +28,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a trained policy: mean ± std return over deterministic episodes.
     Eval(EvalArgs),
+    /// Redraw a run's learning curve from its metrics.jsonl (e.g. after the run was killed).
+    Plot(PlotArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -128,6 +130,15 @@ struct HyperArgs {
     /// Poisson instead of deterministic encoding.
     #[arg(long)]
     poisson: bool,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// The run directory.
+    #[arg(long)]
+    run: PathBuf,
+    #[arg(long, default_value = "learning curve")]
+    title: String,
 }
 
 #[derive(Args)]
@@ -233,6 +244,7 @@ fn main() {
         Command::SnnReport(args) => snn_report(args),
         Command::Train(args) => train(*args),
         Command::Eval(args) => eval(args),
+        Command::Plot(args) => plot(args),
         Command::Bench(BenchCommand::Env(args)) => bench_env(args),
     };
     if let Err(e) = result {
@@ -530,4 +542,15 @@ fn load_policy(path: &std::path::Path) -> Result<spikerl_snn::ParamSet> {
         return Ok(spikerl_snn::ParamSet::from_flat(spec, ck.param_version, mean, std, ck.td3.actor)?);
     }
     spikerl_snn::ParamSet::decode(&bytes).with_context(|| format!("{} is neither a checkpoint nor a ParamSet", path.display()))
+}
+
+fn plot(args: PlotArgs) -> Result<()> {
+    let evals = spikerl::train::output::read_evals(&args.run.join("metrics.jsonl")).0;
+    if evals.is_empty() {
+        bail!("{} has no evaluations in metrics.jsonl", args.run.display());
+    }
+    let png = args.run.join("learning_curve.png");
+    spikerl::train::output::plot_curve(&png, &args.title, &evals)?;
+    println!("{} evaluations → {}", evals.len(), png.display());
+    Ok(())
 }

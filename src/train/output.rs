@@ -159,7 +159,7 @@ impl RunOutput {
 }
 
 /// Earlier evaluations and wall time of a run being resumed.
-fn read_evals(path: &Path) -> (Vec<EvalPoint>, f64) {
+pub fn read_evals(path: &Path) -> (Vec<EvalPoint>, f64) {
     let Ok(text) = std::fs::read_to_string(path) else { return (Vec::new(), 0.0) };
     let mut evals = Vec::new();
     let mut wall = 0.0f64;
