@@ -12,22 +12,31 @@ use spikerl_actors::RolloutWorker;
 use spikerl_net::TransitionBatch;
 use spikerl_snn::{ParamSet, PopSanSpec};
 
-fn actor_loop_rate(env: &str, steps: usize, policy: bool) -> anyhow::Result<f64> {
-    let mut worker = RolloutWorker::new(0, env, 1, 0, if policy { 0 } else { u64::MAX }, 0.1)?;
-    if policy {
-        let s = worker.spec();
-        let spec = PopSanSpec::new(s.obs_dim(), s.act_dim(), 1.0);
-        // Parameters as actors receive them (bf16 on the wire).
-        let p = ParamSet::init(&spec, 0)?;
-        worker.set_policy(&ParamSet::decode(&p.encode(spikerl_snn::Precision::Bf16))?)?;
-    }
+/// (actor loop rate, bare env rate): the actor loop with the spiking policy, and the bare
+/// env replaying the very actions it took (same seed, so the same states and resets).
+fn actor_loop_rates(env: &str, steps: usize) -> anyhow::Result<(f64, f64)> {
+    let mut worker = RolloutWorker::new(0, env, 1, 0, 0, 0.1)?;
+    let s = worker.spec();
+    let spec = PopSanSpec::new(s.obs_dim(), s.act_dim(), 1.0);
+    // Parameters as actors receive them (bf16 on the wire).
+    let p = ParamSet::init(&spec, 0)?;
+    worker.set_policy(&ParamSet::decode(&p.encode(spikerl_snn::Precision::Bf16))?)?;
     let mut batch = TransitionBatch::default();
-    worker.collect(1000, &mut batch)?;
+    let mut actions = Vec::with_capacity(steps * spec.act_dim);
     let start = Instant::now();
     for _ in 0..steps / 64 {
         worker.collect(64, &mut batch)?;
+        actions.extend_from_slice(&batch.act);
     }
-    Ok((steps / 64 * 64) as f64 / start.elapsed().as_secs_f64())
+    let acting = (steps / 64 * 64) as f64 / start.elapsed().as_secs_f64();
+    let mut bare = spikerl_envs::VecEnv::make(env, 1, 1)?;
+    bare.reset(Some(0))?;
+    let start = Instant::now();
+    for a in actions.chunks_exact(spec.act_dim) {
+        bare.step(a)?;
+    }
+    let bare_rate = (actions.len() / spec.act_dim) as f64 / start.elapsed().as_secs_f64();
+    Ok((acting, bare_rate))
 }
 
 fn train_rate(steps: u64, updates_per_step: f64) -> anyhow::Result<f64> {
@@ -56,11 +65,10 @@ fn train_rate(steps: u64, updates_per_step: f64) -> anyhow::Result<f64> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let steps: u64 = args.iter().position(|a| a == "--steps").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let bare = actor_loop_rate("Hopper-v4", 50_000, false)?;
-    let acting = actor_loop_rate("Hopper-v4", 50_000, true)?;
-    println!("Hopper-v4 actor loop, one thread: bare env (random actions) {bare:.0} steps/s, with the spiking policy {acting:.0} steps/s ({:.2}× bare)", acting / bare);
-    let collect = train_rate(steps, 0.0)?;
+    let (acting, bare) = actor_loop_rates("Hopper-v4", 50_000)?;
+    println!("Hopper-v4 actor loop, one thread: spiking policy + noise + batching {acting:.0} steps/s; bare env on the same actions {bare:.0} steps/s (actor loop = {:.2}× bare)", acting / bare);
+    let collect = train_rate(steps * 20, 0.0)?;
     let learn = train_rate(steps, 1.0)?;
-    println!("spikerl train Hopper-v4, {steps} steps, local runtime: updates-per-step 1.0 → {learn:.0} env steps/s; 0 (collection only) → {collect:.0} env steps/s");
+    println!("spikerl train Hopper-v4, {steps} steps, local runtime: updates-per-step 1.0 → {learn:.0} env steps/s; 0 (collection only, {} steps) → {collect:.0} env steps/s", steps * 20);
     Ok(())
 }
