@@ -120,7 +120,7 @@ fn snn_report_reads_a_paramset_and_rejects_bad_ones() {
     let bad = dir.join(format!("spikerl-garbage-{}.bin", std::process::id()));
     std::fs::write(&bad, b"not parameters").unwrap();
     let (ok, _, err) = spikerl(&["snn-report", "--env", "hopper-v4", "--checkpoint", bad.to_str().unwrap()]);
-    assert!(!ok && err.contains("not a ParamSet") && !err.contains("panicked"), "{err}");
+    assert!(!ok && err.contains("nor a ParamSet") && !err.contains("panicked"), "{err}");
     std::fs::remove_file(good).ok();
     std::fs::remove_file(bad).ok();
 }
