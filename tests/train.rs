@@ -122,3 +122,36 @@ fn hyperparameters_come_from_toml_and_flags_and_bad_ones_are_refused() {
     assert!(!ok && err.contains("fp8"), "{err}");
     let _ = std::fs::remove_dir_all(&run);
 }
+
+/// SIGTERM (what a batch scheduler sends; Ctrl-C is the same path) stops a run cleanly: the
+/// checkpoint, report and policy are written and the run can be resumed.
+#[test]
+fn a_terminated_run_leaves_a_checkpoint_and_a_report() {
+    let run = scratch("sigterm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spikerl"))
+        .args(["train", "--env", "pendulum-v1", "--steps", "20000", "--quiet", "--out", run.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it is training (metrics appear), then terminate it.
+    let started = std::time::Instant::now();
+    while !run.join("metrics.jsonl").is_file() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["checkpoint.bin", "report.md", "policy.paramset"] {
+        assert!(run.join(f).is_file(), "{f} missing after SIGTERM");
+    }
+    let stopped_at = evals(&run).last().expect("a final evaluation").0;
+    assert!(stopped_at < 20_000, "stopped early, at {stopped_at}");
+    let ck = run.join("checkpoint.bin");
+    let more = (stopped_at + 300).to_string();
+    let (ok, _, err) = spikerl(&["train", "--env", "pendulum-v1", "--steps", &more, "--quiet", "--resume", ck.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(evals(&run).last().unwrap().0 >= stopped_at + 300, "the resumed run went on to --steps");
+    let _ = std::fs::remove_dir_all(&run);
+}

@@ -52,13 +52,17 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
     let per_batch = (steps_per_env * opts.envs_per_actor) as u64;
     let slack = (2 * opts.actors as u64 * per_batch).max(c.update_every);
     let envs = opts.envs_per_actor as u64;
+    let refill_until = if learner.replay.is_empty() { learner.env_steps + c.update_after } else { 0 };
     let allowed = |l: &Learner| -> u64 {
         if c.updates_per_step <= 0.0 {
             return opts.steps.div_ceil(envs) * envs;
         }
         let owed = (l.td3.updates() as f64 / c.updates_per_step) as u64;
+        // Resumed without its replay buffer: collect update_after fresh steps before the
+        // learner can owe anything again.
+        let floor = (c.update_after + owed).max(refill_until);
         // Whole steps of every env: the last batch may overshoot --steps by less than that.
-        (c.update_after + owed + slack).min(opts.steps.div_ceil(envs) * envs)
+        (floor + slack).min(opts.steps.div_ceil(envs) * envs)
     };
     let throttle = Arc::new(Throttle::new(allowed(&learner).saturating_sub(learner.env_steps)));
     let base = learner.env_steps;

@@ -260,7 +260,8 @@ fn eval_seed(opts: &TrainOptions) -> u64 {
 /// Evaluates the learner's current policy (no noise) and logs it.
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Ctrl-C ends a run the way reaching `--steps` does: last checkpoint, report, curve.
+/// Ctrl-C (or SIGTERM, as batch schedulers send) ends a run the way reaching `--steps` does:
+/// last checkpoint, report, curve.
 fn stop_on_ctrl_c() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
