@@ -101,9 +101,9 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
         let _ = eval_tx.send(EvalJob { env_steps: learner.env_steps, updates: learner.td3.updates(), params: Arc::new(learner.td3.param_set(learner.version)) });
     }
     drop(eval_tx);
-    for (job, r) in eval_rx.iter() {
+    for ((steps, updates, params), r) in eval_rx.iter() {
         let r = r?;
-        out.eval(job.0, job.1, r.mean(), r.std(), r.mean_len())?;
+        out.eval(steps, updates, r.mean(), r.std(), r.mean_len(), Some(&params))?;
     }
     let _ = evaluator.join();
     save_checkpoint(opts, &learner, out, Vec::new())?;
@@ -163,9 +163,9 @@ fn learn(
             let _ = eval_tx.send(job);
             next_eval = next_mark(learner.env_steps, opts.eval_every);
         }
-        while let Ok(((steps, updates), r)) = eval_rx.try_recv() {
+        while let Ok(((steps, updates, params), r)) = eval_rx.try_recv() {
             let r = r?;
-            out.eval(steps, updates, r.mean(), r.std(), r.mean_len())?;
+            out.eval(steps, updates, r.mean(), r.std(), r.mean_len(), Some(&params))?;
             if target_reached(opts, out) {
                 out.println(format!("target return reached at {steps} env steps"));
                 return Ok(());
@@ -210,7 +210,7 @@ fn actor_loop(
     }
 }
 
-type EvalReply = ((u64, u64), Result<EvalResult, anyhow::Error>);
+type EvalReply = ((u64, u64, Arc<ParamSet>), Result<EvalResult, anyhow::Error>);
 
 /// A thread that evaluates parameter snapshots in order, off the learner's path.
 fn spawn_evaluator(opts: &TrainOptions) -> (Sender<EvalJob>, Receiver<EvalReply>, JoinHandle<()>) {
@@ -222,7 +222,7 @@ fn spawn_evaluator(opts: &TrainOptions) -> (Sender<EvalJob>, Receiver<EvalReply>
         .spawn(move || {
             for job in job_rx {
                 let r = evaluate(&job.params, &env_id, episodes, seed).map_err(anyhow::Error::from);
-                if res_tx.send(((job.env_steps, job.updates), r)).is_err() {
+                if res_tx.send(((job.env_steps, job.updates, job.params), r)).is_err() {
                     return;
                 }
             }

@@ -286,7 +286,7 @@ pub fn target_reached(opts: &TrainOptions, out: &output::RunOutput) -> bool {
 pub fn evaluate_into(opts: &TrainOptions, learner: &Learner, out: &mut output::RunOutput) -> Result<()> {
     let params = learner.td3.param_set(learner.version);
     let r = spikerl_actors::evaluate(&params, &opts.env_id, opts.config.eval_episodes, eval_seed(opts))?;
-    out.eval(learner.env_steps, learner.td3.updates(), r.mean(), r.std(), r.mean_len())
+    out.eval(learner.env_steps, learner.td3.updates(), r.mean(), r.std(), r.mean_len(), Some(&params))
 }
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
@@ -346,6 +346,6 @@ fn write_report(opts: &TrainOptions, out: &output::RunOutput, s: &RunSummary) ->
         let _ = writeln!(r, "![learning curve](learning_curve.png)\n");
     }
     let _ = writeln!(r, "## Hyperparameters\n\n```toml\n{}```", toml::to_string(c).unwrap_or_default());
-    let _ = writeln!(r, "\nFiles: `metrics.jsonl` (progress and evaluations), `{CHECKPOINT_FILE}` (resume with `--resume`), `{POLICY_FILE}` (the actor, for `spikerl eval` / `snn-report`).");
+    let _ = writeln!(r, "\nFiles: `metrics.jsonl` (progress and evaluations), `{CHECKPOINT_FILE}` (resume with `--resume`), `{POLICY_FILE}` (the actor, for `spikerl eval` / `snn-report`), `best_policy.paramset` (the actor of the best evaluation).");
     std::fs::write(out.dir.join("report.md"), r).context("cannot write report.md")
 }

@@ -131,7 +131,16 @@ impl RunOutput {
         self.write(&record)
     }
 
-    pub fn eval(&mut self, env_steps: u64, updates: u64, mean: f64, std: f64, length: f64) -> Result<()> {
+    /// Logs an evaluation; with `params`, keeps them as `best_policy.paramset` when this is
+    /// the best evaluation of the run so far.
+    pub fn eval(&mut self, env_steps: u64, updates: u64, mean: f64, std: f64, length: f64, params: Option<&spikerl_snn::ParamSet>) -> Result<()> {
+        let best = self.evals.iter().all(|e| mean > e.mean);
+        if let (true, Some(p)) = (best, params) {
+            let tmp = self.dir.join(".best_policy.paramset.tmp");
+            std::fs::write(&tmp, p.encode(spikerl_snn::Precision::F32))
+                .and_then(|_| std::fs::rename(&tmp, self.dir.join("best_policy.paramset")))
+                .context("cannot write best_policy.paramset")?;
+        }
         let point = EvalPoint { env_steps, mean, std };
         self.evals.push(point);
         self.last_eval = Some(point);
