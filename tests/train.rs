@@ -130,7 +130,7 @@ fn hyperparameters_come_from_toml_and_flags_and_bad_ones_are_refused() {
 #[test]
 fn a_terminated_run_leaves_a_checkpoint_and_a_report() {
     let run = scratch("sigterm");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spikerl"))
+    let child = Command::new(env!("CARGO_BIN_EXE_spikerl"))
         .args(["train", "--env", "pendulum-v1", "--steps", "20000", "--quiet", "--out", run.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
