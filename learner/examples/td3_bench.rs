@@ -42,8 +42,12 @@ fn main() {
     let arg = |name: &str, default: usize| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (batch, updates) = (arg("--batch", 100), arg("--updates", 300));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let thread_counts = match arg("--threads", 0) {
+        0 => vec![1, cores],
+        n => vec![n],
+    };
     println!("TD3 + PopSAN actor, Hopper dims, batch {batch}, {updates} updates timed");
-    for threads in [1, cores] {
+    for threads in thread_counts {
         tch::set_num_threads(threads as i32);
         let f = rate(Device::Cpu, Precision::F32, batch, updates);
         let b = rate(Device::Cpu, Precision::Bf16, batch, updates);

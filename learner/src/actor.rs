@@ -20,6 +20,9 @@
 use spikerl_snn::{Encoding, ParamSet, PopSanSpec, TensorInfo, layout};
 use tch::{Device, Kind, Tensor};
 
+#[doc(hidden)]
+pub use crate::cpu::FORCE_TENSOR_OPS;
+use crate::cpu::{cpu_values, cpu_values_mut, on_cpu_f32, simd};
 use crate::popsan::Precision;
 
 /// The spiking actor's function; parameters are passed in (online or target network).
@@ -218,32 +221,38 @@ fn weights_for(w: &Tensor, precision: Precision) -> Tensor {
 }
 
 /// `S·Wᵀ` for binary spikes `S` (`[R, in]`) and `W` (`[out, in]`). On the CPU it is
-/// event-driven — each spike adds one row of `Wᵀ` (spikes are ~10 % dense, so this is several
-/// times cheaper than a dense product) — and exact in fp32 accumulation.
+/// event-driven — each spike adds one row of `Wᵀ` (spikes are mostly sparse, so this is
+/// several times cheaper than a dense product) — and exact in fp32 accumulation.
 fn spikes_times_wt(spikes: &Tensor, w: &Tensor, precision: Precision) -> Tensor {
     if !on_cpu_f32(spikes) {
         return matmul(spikes, &w.tr(), precision);
     }
-    let wt = weights_for(w, precision).tr().contiguous();
+    let w = weights_for(w, precision).contiguous();
     let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
-    let n_out = wt.size()[1] as usize;
-    let mut out = Tensor::zeros([rows as i64, n_out as i64], (Kind::Float, Device::Cpu));
-    let (s, wt_v) = (cpu_values(spikes), cpu_values(&wt));
+    let n_out = w.size()[0] as usize;
+    let wt = PaddedRows::transposed(cpu_values(&w), n_out, n_in);
+    let mut out = Tensor::empty([rows as i64, n_out as i64], (Kind::Float, Device::Cpu));
+    let s = cpu_values(spikes);
     let o = cpu_values_mut(&mut out);
-    simd::dispatch(|| {
-        for (s_row, o_row) in s.chunks_exact(n_in).zip(o.chunks_exact_mut(n_out)) {
-            for (j, _) in s_row.iter().enumerate().filter(|(_, x)| **x != 0.0) {
-                for (acc, w) in o_row.iter_mut().zip(&wt_v[j * n_out..(j + 1) * n_out]) {
-                    *acc += w;
-                }
-            }
-        }
-    });
+    simd::dispatch(#[inline(always)] || sum_active_rows(&wt, s, n_in, o, n_out));
     out
 }
 
+/// Row `r` of `out` (`[R, n_out]`) = the sum of the rows of `table` selected by the nonzeros
+/// of row `r` of `spikes` (`[R, n_in]`).
+#[inline(always)]
+fn sum_active_rows(table: &PaddedRows, spikes: &[f32], n_in: usize, out: &mut [f32], n_out: usize) {
+    let mut active = Vec::with_capacity(n_in);
+    for (s_row, o_row) in spikes.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
+        active.clear();
+        active.extend(s_row.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(j, _)| j as u32));
+        table.sum_rows(&active, o_row);
+    }
+}
+
 /// `Gᵀ·S` (`[out, in]`) for gradients `G` (`[R, out]`) and binary spikes `S` (`[R, in]`):
-/// event-driven on the CPU like [`spikes_times_wt`].
+/// event-driven on the CPU like [`spikes_times_wt`] — column `j` of the result sums the rows
+/// of `G` at which input `j` spiked.
 fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tensor {
     let g = g.contiguous();
     if !(on_cpu_f32(spikes) && on_cpu_f32(&g)) {
@@ -252,46 +261,102 @@ fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tenso
     let g = weights_for(&g, precision).contiguous();
     let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
     let n_out = g.size()[1] as usize;
-    let mut gwt = Tensor::zeros([n_in as i64, n_out as i64], (Kind::Float, Device::Cpu));
-    let (s, g_v) = (cpu_values(spikes), cpu_values(&g));
-    let acc = cpu_values_mut(&mut gwt);
-    simd::dispatch(|| {
-        for r in 0..rows {
-            let g_row = &g_v[r * n_out..(r + 1) * n_out];
-            for (j, _) in s[r * n_in..(r + 1) * n_in].iter().enumerate().filter(|(_, x)| **x != 0.0) {
-                for (a, g) in acc[j * n_out..(j + 1) * n_out].iter_mut().zip(g_row) {
-                    *a += g;
-                }
-            }
+    let g_rows = PaddedRows::copied(cpu_values(&g), rows, n_out);
+    let s = cpu_values(spikes);
+    // The rows at which each input spiked, in row order (a CSC index of S).
+    let mut starts = vec![0u32; n_in + 1];
+    for s_row in s.chunks_exact(n_in) {
+        for (j, _) in s_row.iter().enumerate().filter(|(_, x)| **x != 0.0) {
+            starts[j + 1] += 1;
         }
-    });
+    }
+    for j in 0..n_in {
+        starts[j + 1] += starts[j];
+    }
+    let mut fill = starts.clone();
+    let mut spiked_at = vec![0u32; starts[n_in] as usize];
+    for (r, s_row) in s.chunks_exact(n_in).enumerate() {
+        for (j, _) in s_row.iter().enumerate().filter(|(_, x)| **x != 0.0) {
+            spiked_at[fill[j] as usize] = r as u32;
+            fill[j] += 1;
+        }
+    }
+    let mut gwt = Tensor::empty([n_in as i64, n_out as i64], (Kind::Float, Device::Cpu));
+    let acc = cpu_values_mut(&mut gwt);
+    simd::dispatch(#[inline(always)] || g_rows.sum_row_sets(&starts, &spiked_at, acc, n_out));
     gwt.tr()
 }
 
-/// Turns the CPU kernels off, so that the CPU runs the tensor-op path every other device
-/// runs (for tests that compare the two).
-#[doc(hidden)]
-pub static FORCE_TENSOR_OPS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn on_cpu_f32(t: &Tensor) -> bool {
-    !FORCE_TENSOR_OPS.load(std::sync::atomic::Ordering::Relaxed)
-        && t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous()
+/// A row-major matrix whose rows are padded to whole SIMD blocks, for summing selected rows
+/// with the accumulators held in registers.
+struct PaddedRows {
+    values: Vec<f32>,
+    width: usize,
 }
 
-/// The values of a contiguous fp32 CPU tensor.
-fn cpu_values(t: &Tensor) -> &[f32] {
-    assert!(on_cpu_f32(t), "contiguous fp32 CPU tensor expected");
-    // SAFETY: the tensor is contiguous fp32 on the CPU, so its storage holds numel() f32s from
-    // data_ptr(), alive while `t` is borrowed; nothing writes to it meanwhile.
-    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) }
-}
+impl PaddedRows {
+    const LANES: usize = 16;
 
-/// The values of a fresh contiguous fp32 CPU tensor, for writing.
-fn cpu_values_mut(t: &mut Tensor) -> &mut [f32] {
-    assert!(on_cpu_f32(t), "contiguous fp32 CPU tensor expected");
-    // SAFETY: as above; `t` is borrowed mutably and was created by the caller, so no other
-    // tensor aliases its storage.
-    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) }
+    fn padded(cols: usize) -> usize {
+        cols.div_ceil(Self::LANES) * Self::LANES
+    }
+
+    /// `m` (`[rows, cols]`), padded.
+    fn copied(m: &[f32], rows: usize, cols: usize) -> Self {
+        let width = Self::padded(cols);
+        let mut values = vec![0.0; rows * width];
+        for (dst, src) in values.chunks_exact_mut(width).zip(m.chunks_exact(cols)) {
+            dst[..cols].copy_from_slice(src);
+        }
+        Self { values, width }
+    }
+
+    /// `mᵀ` for `m` (`[rows, cols]`), padded.
+    fn transposed(m: &[f32], rows: usize, cols: usize) -> Self {
+        let width = Self::padded(rows);
+        let mut values = vec![0.0; cols * width];
+        for (r, src) in m.chunks_exact(cols).enumerate() {
+            for (c, &x) in src.iter().enumerate() {
+                values[c * width + r] = x;
+            }
+        }
+        Self { values, width }
+    }
+
+    /// Row `j` of `out` = the sum of the rows `set[starts[j]..starts[j + 1]]`.
+    #[inline(always)]
+    fn sum_row_sets(&self, starts: &[u32], set: &[u32], out: &mut [f32], n_out: usize) {
+        for (j, out) in out.chunks_exact_mut(n_out).enumerate() {
+            self.sum_rows(&set[starts[j] as usize..starts[j + 1] as usize], out);
+        }
+    }
+
+    /// `out = Σ_{i ∈ rows} row_i`, summed in the order of `rows`.
+    #[inline(always)]
+    fn sum_rows(&self, rows: &[u32], out: &mut [f32]) {
+        let mut start = 0;
+        while start + 64 <= self.width {
+            self.sum_block::<64>(rows, start, out);
+            start += 64;
+        }
+        while start < self.width {
+            self.sum_block::<16>(rows, start, out);
+            start += 16;
+        }
+    }
+
+    #[inline(always)]
+    fn sum_block<const N: usize>(&self, rows: &[u32], start: usize, out: &mut [f32]) {
+        let mut acc = [0.0f32; N];
+        for &i in rows {
+            let row: &[f32; N] = self.values[i as usize * self.width + start..][..N].try_into().expect("block in row");
+            for k in 0..N {
+                acc[k] += row[k];
+            }
+        }
+        let end = (start + N).min(out.len());
+        out[start..end].copy_from_slice(&acc[..end - start]);
+    }
 }
 
 /// LIF layer over all timesteps: synaptic input `[T, B, n]` and bias `[n]` → (spikes,
@@ -311,7 +376,7 @@ fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, 
         let mut v = vec![0.0f32; n];
         let mut s = vec![0.0f32; n];
         let width = bias.len();
-        simd::dispatch(|| for t in 0..t_steps {
+        simd::dispatch(#[inline(always)] || for t in 0..t_steps {
             let rows = t * n..(t + 1) * n;
             let state = c.chunks_exact_mut(width).zip(v.chunks_exact_mut(width)).zip(s.chunks_exact_mut(width));
             let io = input[rows.clone()].chunks_exact(width).zip(s_out[rows.clone()].chunks_exact_mut(width)).zip(v_out[rows].chunks_exact_mut(width));
@@ -355,7 +420,7 @@ fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &Po
         let gi = cpu_values_mut(&mut g_current);
         let mut gv_next = vec![0.0f32; n];
         let mut gc_next = vec![0.0f32; n];
-        simd::dispatch(|| for t in (0..t_steps).rev() {
+        simd::dispatch(#[inline(always)] || for t in (0..t_steps).rev() {
             let rows = t * n..(t + 1) * n;
             let step = gs[rows.clone()].iter().zip(&s[rows.clone()]).zip(&v[rows.clone()]).zip(&mut gi[rows]);
             for ((((&g, &st), &vt), out), (gv, gc)) in step.zip(gv_next.iter_mut().zip(gc_next.iter_mut())) {
@@ -386,36 +451,4 @@ fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &Po
     }
     out.reverse();
     Tensor::stack(&out, 0)
-}
-
-/// Runs a loop compiled for the widest vectors this CPU has (the crate is built for baseline
-/// x86-64, which has only 4-wide SSE).
-mod simd {
-    #[inline(always)]
-    pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                return unsafe { avx512(f) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                return unsafe { avx2(f) };
-            }
-        }
-        f()
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-        f()
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-        f()
-    }
 }

@@ -1,5 +1,9 @@
 //! TD3's twin critics: two `(obs, act) → Q` ReLU MLPs whose parameters are one flat tensor
 //! (one optimiser step and one Polyak update for both).
+//!
+//! The backward pass is written out (three products per layer, the ReLU mask in one op) and
+//! writes straight into one flat gradient: autograd through views of a flat tensor would
+//! zero-fill and add a parameter-sized gradient for every view, every update.
 
 use tch::{Device, Kind, Tensor};
 
@@ -47,15 +51,118 @@ impl TwinCritic {
         Tensor::cat(&parts, 0)
     }
 
-    fn mlp(&self, flat: &Tensor, layers: &[(i64, i64, i64)], input: &Tensor, precision: Precision) -> Tensor {
+    fn weight(flat: &Tensor, (offset, out, inp): (i64, i64, i64)) -> Tensor {
+        flat.narrow(0, offset, out * inp).view([out, inp])
+    }
+
+    fn bias(flat: &Tensor, (offset, out, inp): (i64, i64, i64)) -> Tensor {
+        flat.narrow(0, offset + out * inp, out)
+    }
+
+    /// Q `[B]`, and each layer's input (`[B, in]`, the last is the last hidden activation).
+    fn mlp(&self, flat: &Tensor, layers: &[(i64, i64, i64)], input: &Tensor, precision: Precision) -> (Tensor, Vec<Tensor>) {
+        let mut inputs = Vec::with_capacity(layers.len());
         let mut h = input.shallow_clone();
-        for (i, &(offset, out, inp)) in layers.iter().enumerate() {
-            let w = flat.narrow(0, offset, out * inp).view([out, inp]);
-            let b = flat.narrow(0, offset + out * inp, out);
-            h = match precision {
+        for (i, &layer) in layers.iter().enumerate() {
+            let (w, b) = (Self::weight(flat, layer), Self::bias(flat, layer));
+            let z = match precision {
                 Precision::F32 => h.linear(&w, Some(&b)),
                 Precision::Bf16 => h.to_kind(Kind::BFloat16).linear(&w.to_kind(Kind::BFloat16), Some(&b.to_kind(Kind::BFloat16))).to_kind(Kind::Float),
             };
+            inputs.push(h);
+            h = if i + 1 < layers.len() { z.relu() } else { z };
+        }
+        (h.squeeze_dim(-1), inputs)
+    }
+
+    /// Backward of [`TwinCritic::mlp`] from `∂loss/∂Q` (`[B]`): writes the parameter gradient
+    /// into `grad` (the flat gradient, when given) and returns `∂loss/∂input`.
+    fn mlp_backward(&self, flat: &Tensor, layers: &[(i64, i64, i64)], inputs: &[Tensor], g_q: &Tensor, precision: Precision, grad: Option<&Tensor>) -> Tensor {
+        let mut g = g_q.unsqueeze(-1);
+        for (i, &layer) in layers.iter().enumerate().rev() {
+            let h = &inputs[i];
+            if let Some(grad) = grad {
+                let _ = Self::weight(grad, layer).copy_(&product(&g.tr(), h, precision));
+                let _ = Self::bias(grad, layer).copy_(&g.sum_dim_intlist([0i64].as_slice(), false, Kind::Float));
+            }
+            let g_h = product(&g, &Self::weight(flat, layer), precision);
+            // The ReLU passes gradient where its output (this layer's input) is positive.
+            g = if i > 0 { h.threshold_backward(&g_h, 0.0) } else { g_h };
+        }
+        g
+    }
+
+    /// `(Q1, Q2)`, each `[B]`, for normalised observations `x` and actions `a`.
+    pub fn forward(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, Tensor) {
+        let (q1, q2, _) = self.forward_tape(flat, x, a, precision);
+        (q1, q2)
+    }
+
+    /// [`TwinCritic::forward`], keeping what [`TwinCritic::backward`] needs.
+    pub fn forward_tape(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, Tensor, CriticTape) {
+        tch::no_grad(|| {
+            let input = Tensor::cat(&[x, a], 1);
+            let half = self.layers.len() / 2;
+            let (q1, inputs1) = self.mlp(flat, &self.layers[..half], &input, precision);
+            let (q2, inputs2) = self.mlp(flat, &self.layers[half..], &input, precision);
+            (q1, q2, CriticTape { inputs: [inputs1, inputs2] })
+        })
+    }
+
+    /// The flat gradient of both critics from `∂loss/∂Q1` and `∂loss/∂Q2`.
+    pub fn backward(&self, flat: &Tensor, tape: &CriticTape, g_q1: &Tensor, g_q2: &Tensor, precision: Precision) -> Tensor {
+        tch::no_grad(|| {
+            let grad = flat.zeros_like();
+            let half = self.layers.len() / 2;
+            let _ = self.mlp_backward(flat, &self.layers[..half], &tape.inputs[0], g_q1, precision, Some(&grad));
+            let _ = self.mlp_backward(flat, &self.layers[half..], &tape.inputs[1], g_q2, precision, Some(&grad));
+            grad
+        })
+    }
+
+    /// Q1 alone (the actor's objective), keeping what [`TwinCritic::q1_action_grad`] needs.
+    pub fn q1_tape(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, CriticTape) {
+        tch::no_grad(|| {
+            let input = Tensor::cat(&[x, a], 1);
+            let (q1, inputs) = self.mlp(flat, &self.layers[..self.layers.len() / 2], &input, precision);
+            (q1, CriticTape { inputs: [inputs, Vec::new()] })
+        })
+    }
+
+    /// `∂loss/∂a` (`[B, act_dim]`) from `∂loss/∂Q1`, through a [`TwinCritic::q1_tape`].
+    pub fn q1_action_grad(&self, flat: &Tensor, tape: &CriticTape, g_q1: &Tensor, act_dim: usize, precision: Precision) -> Tensor {
+        tch::no_grad(|| {
+            let g_input = self.mlp_backward(flat, &self.layers[..self.layers.len() / 2], &tape.inputs[0], g_q1, precision, None);
+            let width = g_input.size()[1];
+            g_input.narrow(1, width - act_dim as i64, act_dim as i64)
+        })
+    }
+}
+
+/// What the critics' backward pass needs: every layer's input, per critic.
+pub struct CriticTape {
+    inputs: [Vec<Tensor>; 2],
+}
+
+/// `a × b` in fp32, or in bf16 with an fp32 result.
+fn product(a: &Tensor, b: &Tensor, precision: Precision) -> Tensor {
+    match precision {
+        Precision::F32 => a.mm(b),
+        Precision::Bf16 => a.to_kind(Kind::BFloat16).mm(&b.to_kind(Kind::BFloat16)).to_kind(Kind::Float),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same twin MLP recorded by autograd, as the reference.
+    fn autograd_q(critic: &TwinCritic, flat: &Tensor, input: &Tensor, which: usize) -> Tensor {
+        let half = critic.layers.len() / 2;
+        let layers = &critic.layers[which * half..(which + 1) * half];
+        let mut h = input.shallow_clone();
+        for (i, &layer) in layers.iter().enumerate() {
+            h = h.linear(&TwinCritic::weight(flat, layer), Some(&TwinCritic::bias(flat, layer)));
             if i + 1 < layers.len() {
                 h = h.relu();
             }
@@ -63,16 +170,38 @@ impl TwinCritic {
         h.squeeze_dim(-1)
     }
 
-    /// `(Q1, Q2)`, each `[B]`, for normalised observations `x` and actions `a`.
-    pub fn forward(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, Tensor) {
-        let input = Tensor::cat(&[x, a], 1);
-        let half = self.layers.len() / 2;
-        (self.mlp(flat, &self.layers[..half], &input, precision), self.mlp(flat, &self.layers[half..], &input, precision))
-    }
+    #[test]
+    fn written_out_gradients_equal_autograd() {
+        tch::manual_seed(3);
+        let critic = TwinCritic::new(5, 2, &[32, 16]);
+        let flat = critic.init(Device::Cpu);
+        let (x, a, y) = (Tensor::randn([7, 5], (Kind::Float, Device::Cpu)), Tensor::randn([7, 2], (Kind::Float, Device::Cpu)), Tensor::randn([7], (Kind::Float, Device::Cpu)));
 
-    /// Q1 alone (the actor's objective).
-    pub fn q1(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> Tensor {
-        let input = Tensor::cat(&[x, a], 1);
-        self.mlp(flat, &self.layers[..self.layers.len() / 2], &input, precision)
+        let leaf = flat.detach().set_requires_grad(true);
+        let a_leaf = a.detach().set_requires_grad(true);
+        let input = Tensor::cat(&[&x, &a_leaf], 1);
+        let (r1, r2) = (autograd_q(&critic, &leaf, &input, 0), autograd_q(&critic, &leaf, &input, 1));
+        let loss = (&r1 - &y).square().mean(Kind::Float) + (&r2 - &y).square().mean(Kind::Float);
+        let reference = Tensor::run_backward(&[&loss], &[&leaf], false, false).remove(0);
+        let reference_pi = Tensor::run_backward(&[&(-autograd_q(&critic, &leaf, &input, 0).mean(Kind::Float))], &[&a_leaf], false, false).remove(0);
+
+        let (q1, q2, tape) = critic.forward_tape(&flat, &x, &a, Precision::F32);
+        assert!(q1.allclose(&r1.detach(), 1e-6, 1e-6, false) && q2.allclose(&r2.detach(), 1e-6, 1e-6, false));
+        let grad = critic.backward(&flat, &tape, &((&q1 - &y) * (2.0 / 7.0)), &((&q2 - &y) * (2.0 / 7.0)), Precision::F32);
+        assert!(grad.allclose(&reference, 1e-5, 1e-6, false), "max diff {}", (&grad - &reference).abs().max().double_value(&[]));
+        // Every layer of both critics gets a gradient.
+        for &(offset, out, inp) in &critic.layers {
+            assert!(grad.narrow(0, offset, out * inp).abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        }
+
+        let (q, tape) = critic.q1_tape(&flat, &x, &a, Precision::F32);
+        let g_a = critic.q1_action_grad(&flat, &tape, &q.full_like(-1.0 / 7.0), 2, Precision::F32);
+        assert!(g_a.allclose(&reference_pi, 1e-5, 1e-6, false));
+
+        // bf16 products stay close to the fp32 gradient.
+        let (q1, q2, tape) = critic.forward_tape(&flat, &x, &a, Precision::Bf16);
+        let grad16 = critic.backward(&flat, &tape, &((&q1 - &y) * (2.0 / 7.0)), &((&q2 - &y) * (2.0 / 7.0)), Precision::Bf16);
+        let rel = (&grad16 - &reference).norm().double_value(&[]) / reference.norm().double_value(&[]);
+        assert!(rel < 0.05, "bf16 gradient off by {rel}");
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod checkpoint;
+mod cpu;
 pub mod critic;
 pub mod normalizer;
 pub mod optim;

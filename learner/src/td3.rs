@@ -187,7 +187,7 @@ impl Td3 {
         let critic = TwinCritic::new(spec.obs_dim, spec.act_dim, &config.critic_hidden);
         let init = ParamSet::init(&spec, seed).map_err(|e| e.to_string())?;
         let actor_params = SpikingActor::params_tensor(&init, device);
-        let critic_params = critic.init(device).set_requires_grad(true);
+        let critic_params = critic.init(device);
         let normalizer = Normalizer::new(spec.obs_dim);
         Ok(Self {
             actor_target: actor_params.copy(),
@@ -280,22 +280,25 @@ impl Td3 {
             &r + (1.0 - &d) * c.gamma * q1.minimum(&q2)
         });
 
-        // Critics.
-        let (q1, q2) = self.critic.forward(&self.critic_params, &x, &a, self.precision);
+        // Critics: loss = mean((Q1 − y)²) + mean((Q2 − y)²).
+        let (q1, q2, tape) = self.critic.forward_tape(&self.critic_params, &x, &a, self.precision);
         let critic_loss = (&q1 - &backup).square().mean(Kind::Float) + (&q2 - &backup).square().mean(Kind::Float);
-        let grad = Tensor::run_backward(&[&critic_loss], &[&self.critic_params], false, false).remove(0);
+        let g_q1 = (&q1 - &backup) * (2.0 / b as f64);
+        let g_q2 = (&q2 - &backup) * (2.0 / b as f64);
+        let grad = self.critic.backward(&self.critic_params, &tape, &g_q1, &g_q2, self.precision);
         self.critic_adam.step(&mut self.critic_params, &grad);
         self.updates += 1;
 
-        // Delayed actor and targets.
+        // Delayed actor and targets: loss = −mean(Q1(x, π(x))).
         let mut actor_loss = None;
         if self.updates.is_multiple_of(c.policy_delay) {
             let uniforms = self.encoder_uniforms(b);
-            let (a_pi, tape): (Tensor, ActorTape) = self.actor.forward_tape(&self.actor_params, &x, self.precision, uniforms.as_ref());
-            let a_leaf = a_pi.detach().set_requires_grad(true);
-            let loss = -self.critic.q1(&self.critic_params.detach(), &x, &a_leaf, self.precision).mean(Kind::Float);
-            let grad_a = Tensor::run_backward(&[&loss], &[&a_leaf], false, false).remove(0);
-            let grad = self.actor.backward(&self.actor_params, &tape, &grad_a, self.precision);
+            let (a_pi, actor_tape): (Tensor, ActorTape) = self.actor.forward_tape(&self.actor_params, &x, self.precision, uniforms.as_ref());
+            let (q_pi, q_tape) = self.critic.q1_tape(&self.critic_params, &x, &a_pi, self.precision);
+            let loss = -q_pi.mean(Kind::Float);
+            let g_q = q_pi.full_like(-1.0 / b as f64);
+            let grad_a = self.critic.q1_action_grad(&self.critic_params, &q_tape, &g_q, ad, self.precision);
+            let grad = self.actor.backward(&self.actor_params, &actor_tape, &grad_a, self.precision);
             self.actor_adam.step(&mut self.actor_params, &grad);
             tch::no_grad(|| {
                 let _ = self.actor_target.lerp_(&self.actor_params, 1.0 - c.polyak);
@@ -344,7 +347,7 @@ impl Td3 {
         self.normalizer = Normalizer::from_vec(self.spec.obs_dim, &s.normalizer)?;
         self.actor_params = t(&s.actor);
         self.actor_target = t(&s.actor_target);
-        self.critic_params = t(&s.critic).set_requires_grad(true);
+        self.critic_params = t(&s.critic);
         self.critic_target = t(&s.critic_target);
         self.actor_adam.m = t(&s.actor_adam.0);
         self.actor_adam.v = t(&s.actor_adam.1);
