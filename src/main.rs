@@ -77,7 +77,8 @@ struct TrainArgs {
     /// Continue from a checkpoint (its hyperparameters, seed and precision are kept).
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// Threads of the learner's tensor library (default: the cores not given to actors).
+    /// Threads that share each minibatch on a CPU learner (default: every core — the actors'
+    /// share of a core is small at the learner's pace).
     #[arg(long)]
     learner_threads: Option<usize>,
     /// Stop early once an evaluation's mean return reaches this.
@@ -477,7 +478,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let pendulum = env_id == "Pendulum-v1";
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let actors = args.actors.unwrap_or((cores.saturating_sub(1)).max(1));
-    let learner_threads = args.learner_threads.unwrap_or_else(|| if args.sync { cores } else { cores.saturating_sub(actors).max(1) });
+    let learner_threads = args.learner_threads.unwrap_or(cores);
     let seed = args.seed;
     let opts = TrainOptions {
         steps: args.steps.unwrap_or(if pendulum { 20_000 } else { 1_000_000 }),

@@ -9,11 +9,12 @@ use spikerl_learner::prelude::*;
 use spikerl_snn::rng::SplitMix;
 use tch::Device;
 
-fn rate(device: Device, precision: Precision, batch: usize, updates: usize) -> f64 {
+fn rate(device: Device, precision: Precision, batch: usize, updates: usize, threads: usize) -> f64 {
     let mut config = Td3Config { batch_size: batch, ..Td3Config::default() };
     config.replay_size = 10_000;
     let spec = config.actor_spec(11, 3, 1.0).unwrap();
     let mut td3 = Td3::new(config, spec, device, precision, 0).unwrap();
+    td3.set_threads(threads);
     let mut rb = ReplayBuffer::new(11, 3, 10_000);
     let mut rng = SplitMix::new(1);
     for _ in 0..10_000 {
@@ -48,9 +49,10 @@ fn main() {
     };
     println!("TD3 + PopSAN actor, Hopper dims, batch {batch}, {updates} updates timed");
     for threads in thread_counts {
-        tch::set_num_threads(threads as i32);
-        let f = rate(Device::Cpu, Precision::F32, batch, updates);
-        let b = rate(Device::Cpu, Precision::Bf16, batch, updates);
+        // The update splits its minibatch over its own threads; libtorch's stay at one.
+        tch::set_num_threads(1);
+        let f = rate(Device::Cpu, Precision::F32, batch, updates, threads);
+        let b = rate(Device::Cpu, Precision::Bf16, batch, updates, threads);
         println!("CPU, {threads} thread(s): fp32 {f:.0} updates/s, bf16 {b:.0} updates/s (bf16 = {:.2}× fp32)", b / f);
         if cores == 1 {
             break;
@@ -58,8 +60,8 @@ fn main() {
     }
     if tch::Cuda::is_available() {
         for b in [batch, 1024] {
-            let f = rate(Device::Cuda(0), Precision::F32, b, updates * 3);
-            let h = rate(Device::Cuda(0), Precision::Bf16, b, updates * 3);
+            let f = rate(Device::Cuda(0), Precision::F32, b, updates * 3, 1);
+            let h = rate(Device::Cuda(0), Precision::Bf16, b, updates * 3, 1);
             println!("CUDA, batch {b}: fp32 {f:.0} updates/s, bf16 {h:.0} updates/s (bf16 = {:.2}× fp32)", h / f);
         }
     } else {

@@ -7,6 +7,9 @@
 //! - every `policy_delay` updates: actor `L_π = −mean(Q1(x, π(x)))`, one Adam step, then
 //!   Polyak averaging of both targets, `θ_targ ← ρ·θ_targ + (1 − ρ)·θ`.
 
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
 use serde::{Deserialize, Serialize};
 use spikerl_snn::rng::SplitMix;
 use spikerl_snn::{Encoding, ParamSet, PopSanSpec, SnnError};
@@ -157,8 +160,8 @@ pub struct Td3State {
 pub struct Td3 {
     pub config: Td3Config,
     spec: PopSanSpec,
-    actor: SpikingActor,
-    critic: TwinCritic,
+    actor: Arc<SpikingActor>,
+    critic: Arc<TwinCritic>,
     device: Device,
     precision: Precision,
     actor_params: Tensor,
@@ -171,6 +174,8 @@ pub struct Td3 {
     rng: SplitMix,
     updates: u64,
     last: Option<(Tensor, Option<Tensor>, Tensor)>,
+    /// Threads beyond this one that take a slice of each minibatch.
+    workers: Vec<Worker>,
 }
 
 fn to_vec(t: &Tensor) -> Vec<f32> {
@@ -183,8 +188,8 @@ impl Td3 {
         config.validate()?;
         spec.validate().map_err(|e| e.to_string())?;
         tch::manual_seed(seed as i64);
-        let actor = SpikingActor::new(spec.clone());
-        let critic = TwinCritic::new(spec.obs_dim, spec.act_dim, &config.critic_hidden);
+        let actor = Arc::new(SpikingActor::new(spec.clone()));
+        let critic = Arc::new(TwinCritic::new(spec.obs_dim, spec.act_dim, &config.critic_hidden));
         let init = ParamSet::init(&spec, seed).map_err(|e| e.to_string())?;
         let actor_params = SpikingActor::params_tensor(&init, device);
         let critic_params = critic.init(device);
@@ -197,6 +202,7 @@ impl Td3 {
             rng: SplitMix::new(seed ^ 0x0005_EED0_F7D3),
             updates: 0,
             last: None,
+            workers: Vec::new(),
             config,
             spec,
             actor,
@@ -254,59 +260,63 @@ impl Td3 {
         Some(Tensor::from_slice(&u).view(shape).to_device(self.device))
     }
 
+    /// Splits each update's minibatch over `threads` CPU threads (gradients are summed, so
+    /// the update is the same up to float rounding); 1 on a GPU.
+    pub fn set_threads(&mut self, threads: usize) {
+        let extra = if self.device == Device::Cpu { threads.max(1) - 1 } else { 0 };
+        self.workers.truncate(extra);
+        while self.workers.len() < extra {
+            self.workers.push(Worker::spawn(self.workers.len()));
+        }
+    }
+
     /// One TD3 update on `mb`.
     pub fn update(&mut self, mb: &Minibatch) {
         let c = self.config.clone();
         let (od, ad) = (self.spec.obs_dim, self.spec.act_dim);
         let b = mb.rew.len();
-        let act_limit = self.spec.act_limit as f64;
         let x = self.normalize(&self.rows(&mb.obs, od));
         let x2 = self.normalize(&self.rows(&mb.next_obs, od));
         let a = self.rows(&mb.act, ad);
         let r = Tensor::from_slice(&mb.rew).to_device(self.device);
         let d = Tensor::from_slice(&mb.done).to_device(self.device);
-
-        // Target with policy smoothing.
+        // Random draws for the whole batch, in one order, whatever the thread count.
         let eps: Vec<f32> = (0..b * ad).map(|_| (self.rng.normal() * c.target_noise).clamp(-c.noise_clip, c.noise_clip)).collect();
         let eps = self.rows(&eps, ad);
-        let uniforms = self.encoder_uniforms(b);
-        let backup = tch::no_grad(|| {
-            let a_targ = match &uniforms {
-                None => self.actor.forward(&self.actor_target, &x2, self.precision),
-                Some(u) => self.actor.forward_tape(&self.actor_target, &x2, self.precision, Some(u)).0,
-            };
-            let a2 = (a_targ + eps).clamp(-act_limit, act_limit);
-            let (q1, q2) = self.critic.forward(&self.critic_target, &x2, &a2, self.precision);
-            &r + (1.0 - &d) * c.gamma * q1.minimum(&q2)
-        });
+        let target_uniforms = self.encoder_uniforms(b);
+        let actor_step = (self.updates + 1).is_multiple_of(c.policy_delay);
+        let pi_uniforms = if actor_step { self.encoder_uniforms(b) } else { None };
 
-        // Critics: loss = mean((Q1 − y)²) + mean((Q2 − y)²).
-        let (q1, q2, tape) = self.critic.forward_tape(&self.critic_params, &x, &a, self.precision);
-        let critic_loss = (&q1 - &backup).square().mean(Kind::Float) + (&q2 - &backup).square().mean(Kind::Float);
-        let g_q1 = (&q1 - &backup) * (2.0 / b as f64);
-        let g_q2 = (&q2 - &backup) * (2.0 / b as f64);
-        let grad = self.critic.backward(&self.critic_params, &tape, &g_q1, &g_q2, self.precision);
+        let parts = (1 + self.workers.len()).min(b);
+        let shards: Vec<Shard> = (0..parts)
+            .map(|i| {
+                let (start, len) = ((i * b / parts) as i64, ((i + 1) * b / parts - i * b / parts) as i64);
+                let rows = |t: &Tensor| t.narrow(0, start, len);
+                let steps = |t: &Option<Tensor>| t.as_ref().map(|u| u.narrow(1, start, len));
+                Shard { x: rows(&x), x2: rows(&x2), a: rows(&a), r: rows(&r), d: rows(&d), eps: rows(&eps), target_uniforms: steps(&target_uniforms), pi_uniforms: steps(&pi_uniforms) }
+            })
+            .collect();
+        let nets = Nets { actor: self.actor_params.shallow_clone(), actor_target: self.actor_target.shallow_clone(), critic: self.critic_params.shallow_clone(), critic_target: self.critic_target.shallow_clone() };
+        let pass = Pass { actor: self.actor.clone(), critic: self.critic.clone(), config: c.clone(), precision: self.precision, act_limit: self.spec.act_limit as f64, batch: b as f64 };
+
+        // Critics.
+        let (grad, critic_loss, q_mean) = sum_parts(self.on_shards(&pass, PassKind::Critic, &nets, shards.iter().map(Shard::share).collect()));
         self.critic_adam.step(&mut self.critic_params, &grad);
         self.updates += 1;
 
-        // Delayed actor and targets: loss = −mean(Q1(x, π(x))).
+        // Delayed actor and targets.
         let mut actor_loss = None;
-        if self.updates.is_multiple_of(c.policy_delay) {
-            let uniforms = self.encoder_uniforms(b);
-            let (a_pi, actor_tape): (Tensor, ActorTape) = self.actor.forward_tape(&self.actor_params, &x, self.precision, uniforms.as_ref());
-            let (q_pi, q_tape) = self.critic.q1_tape(&self.critic_params, &x, &a_pi, self.precision);
-            let loss = -q_pi.mean(Kind::Float);
-            let g_q = q_pi.full_like(-1.0 / b as f64);
-            let grad_a = self.critic.q1_action_grad(&self.critic_params, &q_tape, &g_q, ad, self.precision);
-            let grad = self.actor.backward(&self.actor_params, &actor_tape, &grad_a, self.precision);
+        if actor_step {
+            let nets = Nets { critic: self.critic_params.shallow_clone(), ..nets };
+            let (grad, loss, _) = sum_parts(self.on_shards(&pass, PassKind::Actor, &nets, shards));
             self.actor_adam.step(&mut self.actor_params, &grad);
             tch::no_grad(|| {
                 let _ = self.actor_target.lerp_(&self.actor_params, 1.0 - c.polyak);
                 let _ = self.critic_target.lerp_(&self.critic_params, 1.0 - c.polyak);
             });
-            actor_loss = Some(loss.detach());
+            actor_loss = Some(loss);
         }
-        self.last = Some((critic_loss.detach(), actor_loss.or_else(|| self.last.as_mut().and_then(|l| l.1.take())), q1.detach().mean(Kind::Float)));
+        self.last = Some((critic_loss, actor_loss.or_else(|| self.last.as_mut().and_then(|l| l.1.take())), q_mean));
     }
 
     /// Losses of the most recent update (the actor's from the most recent actor update).
@@ -360,4 +370,153 @@ impl Td3 {
         self.last = None;
         Ok(())
     }
+}
+
+/// The networks a gradient pass reads, as handles a worker thread can own.
+struct Nets {
+    actor: Tensor,
+    actor_target: Tensor,
+    critic: Tensor,
+    critic_target: Tensor,
+}
+
+impl Nets {
+    fn share(&self) -> Self {
+        Self { actor: self.actor.shallow_clone(), actor_target: self.actor_target.shallow_clone(), critic: self.critic.shallow_clone(), critic_target: self.critic_target.shallow_clone() }
+    }
+}
+
+/// Rows of the minibatch (and their random draws) one thread works on.
+struct Shard {
+    x: Tensor,
+    x2: Tensor,
+    a: Tensor,
+    r: Tensor,
+    d: Tensor,
+    eps: Tensor,
+    target_uniforms: Option<Tensor>,
+    pi_uniforms: Option<Tensor>,
+}
+
+impl Shard {
+    fn share(&self) -> Self {
+        let opt = |t: &Option<Tensor>| t.as_ref().map(Tensor::shallow_clone);
+        Self {
+            x: self.x.shallow_clone(),
+            x2: self.x2.shallow_clone(),
+            a: self.a.shallow_clone(),
+            r: self.r.shallow_clone(),
+            d: self.d.shallow_clone(),
+            eps: self.eps.shallow_clone(),
+            target_uniforms: opt(&self.target_uniforms),
+            pi_uniforms: opt(&self.pi_uniforms),
+        }
+    }
+}
+
+/// The losses and gradients of one update, each written for a slice of the minibatch but
+/// scaled by the whole batch size, so that slices sum to the full-batch values.
+#[derive(Clone)]
+struct Pass {
+    actor: Arc<SpikingActor>,
+    critic: Arc<TwinCritic>,
+    config: Td3Config,
+    precision: Precision,
+    act_limit: f64,
+    batch: f64,
+}
+
+impl Pass {
+    /// `y = r + γ(1 − d)·min Q_targ(x', clip(π_targ(x') + ε))`, then `L_Q` and its gradient.
+    /// Returns (gradient, this slice's share of `L_Q`, of mean Q1).
+    fn critic_gradient(&self, n: &Nets, s: &Shard) -> (Tensor, Tensor, Tensor) {
+        let backup = tch::no_grad(|| {
+            let a_targ = match &s.target_uniforms {
+                None => self.actor.forward(&n.actor_target, &s.x2, self.precision),
+                Some(u) => self.actor.forward_tape(&n.actor_target, &s.x2, self.precision, Some(u)).0,
+            };
+            let a2 = (a_targ + &s.eps).clamp(-self.act_limit, self.act_limit);
+            let (q1, q2) = self.critic.forward(&n.critic_target, &s.x2, &a2, self.precision);
+            &s.r + (1.0 - &s.d) * self.config.gamma * q1.minimum(&q2)
+        });
+        // L_Q = mean((Q1 − y)²) + mean((Q2 − y)²).
+        let (q1, q2, tape) = self.critic.forward_tape(&n.critic, &s.x, &s.a, self.precision);
+        let (e1, e2) = (&q1 - &backup, &q2 - &backup);
+        let loss = (e1.square().sum(Kind::Float) + e2.square().sum(Kind::Float)) / self.batch;
+        let grad = self.critic.backward(&n.critic, &tape, &(e1 * (2.0 / self.batch)), &(e2 * (2.0 / self.batch)), self.precision);
+        (grad, loss, q1.sum(Kind::Float) / self.batch)
+    }
+
+    /// `L_π = −mean(Q1(x, π(x)))` and its gradient. Returns (gradient, this slice's share of
+    /// `L_π`, 0).
+    fn actor_gradient(&self, n: &Nets, s: &Shard) -> (Tensor, Tensor, Tensor) {
+        let (a_pi, actor_tape): (Tensor, ActorTape) = self.actor.forward_tape(&n.actor, &s.x, self.precision, s.pi_uniforms.as_ref());
+        let (q_pi, q_tape) = self.critic.q1_tape(&n.critic, &s.x, &a_pi, self.precision);
+        let loss = -q_pi.sum(Kind::Float) / self.batch;
+        let grad_a = self.critic.q1_action_grad(&n.critic, &q_tape, &q_pi.full_like(-1.0 / self.batch), self.actor.spec().act_dim, self.precision);
+        let grad = self.actor.backward(&n.actor, &actor_tape, &grad_a, self.precision);
+        let zero = loss.zeros_like();
+        (grad, loss, zero)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum PassKind {
+    Critic,
+    Actor,
+}
+
+impl Pass {
+    fn run(&self, kind: PassKind, nets: &Nets, shard: &Shard) -> (Tensor, Tensor, Tensor) {
+        tch::no_grad(|| match kind {
+            PassKind::Critic => self.critic_gradient(nets, shard),
+            PassKind::Actor => self.actor_gradient(nets, shard),
+        })
+    }
+}
+
+/// A learner thread that runs passes on the shards it is sent.
+struct Worker {
+    jobs: Sender<(Pass, PassKind, Nets, Shard)>,
+    results: Receiver<(Tensor, Tensor, Tensor)>,
+}
+
+impl Worker {
+    fn spawn(id: usize) -> Self {
+        let (jobs, job_rx) = channel::<(Pass, PassKind, Nets, Shard)>();
+        let (result_tx, results) = channel();
+        std::thread::Builder::new()
+            .name(format!("learner-{}", id + 1))
+            .spawn(move || {
+                for (pass, kind, nets, shard) in job_rx {
+                    if result_tx.send(pass.run(kind, &nets, &shard)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn a learner thread");
+        Self { jobs, results }
+    }
+}
+
+impl Td3 {
+    /// The pass on every shard: the first on this thread, the others on the workers.
+    fn on_shards(&self, pass: &Pass, kind: PassKind, nets: &Nets, mut shards: Vec<Shard>) -> Vec<(Tensor, Tensor, Tensor)> {
+        let first = shards.remove(0);
+        let busy = shards.len();
+        assert!(busy <= self.workers.len(), "one shard per thread");
+        for (worker, shard) in self.workers.iter().zip(shards) {
+            worker.jobs.send((pass.clone(), kind, nets.share(), shard)).expect("learner thread alive");
+        }
+        let mut out = vec![pass.run(kind, nets, &first)];
+        out.extend(self.workers[..busy].iter().map(|w| w.results.recv().expect("learner thread panicked")));
+        out
+    }
+}
+
+/// Element-wise sums of the parts, in shard order.
+fn sum_parts(parts: Vec<(Tensor, Tensor, Tensor)>) -> (Tensor, Tensor, Tensor) {
+    let mut parts = parts.into_iter();
+    let first = parts.next().expect("at least one shard");
+    parts.fold(first, |(g, l, q), (g2, l2, q2)| (g + g2, l + l2, q + q2))
 }

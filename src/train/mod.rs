@@ -100,7 +100,8 @@ pub struct Learner {
 impl Learner {
     pub fn new(opts: &TrainOptions, act_limit: f32, obs_dim: usize, act_dim: usize) -> Result<Self> {
         let spec = opts.config.actor_spec(obs_dim, act_dim, act_limit)?;
-        let td3 = Td3::new(opts.config.clone(), spec, opts.device, opts.precision, opts.seed).map_err(anyhow::Error::msg)?;
+        let mut td3 = Td3::new(opts.config.clone(), spec, opts.device, opts.precision, opts.seed).map_err(anyhow::Error::msg)?;
+        td3.set_threads(opts.learner_threads);
         let replay = ReplayBuffer::new(obs_dim, act_dim, opts.config.replay_size);
         Ok(Self { td3, replay, minibatch: Minibatch::default(), env_steps: 0, episodes: 0, version: 0, recent: VecDeque::new(), lag_sum: 0, lag_batches: 0 })
     }
@@ -309,7 +310,9 @@ pub fn train(mut opts: TrainOptions) -> Result<RunSummary> {
     }
     let resume = load_for_resume(&mut opts)?;
     stop_on_ctrl_c();
-    tch::set_num_threads(opts.learner_threads as i32);
+    // The learner splits each minibatch over its own threads; libtorch's OpenMP workers would
+    // spin on the cores those and the actors need.
+    tch::set_num_threads(1);
     spikerl_learner::keep_large_allocations();
     let start = resume.as_ref().map_or(0, |c| c.env_steps);
     let mut out = output::RunOutput::open(&opts.out, opts.steps, start, opts.progress)?;
