@@ -245,8 +245,23 @@ fn sum_active_rows(table: &PaddedRows, spikes: &[f32], n_in: usize, out: &mut [f
     let mut active = Vec::with_capacity(n_in);
     for (s_row, o_row) in spikes.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
         active.clear();
-        active.extend(s_row.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(j, _)| j as u32));
+        push_nonzeros(s_row, &mut active);
         table.sum_rows(&active, o_row);
+    }
+}
+
+/// Appends the indices of the nonzeros of `row` to `out`, 16 compares per mask.
+#[inline(always)]
+fn push_nonzeros(row: &[f32], out: &mut Vec<u32>) {
+    for (block, chunk) in row.chunks(16).enumerate() {
+        let mut mask = 0u32;
+        for (k, &x) in chunk.iter().enumerate() {
+            mask |= ((x != 0.0) as u32) << k;
+        }
+        while mask != 0 {
+            out.push((block * 16) as u32 + mask.trailing_zeros());
+            mask &= mask - 1;
+        }
     }
 }
 
@@ -263,27 +278,36 @@ fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tenso
     let n_out = g.size()[1] as usize;
     let g_rows = PaddedRows::copied(cpu_values(&g), rows, n_out);
     let s = cpu_values(spikes);
-    // The rows at which each input spiked, in row order (a CSC index of S).
-    let mut starts = vec![0u32; n_in + 1];
-    for s_row in s.chunks_exact(n_in) {
-        for (j, _) in s_row.iter().enumerate().filter(|(_, x)| **x != 0.0) {
-            starts[j + 1] += 1;
-        }
-    }
-    for j in 0..n_in {
-        starts[j + 1] += starts[j];
-    }
-    let mut fill = starts.clone();
-    let mut spiked_at = vec![0u32; starts[n_in] as usize];
-    for (r, s_row) in s.chunks_exact(n_in).enumerate() {
-        for (j, _) in s_row.iter().enumerate().filter(|(_, x)| **x != 0.0) {
-            spiked_at[fill[j] as usize] = r as u32;
-            fill[j] += 1;
-        }
-    }
     let mut gwt = Tensor::empty([n_in as i64, n_out as i64], (Kind::Float, Device::Cpu));
     let acc = cpu_values_mut(&mut gwt);
-    simd::dispatch(#[inline(always)] || g_rows.sum_row_sets(&starts, &spiked_at, acc, n_out));
+    simd::dispatch(#[inline(always)] || {
+        // Every row's spiking inputs, then regrouped by input: the rows at which each input
+        // spiked, in row order (a CSC index of S).
+        let mut active = Vec::with_capacity(rows * n_in / 4);
+        let mut row_ends = Vec::with_capacity(rows);
+        for s_row in s.chunks_exact(n_in) {
+            push_nonzeros(s_row, &mut active);
+            row_ends.push(active.len());
+        }
+        let mut starts = vec![0u32; n_in + 1];
+        for &j in &active {
+            starts[j as usize + 1] += 1;
+        }
+        for j in 0..n_in {
+            starts[j + 1] += starts[j];
+        }
+        let mut fill = starts.clone();
+        let mut spiked_at = vec![0u32; active.len()];
+        let mut row_start = 0;
+        for (r, &end) in row_ends.iter().enumerate() {
+            for &j in &active[row_start..end] {
+                spiked_at[fill[j as usize] as usize] = r as u32;
+                fill[j as usize] += 1;
+            }
+            row_start = end;
+        }
+        g_rows.sum_row_sets(&starts, &spiked_at, acc, n_out)
+    });
     gwt.tr()
 }
 
@@ -315,9 +339,15 @@ impl PaddedRows {
     fn transposed(m: &[f32], rows: usize, cols: usize) -> Self {
         let width = Self::padded(rows);
         let mut values = vec![0.0; cols * width];
-        for (r, src) in m.chunks_exact(cols).enumerate() {
-            for (c, &x) in src.iter().enumerate() {
-                values[c * width + r] = x;
+        // In tiles, so that reads and writes both stay in cache lines already loaded.
+        const TILE: usize = 16;
+        for r0 in (0..rows).step_by(TILE) {
+            for c0 in (0..cols).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    for c in c0..(c0 + TILE).min(cols) {
+                        values[c * width + r] = m[r * cols + c];
+                    }
+                }
             }
         }
         Self { values, width }
