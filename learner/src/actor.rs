@@ -364,6 +364,10 @@ impl PaddedRows {
     /// `out = Σ_{i ∈ rows} row_i`, summed in the order of `rows`.
     #[inline(always)]
     fn sum_rows(&self, rows: &[u32], out: &mut [f32]) {
+        // A 256-wide row (the default hidden width) fits in 16 AVX-512 accumulators: one pass.
+        if self.width == 256 {
+            return self.sum_block::<256>(rows, 0, out);
+        }
         let mut start = 0;
         while start + 64 <= self.width {
             self.sum_block::<64>(rows, start, out);
