@@ -26,6 +26,11 @@ enum Command {
     SnnReport(SnnReportArgs),
     /// Train a spiking actor with TD3 (learner + actor threads in this process).
     Train(Box<TrainArgs>),
+    /// Train as `train` does, with actors on other machines connecting over QUIC
+    /// (`spikerl-actor --connect`).
+    Learner(Box<LearnerArgs>),
+    /// Make a run's certificates: the run CA (once), a node certificate, and the run token.
+    Cert(CertArgs),
     /// Evaluate a trained policy: mean ± std return over deterministic episodes.
     Eval(EvalArgs),
     /// Redraw a run's learning curve from its metrics.jsonl (e.g. after the run was killed).
@@ -89,6 +94,41 @@ struct TrainArgs {
     quiet: bool,
     #[command(flatten)]
     hyper: HyperArgs,
+}
+
+#[derive(Args)]
+struct LearnerArgs {
+    /// Address to accept actors on, e.g. 0.0.0.0:7000.
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// Directory of the run's certificates (`spikerl cert`).
+    #[arg(long, default_value = "certs")]
+    certs: PathBuf,
+    /// This node's certificate name in --certs.
+    #[arg(long, default_value = "learner")]
+    name: String,
+    /// The run token actors must present (default: $SPIKERL_TOKEN, else CERTS/token).
+    #[arg(long)]
+    token: Option<String>,
+    /// Parameters on the wire: bf16, or f32 (exact).
+    #[arg(long, default_value = "bf16")]
+    param_precision: String,
+    /// Training flags as for `spikerl train`; --actors counts local actor threads (default 0).
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Args)]
+struct CertArgs {
+    /// Directory of the run's certificates; the CA is made there once.
+    #[arg(long, default_value = "certs")]
+    dir: PathBuf,
+    /// Name of the node certificate to make (NAME.pem, NAME.key).
+    #[arg(long)]
+    name: String,
+    /// Host names or IP addresses the node is reached at (learners; repeatable).
+    #[arg(long = "host")]
+    hosts: Vec<String>,
 }
 
 /// TD3 hyperparameters; unset ones come from --config, else the task's defaults.
@@ -243,7 +283,9 @@ fn main() {
         Command::Rollout(args) => rollout(args),
         Command::Envcheck(args) => envcheck(args),
         Command::SnnReport(args) => snn_report(args),
-        Command::Train(args) => train(*args),
+        Command::Train(args) => train(*args, None),
+        Command::Learner(args) => learner(*args),
+        Command::Cert(args) => cert(args),
         Command::Eval(args) => eval(args),
         Command::Plot(args) => plot(args),
         Command::Bench(BenchCommand::Env(args)) => bench_env(args),
@@ -450,7 +492,41 @@ fn snn_report(args: SnnReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn train(args: TrainArgs) -> Result<()> {
+fn learner(args: LearnerArgs) -> Result<()> {
+    use spikerl::train::remote::RemoteOptions;
+    use spikerl_net::quic::{TlsFiles, read_token};
+    let token = match (args.token, std::env::var("SPIKERL_TOKEN")) {
+        (Some(t), _) => t,
+        (None, Ok(t)) if !t.is_empty() => t,
+        _ => read_token(&args.certs.join("token")).context("no run token: pass --token, set SPIKERL_TOKEN, or make one with `spikerl cert`")?,
+    };
+    let param_precision = match args.param_precision.as_str() {
+        "bf16" => spikerl_snn::Precision::Bf16,
+        "f32" | "fp32" => spikerl_snn::Precision::F32,
+        other => bail!("--param-precision {other}: bf16 or f32"),
+    };
+    let tls = TlsFiles::in_dir(&args.certs, &args.name);
+    for path in [&tls.ca, &tls.cert, &tls.key] {
+        if !path.exists() {
+            bail!("{} is missing: make the run's certificates with `spikerl cert --dir {} --name {} --host <this machine's address>`", path.display(), args.certs.display(), args.name);
+        }
+    }
+    train(args.train, Some(RemoteOptions { listen: args.listen, tls, token, param_precision }))
+}
+
+fn cert(args: CertArgs) -> Result<()> {
+    use spikerl_net::quic::{ensure_ca, ensure_token, make_node};
+    if ensure_ca(&args.dir)? {
+        println!("made the run CA: {}/ca.pem (keep ca.key on this machine)", args.dir.display());
+    }
+    ensure_token(&args.dir)?;
+    let files = make_node(&args.dir, &args.name, &args.hosts)?;
+    println!("made {} and {}", files.cert.display(), files.key.display());
+    println!("a node needs ca.pem, its NAME.pem and NAME.key, and the token file ({}/token)", args.dir.display());
+    Ok(())
+}
+
+fn train(args: TrainArgs, remote: Option<spikerl::train::remote::RemoteOptions>) -> Result<()> {
     use spikerl::train::{TrainOptions, parse_device, parse_precision};
     use spikerl_learner::Td3Config;
     let env_id = spikerl_envs::make(&args.env)?.spec().id.clone();
@@ -477,7 +553,7 @@ fn train(args: TrainArgs) -> Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let pendulum = env_id == "Pendulum-v1";
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let actors = args.actors.unwrap_or((cores.saturating_sub(1)).max(1));
+    let actors = args.actors.unwrap_or(if remote.is_some() { 0 } else { cores.saturating_sub(1).max(1) });
     let learner_threads = args.learner_threads.unwrap_or(cores);
     let seed = args.seed;
     let opts = TrainOptions {
@@ -503,6 +579,7 @@ fn train(args: TrainArgs) -> Result<()> {
         target_return: args.target_return,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         env_id,
+        remote,
     };
     let out = opts.out.clone();
     let s = spikerl::train::train(opts)?;

@@ -11,13 +11,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, bounded, unbounded};
 use spikerl_actors::{EvalResult, ParamMailbox, RolloutWorker, Throttle, evaluate};
 use spikerl_learner::checkpoint::Checkpoint;
 use spikerl_net::TransitionBatch;
 use spikerl_snn::ParamSet;
 
 use super::output::RunOutput;
+use super::remote::Remote;
 use super::sync::{fill_progress, next_mark};
 use super::{Learner, RunSummary, TrainOptions, eval_seed, save_checkpoint, target_reached};
 
@@ -48,6 +49,15 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
     if learner.version > 0 {
         mailbox.publish(learner.td3.param_set(learner.version));
     }
+    let mut remote = match &opts.remote {
+        Some(r) => {
+            let run_id = opts.out.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
+            let remote = Remote::listen(r, &run_id, &opts.env_id, c.act_noise, &learner.td3.param_set(learner.version))?;
+            out.println(format!("listening for actors on {} (QUIC)", remote.link.local_addr()));
+            Some(remote)
+        }
+        None => None,
+    };
     let steps_per_env = (BATCH_TRANSITIONS / opts.envs_per_actor).max(1);
     let per_batch = (steps_per_env * opts.envs_per_actor) as u64;
     let slack = (2 * opts.actors as u64 * per_batch).max(c.update_every);
@@ -84,7 +94,10 @@ pub fn run(opts: &TrainOptions, out: &mut RunOutput, resume: Option<Checkpoint>)
     drop(tx);
     let (eval_tx, eval_rx, evaluator) = spawn_evaluator(opts);
 
-    let result = learn(opts, out, &mut learner, &rx, &mailbox, &throttle, base, &allowed, &eval_tx, &eval_rx);
+    let result = learn(opts, out, &mut learner, &rx, &mut remote, &mailbox, &throttle, base, &allowed, &eval_tx, &eval_rx);
+    if let Some(remote) = remote {
+        remote.link.close(spikerl_net::quic::RUN_OVER);
+    }
     throttle.stop();
     drop(rx);
     let mut failures = Vec::new();
@@ -119,6 +132,7 @@ fn learn(
     out: &mut RunOutput,
     learner: &mut Learner,
     rx: &Receiver<TransitionBatch>,
+    remote: &mut Option<Remote>,
     mailbox: &ParamMailbox,
     throttle: &Throttle,
     base: u64,
@@ -130,31 +144,76 @@ fn learn(
     let mut next_eval = next_mark(learner.env_steps, opts.eval_every);
     let mut next_checkpoint = next_mark(learner.env_steps, opts.checkpoint_every);
     let mut last_publish = learner.td3.updates();
-    let ingest = |learner: &mut Learner, batch: TransitionBatch| {
-        if let Err(e) = learner.ingest(&batch) {
-            tracing::warn!("dropped a batch from actor {}: {e}", batch.actor_id);
+    let ingest = |learner: &mut Learner, batch: TransitionBatch| -> bool {
+        match learner.ingest(&batch) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("dropped a batch from actor {}: {e}", batch.actor_id);
+                false
+            }
         }
     };
+    let local_actors = opts.actors > 0;
     loop {
+        // Take data only while the learner owes updates for it: remote actors are paused by
+        // their streams' flow control, local ones by the throttle.
         let mut got = false;
-        while let Ok(batch) = rx.try_recv() {
-            ingest(learner, batch);
+        while learner.env_steps < allowed(learner) {
+            let mut any = false;
+            if let Ok(batch) = rx.try_recv() {
+                ingest(learner, batch);
+                any = true;
+            }
+            if let Some(r) = remote.as_mut()
+                && let Ok(batch) = r.link.batches.try_recv()
+            {
+                let ok = ingest(learner, batch.clone());
+                r.note_batch(&batch, learner.version, ok);
+                any = true;
+            }
+            if !any {
+                break;
+            }
             got = true;
+        }
+        if let Some(r) = remote.as_mut() {
+            for line in r.poll_events() {
+                out.println(line);
+            }
+            r.set_random_steps(c.start_steps.saturating_sub(learner.env_steps));
         }
         let done = learner.env_steps >= opts.steps || super::stop_requested();
         if learner.td3.updates() < learner.updates_due() && !super::stop_requested() {
             learner.update();
             if learner.td3.updates() - last_publish >= c.publish_every {
-                mailbox.publish(learner.publish());
+                let params = learner.publish();
+                if let Some(r) = remote.as_ref() {
+                    r.publish(&params);
+                }
+                mailbox.publish(params);
                 last_publish = learner.td3.updates();
             }
         } else if done {
             break;
         } else if !got {
-            match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(batch) => ingest(learner, batch),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => bail!("every actor stopped before the run ended (see the log above)"),
+            // Nothing to do until data arrives.
+            if remote.is_none() {
+                match rx.recv_timeout(Duration::from_millis(20)) {
+                    Ok(batch) => {
+                        ingest(learner, batch);
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => bail!("every actor stopped before the run ended (see the log above)"),
+                }
+            } else {
+                let mut select = Select::new();
+                if local_actors {
+                    select.recv(rx);
+                }
+                if let Some(r) = remote.as_ref() {
+                    select.recv(&r.link.batches);
+                }
+                let _ = select.ready_timeout(Duration::from_millis(20));
             }
         }
         throttle.set_allowed(allowed(learner).saturating_sub(base));
@@ -175,7 +234,12 @@ fn learn(
             save_checkpoint(opts, learner, out, Vec::new())?;
             next_checkpoint = next_mark(learner.env_steps, opts.checkpoint_every);
         }
-        out.tick(learner.env_steps, learner.td3.updates(), Duration::from_secs(2), |r| fill_progress(learner, r))?;
+        out.tick(learner.env_steps, learner.td3.updates(), Duration::from_secs(2), |r| {
+            fill_progress(learner, r);
+            if let Some(remote) = remote.as_mut() {
+                r.remote_actors = Some(remote.reports());
+            }
+        })?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 pub mod local;
 pub mod output;
+pub mod remote;
 pub mod sync;
 
 use std::collections::VecDeque;
@@ -43,6 +44,8 @@ pub struct TrainOptions {
     pub target_return: Option<f64>,
     /// The command line, for the report.
     pub command: String,
+    /// `spikerl learner`: accept actors over QUIC too.
+    pub remote: Option<remote::RemoteOptions>,
 }
 
 pub fn precision_name(p: Precision) -> &'static str {
@@ -305,8 +308,11 @@ pub fn save_checkpoint(opts: &TrainOptions, learner: &Learner, out: &output::Run
 /// Runs `spikerl train` as `opts` says, then writes the report and the curve.
 pub fn train(mut opts: TrainOptions) -> Result<RunSummary> {
     opts.config.validate().map_err(anyhow::Error::msg)?;
-    if opts.actors == 0 || opts.envs_per_actor == 0 || opts.steps == 0 {
+    if (opts.actors == 0 && opts.remote.is_none()) || opts.envs_per_actor == 0 || opts.steps == 0 {
         bail!("--steps, --actors and --envs-per-actor must be positive");
+    }
+    if opts.remote.is_some() && opts.sync {
+        bail!("--sync runs actors in the learner's thread; a learner with remote actors is asynchronous");
     }
     let resume = load_for_resume(&mut opts)?;
     stop_on_ctrl_c();

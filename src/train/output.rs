@@ -42,6 +42,9 @@ pub struct MetricsRecord {
     pub eval_return_std: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_length: Option<f64>,
+    /// `spikerl learner`: every remote actor's figures since the last record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_actors: Option<Vec<super::remote::ActorReport>>,
 }
 
 /// An evaluation point of the learning curve.
@@ -127,7 +130,8 @@ impl RunOutput {
         fill(&mut record);
         let eval = self.last_eval.map_or("eval —".to_string(), |e| format!("eval {:.1}", e.mean));
         let train = record.train_return.map_or(String::new(), |r| format!(" · train {r:.1}"));
-        self.bar.set_message(format!("{sps:.0} steps/s · {ups:.0} upd/s · {eval}{train}"));
+        let actors = record.remote_actors.as_ref().map_or(String::new(), |a| format!(" · {} remote actor(s)", a.iter().filter(|a| a.connected).count()));
+        self.bar.set_message(format!("{sps:.0} steps/s · {ups:.0} upd/s · {eval}{train}{actors}"));
         self.write(&record)
     }
 

@@ -127,3 +127,30 @@ pub(crate) struct LoadedTls {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
 }
+
+/// The run token in `dir/token`, made (random, 128 bits) if absent.
+pub fn ensure_token(dir: &Path) -> Result<String, QuicError> {
+    let path = dir.join("token");
+    if path.exists() {
+        return read_token(&path);
+    }
+    let mut bytes = [0u8; 16];
+    {
+        use std::io::Read;
+        let urandom = Path::new("/dev/urandom");
+        std::fs::File::open(urandom).and_then(|mut f| f.read_exact(&mut bytes)).map_err(io(urandom))?;
+    }
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &format!("{token}\n"))?;
+    Ok(token)
+}
+
+/// A token file's first line.
+pub fn read_token(path: &Path) -> Result<String, QuicError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(QuicError::Certs(format!("{} holds no token", path.display())));
+    }
+    Ok(token)
+}

@@ -15,7 +15,7 @@ use quinn::{Connection, ConnectionError, Endpoint, IdleTimeout, RecvStream, Tran
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 
-pub use certs::{TlsFiles, ensure_ca, make_node};
+pub use certs::{TlsFiles, ensure_ca, ensure_token, make_node, read_token};
 
 use crate::message::TransitionBatch;
 use crate::wire::{ActorMessage, ActorStats, FrameDecoder, Hello, LearnerMessage, PROTOCOL_VERSION, Welcome, WireError, encode_frame, preamble};
@@ -37,6 +37,8 @@ pub enum QuicError {
 }
 
 const ALPN: &[u8] = b"spikerl";
+/// What a learner closes its connections with when the run ends (actors then stop).
+pub const RUN_OVER: &str = "the run is over";
 /// How long a peer has to say Hello (or Welcome) before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Batches an actor's link holds before `send` blocks (back-pressure to the actor).
@@ -56,7 +58,7 @@ fn transport_config() -> TransportConfig {
     t.receive_window(VarInt::from_u32(64 << 20));
     t.send_window(64 << 20);
     t.keep_alive_interval(Some(Duration::from_secs(5)));
-    t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(30)).expect("30 s is a valid idle timeout")));
+    t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(10)).expect("10 s is a valid idle timeout")));
     t.max_concurrent_bidi_streams(VarInt::from_u32(0));
     t.max_concurrent_uni_streams(VarInt::from_u32(1));
     t
@@ -149,6 +151,8 @@ pub enum LinkEvent {
 
 struct Shared {
     options: LearnerOptions,
+    /// Uniform-random steps the next actor to connect is told to take.
+    random_steps: std::sync::atomic::AtomicU64,
     /// The newest `Params` frame (encoded once per version) and the raw `ParamSet` bytes.
     params: watch::Sender<(Arc<Vec<u8>>, Arc<Vec<u8>>)>,
     batches: Sender<TransitionBatch>,
@@ -176,7 +180,8 @@ impl LearnerLink {
         let (batch_tx, batches) = bounded(queue.max(1));
         let (event_tx, events) = unbounded();
         let (params_tx, _) = watch::channel(Self::params_frame(params));
-        let shared = Arc::new(Shared { options, params: params_tx, batches: batch_tx, events: event_tx });
+        let random_steps = std::sync::atomic::AtomicU64::new(options.random_steps);
+        let shared = Arc::new(Shared { options, random_steps, params: params_tx, batches: batch_tx, events: event_tx });
         let (accepting, state) = (endpoint.clone(), shared.clone());
         runtime.spawn(async move {
             while let Some(incoming) = accepting.accept().await {
@@ -202,6 +207,11 @@ impl LearnerLink {
     /// its stream has room, never a backlog.
     pub fn publish(&self, params: Vec<u8>) {
         self.shared.params.send_replace(Self::params_frame(params));
+    }
+
+    /// Uniform-random steps the next actors to connect are told to take.
+    pub fn set_random_steps(&self, steps: u64) {
+        self.shared.random_steps.store(steps, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Says goodbye to every actor and stops listening.
@@ -264,7 +274,7 @@ async fn session(conn: &Connection, shared: &Shared, actor_id: &mut Option<u32>)
         run_id: o.run_id.clone(),
         env_id: o.env_id.clone(),
         act_noise: o.act_noise,
-        random_steps: o.random_steps,
+        random_steps: shared.random_steps.load(std::sync::atomic::Ordering::Relaxed),
         params: current.to_vec(),
     });
     let mut out = preamble().to_vec();
@@ -372,7 +382,8 @@ impl ActorLink {
 
     /// Why the link ended, once it has.
     pub fn closed(&self) -> Option<String> {
-        self.closed.lock().expect("closed slot").clone().or_else(|| self.conn.close_reason().map(|e| close_reason(&e)))
+        // The peer's own words first, then what the stream tasks saw.
+        self.conn.close_reason().map(|e| close_reason(&e)).or_else(|| self.closed.lock().expect("closed slot").clone())
     }
 
     /// Says goodbye, lets queued batches go out, and closes.

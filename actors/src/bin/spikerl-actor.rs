@@ -1,0 +1,142 @@
+//! `spikerl-actor`: rollout actors on any machine, streaming transitions to a `spikerl
+//! learner` over QUIC. No libtorch: envs, the event-driven spiking engine and the network.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use spikerl_actors::RolloutWorker;
+use spikerl_net::TransitionBatch;
+use spikerl_net::quic::{ActorLink, ActorOptions, QuicError, RUN_OVER, TlsFiles, read_token};
+use spikerl_net::wire::ActorStats;
+use spikerl_snn::ParamSet;
+
+#[derive(Parser, Clone)]
+#[command(name = "spikerl-actor", version, about = "Rollout actors for a spikerl learner on another machine")]
+struct Args {
+    /// The learner's address, HOST:PORT.
+    #[arg(long)]
+    connect: String,
+    /// Envs each thread steps.
+    #[arg(long, default_value_t = 1)]
+    envs: usize,
+    /// Actor threads, each its own connection (actor ids ID, ID+1, …).
+    #[arg(long, default_value_t = 1)]
+    threads: u32,
+    /// Directory with ca.pem, NAME.pem, NAME.key and token (`spikerl cert`).
+    #[arg(long, default_value = "certs")]
+    certs: PathBuf,
+    /// This node's certificate name in --certs.
+    #[arg(long, default_value = "actor")]
+    name: String,
+    /// The run token (default: $SPIKERL_TOKEN, else CERTS/token).
+    #[arg(long)]
+    token: Option<String>,
+    /// The name the learner's certificate was made for (default: the host of --connect).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// First actor id (default: from the process id).
+    #[arg(long)]
+    id: Option<u32>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Transitions per batch (about: whole steps of every env).
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+}
+
+fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).with_writer(std::io::stderr).init();
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    if args.envs == 0 || args.threads == 0 || args.batch == 0 {
+        bail!("--envs, --threads and --batch must be positive");
+    }
+    let addr: SocketAddr = args.connect.to_socket_addrs().with_context(|| format!("--connect {}", args.connect))?.next().with_context(|| format!("--connect {}: no address", args.connect))?;
+    let host = args.connect.rsplit_once(':').map_or(args.connect.as_str(), |(h, _)| h).trim_matches(['[', ']']).to_string();
+    let token = match (&args.token, std::env::var("SPIKERL_TOKEN")) {
+        (Some(t), _) => t.clone(),
+        (None, Ok(t)) if !t.is_empty() => t,
+        _ => read_token(&args.certs.join("token")).context("no run token: pass --token, set SPIKERL_TOKEN, or copy the run's token file into --certs")?,
+    };
+    let tls = TlsFiles::in_dir(&args.certs, &args.name);
+    let first_id = args.id.unwrap_or(std::process::id() % 1_000_000 * 100);
+    let threads: Vec<_> = (0..args.threads)
+        .map(|t| {
+            let options = ActorOptions { connect: addr, server_name: args.server_name.clone().unwrap_or_else(|| host.clone()), tls: tls.clone(), token: token.clone(), actor_id: first_id + t, envs: args.envs as u32 };
+            let args = args.clone();
+            std::thread::Builder::new().name(format!("actor-{}", first_id + t)).spawn(move || actor(&args, &options)).expect("spawn an actor thread")
+        })
+        .collect();
+    let mut failed = None;
+    for t in threads {
+        if let Err(e) = t.join().unwrap_or_else(|_| Err(anyhow::anyhow!("an actor thread panicked"))) {
+            failed.get_or_insert(e);
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// One actor: connect, stream until the link drops, reconnect with backoff; a refusal or the
+/// end of the run stops it.
+fn actor(args: &Args, options: &ActorOptions) -> Result<()> {
+    let id = options.actor_id;
+    let mut backoff = Duration::from_millis(500);
+    let mut sessions = 0u64;
+    loop {
+        match ActorLink::connect(options) {
+            Ok(link) => {
+                tracing::info!("actor {id}: connected to {} (run {}, {})", options.connect, link.welcome.run_id, link.welcome.env_id);
+                backoff = Duration::from_millis(500);
+                sessions += 1;
+                match stream(args, id, &link, sessions) {
+                    Ok(()) => {
+                        tracing::info!("actor {id}: the learner ended the run");
+                        return Ok(());
+                    }
+                    Err(e) => tracing::warn!("actor {id}: link lost ({e:#}); reconnecting"),
+                }
+            }
+            Err(QuicError::Refused(reason)) => bail!("actor {id}: refused by the learner: {reason}"),
+            Err(e @ (QuicError::Certs(_) | QuicError::Tls(_))) => bail!("actor {id}: {e}"),
+            Err(e) => tracing::warn!("actor {id}: cannot reach the learner ({e}); retrying in {backoff:?}"),
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Steps envs with the newest parameters and sends batches; `Ok` when the learner ends the run.
+fn stream(args: &Args, id: u32, link: &ActorLink, session: u64) -> Result<()> {
+    let w = &link.welcome;
+    let seed = args.seed ^ (u64::from(id) << 20) ^ session;
+    let mut worker = RolloutWorker::new(id, &w.env_id, args.envs, seed, w.random_steps, w.act_noise)?;
+    worker.set_policy(&ParamSet::decode(&w.params).context("the learner's parameters")?)?;
+    let steps_per_env = (args.batch / args.envs).max(1);
+    let (mut seq, mut last_stats, mut steps_at_stats) = (0u64, Instant::now(), 0u64);
+    loop {
+        if let Some(bytes) = link.take_params() {
+            worker.set_policy(&ParamSet::decode(&bytes).context("the learner's parameters")?)?;
+        }
+        let mut batch = TransitionBatch::default();
+        worker.collect(steps_per_env, &mut batch)?;
+        batch.seq = seq;
+        seq += 1;
+        if let Err(e) = link.send(batch) {
+            return if link.closed().as_deref() == Some(RUN_OVER) { Ok(()) } else { Err(e.into()) };
+        }
+        if last_stats.elapsed() >= Duration::from_secs(5) {
+            let steps = worker.steps();
+            let stats = ActorStats { env_steps: steps, steps_per_s: (steps - steps_at_stats) as f64 / last_stats.elapsed().as_secs_f64(), policy_version: worker.policy_version() };
+            let _ = link.send_stats(stats);
+            (last_stats, steps_at_stats) = (Instant::now(), steps);
+        }
+    }
+}
