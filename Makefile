@@ -22,6 +22,8 @@ run: setup
 # The test suite (reads MuJoCo's reference data from ../shared/reference/mujoco).
 test: setup
 	$(CARGO) test --release --workspace
+	@# The actor binary must build without libtorch.
+	@if $(CARGO) tree -p spikerl-actors --edges normal,build | grep -qiE 'tch|torch'; then echo "spikerl-actors depends on libtorch"; exit 1; else echo "spikerl-actors: no libtorch in its dependency tree"; fi
 
 # Fidelity table of every port against MuJoCo.
 fidelity: setup

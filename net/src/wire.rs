@@ -80,6 +80,10 @@ pub enum ActorMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LearnerMessage {
     Welcome(Welcome),
+    /// The actor may step its envs this many more times in all (granted as the learner
+    /// consumes the actor's batches: replay-ratio control across machines, and a bound on how
+    /// far an actor runs ahead).
+    Credit { steps: u64 },
     /// An encoded `ParamSet`, the newest version.
     Params(Vec<u8>),
     Goodbye { reason: String },

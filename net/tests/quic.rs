@@ -59,6 +59,19 @@ fn actors_stream_batches_and_get_the_newest_parameters_and_strangers_are_refused
         got.validate(2, 1).unwrap();
     }
 
+    // Credit: a window to start with, more as the learner consumes.
+    assert_eq!(good.reserve(10_000, 2).unwrap(), 256, "the initial window");
+    link.consumed(7, 70);
+    assert_eq!(good.reserve(10_000, 4).unwrap(), 68, "whole multiples of the unit");
+    // Out of credit, an actor waits (however fast it is) until the learner consumes more.
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| good.reserve(64, 1).unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiting.is_finished(), "no credit, no steps");
+        link.consumed(7, 64);
+        assert_eq!(waiting.join().unwrap(), 64);
+    });
+
     // Parameters: the actor ends with the newest version.
     for v in 0..20u8 {
         link.publish(vec![v; 1000]);

@@ -169,6 +169,7 @@ fn learn(
             {
                 let ok = ingest(learner, batch.clone());
                 r.note_batch(&batch, learner.version, ok);
+                r.link.consumed(batch.actor_id, batch.len() as u64);
                 any = true;
             }
             if !any {

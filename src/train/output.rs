@@ -162,8 +162,13 @@ impl RunOutput {
         self.write(&record)
     }
 
+    /// A line for the user, above the progress bar (or on stdout with --quiet).
     pub fn println(&self, line: impl AsRef<str>) {
-        self.bar.println(line.as_ref());
+        if self.bar.is_hidden() {
+            println!("{}", line.as_ref());
+        } else {
+            self.bar.println(line.as_ref());
+        }
     }
 
     pub fn finish(&self) {

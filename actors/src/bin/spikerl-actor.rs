@@ -125,8 +125,13 @@ fn stream(args: &Args, id: u32, link: &ActorLink, session: u64) -> Result<()> {
         if let Some(bytes) = link.take_params() {
             worker.set_policy(&ParamSet::decode(&bytes).context("the learner's parameters")?)?;
         }
+        let envs = args.envs as u64;
+        let granted = match link.reserve((steps_per_env * args.envs) as u64, envs) {
+            Ok(granted) => granted,
+            Err(e) => return if link.closed().as_deref() == Some(RUN_OVER) { Ok(()) } else { Err(e.into()) },
+        };
         let mut batch = TransitionBatch::default();
-        worker.collect(steps_per_env, &mut batch)?;
+        worker.collect((granted / envs) as usize, &mut batch)?;
         batch.seq = seq;
         seq += 1;
         if let Err(e) = link.send(batch) {

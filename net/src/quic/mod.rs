@@ -6,8 +6,9 @@
 
 mod certs;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
@@ -43,6 +44,9 @@ pub const RUN_OVER: &str = "the run is over";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Batches an actor's link holds before `send` blocks (back-pressure to the actor).
 const SEND_QUEUE: usize = 8;
+/// Env steps an actor may be ahead of what the learner has consumed from it (at least four
+/// steps of each of its envs).
+const CREDIT_WINDOW: u64 = 256;
 
 fn tls_err(e: impl std::fmt::Display) -> QuicError {
     QuicError::Tls(e.to_string())
@@ -157,6 +161,8 @@ struct Shared {
     params: watch::Sender<(Arc<Vec<u8>>, Arc<Vec<u8>>)>,
     batches: Sender<TransitionBatch>,
     events: Sender<LinkEvent>,
+    /// Each connected actor's credit line (env steps to grant).
+    credit: Mutex<HashMap<u32, mpsc::UnboundedSender<u64>>>,
 }
 
 /// A learner's end: batches from every connected actor, and the parameters it broadcasts.
@@ -181,7 +187,7 @@ impl LearnerLink {
         let (event_tx, events) = unbounded();
         let (params_tx, _) = watch::channel(Self::params_frame(params));
         let random_steps = std::sync::atomic::AtomicU64::new(options.random_steps);
-        let shared = Arc::new(Shared { options, random_steps, params: params_tx, batches: batch_tx, events: event_tx });
+        let shared = Arc::new(Shared { options, random_steps, params: params_tx, batches: batch_tx, events: event_tx, credit: Mutex::new(HashMap::new()) });
         let (accepting, state) = (endpoint.clone(), shared.clone());
         runtime.spawn(async move {
             while let Some(incoming) = accepting.accept().await {
@@ -207,6 +213,14 @@ impl LearnerLink {
     /// its stream has room, never a backlog.
     pub fn publish(&self, params: Vec<u8>) {
         self.shared.params.send_replace(Self::params_frame(params));
+    }
+
+    /// The learner took `steps` env steps of `actor_id`'s batches: that actor may take as many
+    /// more.
+    pub fn consumed(&self, actor_id: u32, steps: u64) {
+        if let Some(line) = self.shared.credit.lock().expect("credit lines").get(&actor_id) {
+            let _ = line.send(steps);
+        }
     }
 
     /// Uniform-random steps the next actors to connect are told to take.
@@ -279,21 +293,46 @@ async fn session(conn: &Connection, shared: &Shared, actor_id: &mut Option<u32>)
     });
     let mut out = preamble().to_vec();
     encode_frame(&welcome, &mut out).map_err(|e| e.to_string())?;
+    encode_frame(&LearnerMessage::Credit { steps: CREDIT_WINDOW.max(4 * u64::from(hello.envs)) }, &mut out).map_err(|e| e.to_string())?;
     send.write_all(&out).await.map_err(|e| e.to_string())?;
+    let (credit_tx, mut credit_rx) = mpsc::unbounded_channel::<u64>();
+    shared.credit.lock().expect("credit lines").insert(hello.actor_id, credit_tx.clone());
     *actor_id = Some(hello.actor_id);
     let _ = shared.events.send(LinkEvent::Connected { actor_id: hello.actor_id, addr: conn.remote_address(), envs: hello.envs });
 
-    // Parameters out: the newest frame whenever it changes.
+    // Out: the newest parameters whenever they change, and credit as the learner consumes.
     let writer = tokio::spawn(async move {
-        while params_rx.changed().await.is_ok() {
-            let frame = params_rx.borrow_and_update().0.clone();
-            if send.write_all(&frame).await.is_err() {
-                return;
+        let mut out = Vec::new();
+        loop {
+            tokio::select! {
+                changed = params_rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let frame = params_rx.borrow_and_update().0.clone();
+                    if send.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+                Some(mut steps) = credit_rx.recv() => {
+                    while let Ok(more) = credit_rx.try_recv() {
+                        steps += more;
+                    }
+                    out.clear();
+                    encode_frame(&LearnerMessage::Credit { steps }, &mut out).expect("a credit frame encodes");
+                    if send.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
             }
         }
     });
     let result = read_batches(&mut recv, &mut decoder, &mut buf, shared, hello.actor_id).await;
     writer.abort();
+    let mut lines = shared.credit.lock().expect("credit lines");
+    if lines.get(&hello.actor_id).is_some_and(|line| line.same_channel(&credit_tx)) {
+        lines.remove(&hello.actor_id);
+    }
     result
 }
 
@@ -343,6 +382,7 @@ pub struct ActorLink {
     pub welcome: Welcome,
     batches: mpsc::Sender<ActorMessage>,
     params: Arc<Mutex<Option<Vec<u8>>>>,
+    credit: Arc<(Mutex<u64>, Condvar)>,
     closed: Arc<Mutex<Option<String>>>,
     conn: Connection,
     endpoint: Endpoint,
@@ -359,11 +399,30 @@ impl ActorLink {
         endpoint.set_default_client_config(client);
         let params = Arc::new(Mutex::new(None));
         let closed = Arc::new(Mutex::new(None));
+        let credit = Arc::new((Mutex::new(0), Condvar::new()));
         let (conn, welcome, recv, decoder, send) = runtime.block_on(handshake(&endpoint, options))?;
         let (batches, batch_rx) = mpsc::channel(SEND_QUEUE);
         runtime.spawn(write_batches(send, batch_rx, closed.clone()));
-        runtime.spawn(read_params(recv, decoder, params.clone(), closed.clone()));
-        Ok(Self { welcome, batches, params, closed, conn, endpoint, runtime })
+        runtime.spawn(read_learner(recv, decoder, params.clone(), credit.clone(), closed.clone()));
+        Ok(Self { welcome, batches, params, credit, closed, conn, endpoint, runtime })
+    }
+
+    /// Waits for credit to step the envs, and takes up to `want` steps of it in whole
+    /// multiples of `unit` (one step of every env). An error once the link has closed.
+    pub fn reserve(&self, want: u64, unit: u64) -> Result<u64, QuicError> {
+        let (lock, ready) = &*self.credit;
+        let mut credit = lock.lock().expect("credit");
+        loop {
+            if *credit >= unit {
+                let granted = want.min(*credit) / unit * unit;
+                *credit -= granted;
+                return Ok(granted);
+            }
+            if let Some(reason) = self.closed() {
+                return Err(QuicError::Closed(reason));
+            }
+            credit = ready.wait_timeout(credit, Duration::from_millis(100)).expect("credit").0;
+        }
     }
 
     /// Queues a batch; blocks while the link is backed up. Call from a plain thread.
@@ -468,23 +527,22 @@ async fn write_batches(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Actor
     let _ = send.finish();
 }
 
-async fn read_params(mut recv: RecvStream, mut decoder: FrameDecoder, slot: Arc<Mutex<Option<Vec<u8>>>>, closed: Arc<Mutex<Option<String>>>) {
+async fn read_learner(mut recv: RecvStream, mut decoder: FrameDecoder, slot: Arc<Mutex<Option<Vec<u8>>>>, credit: Arc<(Mutex<u64>, Condvar)>, closed: Arc<Mutex<Option<String>>>) {
     let mut buf = vec![0u8; 1 << 16];
+    let end = |reason: String| {
+        *closed.lock().expect("closed slot") = Some(reason);
+        credit.1.notify_all();
+    };
     loop {
         match read_message::<LearnerMessage>(&mut recv, &mut decoder, &mut buf).await {
             Ok(LearnerMessage::Params(p)) => *slot.lock().expect("params slot") = Some(p),
-            Ok(LearnerMessage::Goodbye { reason }) => {
-                *closed.lock().expect("closed slot") = Some(format!("learner said goodbye: {reason}"));
-                return;
+            Ok(LearnerMessage::Credit { steps }) => {
+                *credit.0.lock().expect("credit") += steps;
+                credit.1.notify_all();
             }
-            Ok(LearnerMessage::Welcome(_)) => {
-                *closed.lock().expect("closed slot") = Some("a second Welcome".into());
-                return;
-            }
-            Err(e) => {
-                *closed.lock().expect("closed slot") = Some(e);
-                return;
-            }
+            Ok(LearnerMessage::Goodbye { reason }) => return end(format!("learner said goodbye: {reason}")),
+            Ok(LearnerMessage::Welcome(_)) => return end("a second Welcome".into()),
+            Err(e) => return end(e),
         }
     }
 }

@@ -1,0 +1,179 @@
+//! `spikerl learner` with `spikerl-actor` processes on loopback: learning with actors in other
+//! processes, an actor killed mid-stream, and a learner killed and restarted from its
+//! checkpoint while its actors wait to reconnect.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spikerl-dist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn actor_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_spikerl")).with_file_name("spikerl-actor");
+    assert!(path.is_file(), "{} missing: build it with `cargo build --release -p spikerl-actors` (make setup does)", path.display());
+    path
+}
+
+/// A run's certificates, made with the CLI.
+fn certs(dir: &Path) {
+    for (name, hosts) in [("learner", vec!["--host", "127.0.0.1", "--host", "localhost"]), ("actor", vec![])] {
+        let out = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(["cert", "--dir", dir.to_str().unwrap(), "--name", name]).args(hosts).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child whose stdout and stderr lines arrive on a channel.
+struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let (tx, lines) = channel();
+        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a line containing `needle`.
+    fn expect(&mut self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {needle:?} within {within:?}; saw:\n{}", self.seen.join("\n"));
+    }
+
+    fn wait(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.seen.extend(self.lines.try_iter());
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("still running after {within:?}; saw:\n{}", self.seen.join("\n"));
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn learner(certs: &Path, port: u16, out: &Path, extra: &[&str]) -> Proc {
+    let listen = format!("127.0.0.1:{port}");
+    Proc::spawn(Command::new(env!("CARGO_BIN_EXE_spikerl")).args(["learner", "--listen", &listen, "--certs", certs.to_str().unwrap(), "--env", "pendulum-v1", "--quiet", "--out", out.to_str().unwrap()]).args(extra))
+}
+
+fn actor(certs: &Path, port: u16, id: u32) -> Proc {
+    let connect = format!("localhost:{port}");
+    Proc::spawn(Command::new(actor_binary()).args(["--connect", &connect, "--certs", certs.to_str().unwrap(), "--id", &id.to_string()]))
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+#[test]
+fn three_actor_processes_train_pendulum_and_the_run_survives_a_killed_actor() {
+    let dir = scratch("three");
+    let (certs_dir, run) = (dir.join("certs"), dir.join("run"));
+    certs(&certs_dir);
+    let port = free_port();
+    // No early stop: the run must outlive the dead actor's idle timeout (10 s).
+    let mut l = learner(&certs_dir, port, &run, &["--steps", "12000"]);
+    l.expect("listening for actors", Duration::from_secs(60));
+    let mut actors: Vec<Proc> = (1..=3).map(|id| actor(&certs_dir, port, id)).collect();
+    for id in 1..=3 {
+        l.expect(&format!("actor {id} connected"), Duration::from_secs(30));
+    }
+    // Mid-stream, one actor dies without a word.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metrics(&run).iter().rev().find(|r| r["kind"] == "progress").is_none_or(|r| r["env_steps"].as_u64().unwrap() < 2000) {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    actors[0].child.kill().unwrap();
+    l.expect("actor 1 disconnected", Duration::from_secs(30));
+    assert!(l.wait(Duration::from_secs(400)), "learner failed:\n{}", l.seen.join("\n"));
+
+    let records = metrics(&run);
+    let best = records.iter().filter(|r| r["kind"] == "eval").map(|r| r["eval_return_mean"].as_f64().unwrap()).fold(f64::NEG_INFINITY, f64::max);
+    assert!(best >= -300.0, "best evaluation {best}\n{}", l.seen.join("\n"));
+    let last = records.iter().rev().find(|r| r["remote_actors"].is_array()).expect("per-actor reports");
+    let reports = last["remote_actors"].as_array().unwrap();
+    assert_eq!(reports.len(), 3);
+    assert!(reports.iter().all(|a| a["transitions"].as_u64().unwrap() > 0 && a["dropped_batches"].as_u64() == Some(0)));
+    // The survivors stop cleanly when the learner ends the run.
+    for a in &mut actors[1..] {
+        assert!(a.wait(Duration::from_secs(30)), "actor did not stop cleanly:\n{}", a.seen.join("\n"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn actors_reconnect_to_a_learner_restarted_from_its_checkpoint() {
+    let dir = scratch("restart");
+    let (certs_dir, run) = (dir.join("certs"), dir.join("run"));
+    certs(&certs_dir);
+    let port = free_port();
+    let mut first = learner(&certs_dir, port, &run, &["--steps", "100000", "--checkpoint-every", "1000"]);
+    first.expect("listening for actors", Duration::from_secs(60));
+    let mut actors: Vec<Proc> = (1..=2).map(|id| actor(&certs_dir, port, id)).collect();
+    let checkpoint = run.join("checkpoint.bin");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !checkpoint.is_file() {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    first.child.kill().unwrap();
+    first.wait(Duration::from_secs(10));
+
+    let mut second = learner(&certs_dir, port, &run, &["--resume", checkpoint.to_str().unwrap(), "--steps", "3000"]);
+    for id in 1..=2 {
+        second.expect(&format!("actor {id} connected"), Duration::from_secs(60));
+    }
+    assert!(second.wait(Duration::from_secs(120)), "resumed learner failed:\n{}", second.seen.join("\n"));
+    let steps = metrics(&run).iter().rev().find(|r| r["kind"] == "eval").map(|r| r["env_steps"].as_u64().unwrap());
+    assert!(steps >= Some(3000), "the resumed run reached its end: {steps:?}");
+    for a in &mut actors {
+        a.expect("reconnecting", Duration::from_secs(1));
+        assert!(a.wait(Duration::from_secs(30)), "actor did not stop cleanly:\n{}", a.seen.join("\n"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
