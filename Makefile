@@ -23,7 +23,7 @@ run: setup
 test: setup
 	$(CARGO) test --release --workspace
 	@# The actor binary must build without libtorch.
-	@if $(CARGO) tree -p spikerl-actors --edges normal,build | grep -qiE 'tch|torch'; then echo "spikerl-actors depends on libtorch"; exit 1; else echo "spikerl-actors: no libtorch in its dependency tree"; fi
+	@if $(CARGO) tree -p spikerl-actors --edges normal,build | grep -qE '(^|[ ─])(tch|torch-sys) v'; then echo "spikerl-actors depends on libtorch"; exit 1; else echo "spikerl-actors: no libtorch in its dependency tree"; fi
 
 # Fidelity table of every port against MuJoCo.
 fidelity: setup

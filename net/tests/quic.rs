@@ -63,6 +63,7 @@ fn actors_stream_batches_and_get_the_newest_parameters_and_strangers_are_refused
     assert_eq!(good.reserve(10_000, 2).unwrap(), 256, "the initial window");
     link.consumed(7, 70);
     assert_eq!(good.reserve(10_000, 4).unwrap(), 68, "whole multiples of the unit");
+    assert_eq!(good.reserve(10_000, 1).unwrap(), 2, "the rest");
     // Out of credit, an actor waits (however fast it is) until the learner consumes more.
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| good.reserve(64, 1).unwrap());
