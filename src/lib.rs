@@ -4,3 +4,4 @@
 
 pub mod bench;
 pub mod train;
+pub mod transport_bench;

@@ -251,6 +251,25 @@ struct EnvcheckArgs {
 enum BenchCommand {
     /// Env steps/s: one env on one thread, a VecEnv on 1 and 2 threads, and MuJoCo for scale.
     Env(BenchEnvArgs),
+    /// QUIC transport on loopback: transitions/s, MB/s and batch latency into a learner's
+    /// replay buffer, for each actor count.
+    Transport(BenchTransportArgs),
+}
+
+#[derive(Args)]
+struct BenchTransportArgs {
+    /// Actor counts to measure, comma-separated.
+    #[arg(long, default_value = "1,2,4,8,16,32,64", value_delimiter = ',')]
+    actors: Vec<usize>,
+    /// Shape of the transitions (a Gymnasium id).
+    #[arg(long, default_value = "Hopper-v4")]
+    env: String,
+    /// Seconds measured per actor count (after half a second of warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Where the plot goes.
+    #[arg(long, default_value = "transport_scaling.png")]
+    plot: PathBuf,
 }
 
 #[derive(Args)]
@@ -289,6 +308,7 @@ fn main() {
         Command::Eval(args) => eval(args),
         Command::Plot(args) => plot(args),
         Command::Bench(BenchCommand::Env(args)) => bench_env(args),
+        Command::Bench(BenchCommand::Transport(args)) => bench_transport(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -387,6 +407,27 @@ fn envcheck(args: EnvcheckArgs) -> Result<()> {
     }
     let failed = failed_model + dynamics.iter().filter(|c| !c.passed()).count();
     println!("\n{} of {} checks within tolerance", model.len() + dynamics.len() - failed, model.len() + dynamics.len());
+    Ok(())
+}
+
+fn bench_transport(args: BenchTransportArgs) -> Result<()> {
+    use spikerl::transport_bench::{measure, plot};
+    if args.actors.is_empty() || args.actors.contains(&0) || !(args.duration > 0.0) {
+        bail!("--actors needs positive counts and --duration a positive number of seconds");
+    }
+    let env_id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    let dir = std::env::temp_dir().join(format!("spikerl-bench-certs-{}", std::process::id()));
+    println!("QUIC loopback, {env_id}-shaped transitions in batches of 64, {} s per point", args.duration);
+    println!("{:>7} {:>15} {:>9} {:>9} {:>9}", "actors", "transitions/s", "MB/s", "p50 ms", "p99 ms");
+    let mut points = Vec::new();
+    for &n in &args.actors {
+        let p = measure(&env_id, n, std::time::Duration::from_secs_f64(args.duration), &dir)?;
+        println!("{:>7} {:>15.0} {:>9.1} {:>9.2} {:>9.2}", p.actors, p.transitions_per_s, p.mb_per_s, p.p50_ms, p.p99_ms);
+        points.push(p);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    plot(&args.plot, &env_id, &points)?;
+    println!("plot: {}", args.plot.display());
     Ok(())
 }
 

@@ -103,6 +103,16 @@ fn io_runtime() -> Result<Runtime, QuicError> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("spikerl-quic").enable_all().build().map_err(|e| QuicError::Io(e.to_string()))
 }
 
+/// One I/O thread for every actor link of this process (a machine's actor threads share it).
+fn actor_runtime() -> Result<&'static Runtime, QuicError> {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = io_runtime()?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
 /// Equal strings, in time that does not depend on where they differ.
 fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -386,14 +396,14 @@ pub struct ActorLink {
     closed: Arc<Mutex<Option<String>>>,
     conn: Connection,
     endpoint: Endpoint,
-    runtime: Runtime,
+    runtime: &'static Runtime,
 }
 
 impl ActorLink {
     /// Connects, says Hello and waits for Welcome; a refusal comes back with its reason.
     pub fn connect(options: &ActorOptions) -> Result<Self, QuicError> {
         let client = client_config(&options.tls)?;
-        let runtime = io_runtime()?;
+        let runtime = actor_runtime()?;
         let bind: SocketAddr = if options.connect.is_ipv6() { "[::]:0".parse().expect("address") } else { "0.0.0.0:0".parse().expect("address") };
         let mut endpoint = runtime.block_on(async { Endpoint::client(bind) }).map_err(|e| QuicError::Io(e.to_string()))?;
         endpoint.set_default_client_config(client);
