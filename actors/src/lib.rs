@@ -3,10 +3,12 @@
 
 mod eval;
 mod mailbox;
+mod transport;
 mod worker;
 
 pub use eval::{EvalResult, evaluate};
 pub use mailbox::{ParamMailbox, Throttle};
+pub use transport::{ActorTransport, LocalTransport, QuicTransport, run_actor};
 pub use worker::{RolloutWorker, WorkerSnapshot};
 
 pub mod prelude {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, bounded, unbounded};
-use spikerl_actors::{EvalResult, ParamMailbox, RolloutWorker, Throttle, evaluate};
+use spikerl_actors::{EvalResult, LocalTransport, ParamMailbox, RolloutWorker, Throttle, evaluate, run_actor};
 use spikerl_learner::checkpoint::Checkpoint;
 use spikerl_net::TransitionBatch;
 use spikerl_snn::ParamSet;
@@ -255,24 +255,12 @@ fn actor_loop(
     noise: f32,
     steps_per_env: usize,
     tx: &Sender<TransitionBatch>,
-    mailbox: &ParamMailbox,
-    throttle: &Throttle,
+    mailbox: &Arc<ParamMailbox>,
+    throttle: &Arc<Throttle>,
 ) -> Result<(), String> {
     let mut worker = RolloutWorker::new(id, env_id, envs, seed, random_steps, noise).map_err(|e| e.to_string())?;
-    loop {
-        if let Some(p) = mailbox.newer_than(worker.policy_version()) {
-            worker.set_policy(&p).map_err(|e| e.to_string())?;
-        }
-        let granted = throttle.reserve((steps_per_env * envs) as u64, envs as u64);
-        if granted == 0 {
-            return Ok(());
-        }
-        let mut batch = TransitionBatch::default();
-        worker.collect(granted as usize / envs, &mut batch).map_err(|e| e.to_string())?;
-        if tx.send(batch).is_err() {
-            return Ok(());
-        }
-    }
+    let mut transport = LocalTransport { batches: tx.clone(), mailbox: mailbox.clone(), throttle: throttle.clone() };
+    run_actor(&mut worker, &mut transport, steps_per_env * envs)
 }
 
 type EvalReply = ((u64, u64, Arc<ParamSet>), Result<EvalResult, anyhow::Error>);

@@ -34,6 +34,9 @@ pub struct ActorReport {
     pub policy_lag: f64,
     /// Batches the learner refused (wrong shape, non-finite values).
     pub dropped_batches: u64,
+    /// What the actor last reported (`Stats`): its env steps/s and the policy version it acts with.
+    pub reported_steps_per_s: Option<f64>,
+    pub reported_policy_version: Option<u64>,
 }
 
 pub struct Remote {
@@ -87,6 +90,8 @@ impl Remote {
                         transitions_per_s: 0.0,
                         policy_lag: 0.0,
                         dropped_batches: 0,
+                        reported_steps_per_s: None,
+                        reported_policy_version: None,
                     };
                     let entry = self.actors.entry(actor_id).or_insert((report.clone(), now, 0, 0, 0));
                     entry.0 = ActorReport { transitions: entry.0.transitions, dropped_batches: entry.0.dropped_batches, ..report };
@@ -104,7 +109,12 @@ impl Remote {
                     tracing::warn!("refused a connection from {addr}: {reason}");
                     lines.push(format!("refused a connection from {addr}: {reason}"));
                 }
-                LinkEvent::Stats { .. } => {}
+                LinkEvent::Stats { actor_id, stats } => {
+                    if let Some(a) = self.actors.get_mut(&actor_id) {
+                        a.0.reported_steps_per_s = Some(stats.steps_per_s);
+                        a.0.reported_policy_version = Some(stats.policy_version);
+                    }
+                }
             }
         }
         lines

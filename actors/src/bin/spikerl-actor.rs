@@ -3,14 +3,12 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use spikerl_actors::RolloutWorker;
-use spikerl_net::TransitionBatch;
-use spikerl_net::quic::{ActorLink, ActorOptions, QuicError, RUN_OVER, TlsFiles, read_token};
-use spikerl_net::wire::ActorStats;
+use spikerl_actors::{QuicTransport, RolloutWorker, run_actor};
+use spikerl_net::quic::{ActorLink, ActorOptions, QuicError, TlsFiles, read_token};
 use spikerl_snn::ParamSet;
 
 #[derive(Parser, Clone)]
@@ -119,29 +117,5 @@ fn stream(args: &Args, id: u32, link: &ActorLink, session: u64) -> Result<()> {
     let seed = args.seed ^ (u64::from(id) << 20) ^ session;
     let mut worker = RolloutWorker::new(id, &w.env_id, args.envs, seed, w.random_steps, w.act_noise)?;
     worker.set_policy(&ParamSet::decode(&w.params).context("the learner's parameters")?)?;
-    let steps_per_env = (args.batch / args.envs).max(1);
-    let (mut seq, mut last_stats, mut steps_at_stats) = (0u64, Instant::now(), 0u64);
-    loop {
-        if let Some(bytes) = link.take_params() {
-            worker.set_policy(&ParamSet::decode(&bytes).context("the learner's parameters")?)?;
-        }
-        let envs = args.envs as u64;
-        let granted = match link.reserve((steps_per_env * args.envs) as u64, envs) {
-            Ok(granted) => granted,
-            Err(e) => return if link.closed().as_deref() == Some(RUN_OVER) { Ok(()) } else { Err(e.into()) },
-        };
-        let mut batch = TransitionBatch::default();
-        worker.collect((granted / envs) as usize, &mut batch)?;
-        batch.seq = seq;
-        seq += 1;
-        if let Err(e) = link.send(batch) {
-            return if link.closed().as_deref() == Some(RUN_OVER) { Ok(()) } else { Err(e.into()) };
-        }
-        if last_stats.elapsed() >= Duration::from_secs(5) {
-            let steps = worker.steps();
-            let stats = ActorStats { env_steps: steps, steps_per_s: (steps - steps_at_stats) as f64 / last_stats.elapsed().as_secs_f64(), policy_version: worker.policy_version() };
-            let _ = link.send_stats(stats);
-            (last_stats, steps_at_stats) = (Instant::now(), steps);
-        }
-    }
+    run_actor(&mut worker, &mut QuicTransport { link }, args.batch).map_err(anyhow::Error::msg)
 }
