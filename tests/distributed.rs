@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use spikerl_net::quic::{ActorOptions, TlsFiles, send_raw};
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spikerl-dist-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -130,6 +132,21 @@ fn three_actor_processes_train_pendulum_and_the_run_survives_a_killed_actor() {
     }
     actors[0].child.kill().unwrap();
     l.expect("actor 1 disconnected", Duration::from_secs(30));
+
+    // Strangers and broken peers while it trains: each refused with a reason, training goes on.
+    let connect = format!("localhost:{port}");
+    let mut wrong_token = Proc::spawn(Command::new(actor_binary()).args(["--connect", &connect, "--certs", certs_dir.to_str().unwrap(), "--token", "guess", "--id", "50"]));
+    assert!(!wrong_token.wait(Duration::from_secs(30)), "an actor with a wrong token must fail");
+    wrong_token.expect("wrong run token", Duration::from_secs(1));
+    let foreign = dir.join("foreign");
+    certs(&foreign);
+    let mut stranger = Proc::spawn(Command::new(actor_binary()).args(["--connect", &connect, "--certs", foreign.to_str().unwrap(), "--id", "60"]));
+    l.expect("TLS handshake failed", Duration::from_secs(30));
+    let _ = stranger.child.kill();
+    let garbage = ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(&certs_dir, "actor"), token: String::new(), actor_id: 70, envs: 1 };
+    let reason = send_raw(&garbage, b"\x00\x01 not a spikerl stream at all").unwrap();
+    assert!(reason.contains("bad magic"), "{reason}");
+    l.expect("bad magic", Duration::from_secs(10));
     assert!(l.wait(Duration::from_secs(400)), "learner failed:\n{}", l.seen.join("\n"));
 
     let records = metrics(&run);
@@ -139,6 +156,7 @@ fn three_actor_processes_train_pendulum_and_the_run_survives_a_killed_actor() {
     let reports = last["remote_actors"].as_array().unwrap();
     assert_eq!(reports.len(), 3);
     assert!(reports.iter().all(|a| a["transitions"].as_u64().unwrap() > 0 && a["dropped_batches"].as_u64() == Some(0)));
+    assert!(reports.iter().any(|a| a["reported_steps_per_s"].as_f64().is_some_and(|r| r > 0.0)), "actors' own Stats reach the report");
     // The survivors stop cleanly when the learner ends the run.
     for a in &mut actors[1..] {
         assert!(a.wait(Duration::from_secs(30)), "actor did not stop cleanly:\n{}", a.seen.join("\n"));
