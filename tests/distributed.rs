@@ -195,3 +195,37 @@ fn actors_reconnect_to_a_learner_restarted_from_its_checkpoint() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+}
+
+/// An actor far faster than its learner (8 envs against a learner doing 8 updates per step)
+/// waits for credit: neither process grows, and the actor is never far ahead.
+#[test]
+fn a_fast_actor_against_a_slow_learner_stays_bounded() {
+    let dir = scratch("backpressure");
+    let (certs_dir, run) = (dir.join("certs"), dir.join("run"));
+    certs(&certs_dir);
+    let port = free_port();
+    let mut l = learner(&certs_dir, port, &run, &["--steps", "1000000", "--updates-per-step", "8", "--eval-every", "1000000"]);
+    l.expect("listening for actors", Duration::from_secs(60));
+    let connect = format!("localhost:{port}");
+    let mut a = Proc::spawn(Command::new(actor_binary()).args(["--connect", &connect, "--certs", certs_dir.to_str().unwrap(), "--envs", "8", "--id", "1"]));
+    l.expect("actor 1 connected", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(6));
+    let (learner_before, actor_before) = (rss_kb(l.child.id()), rss_kb(a.child.id()));
+    std::thread::sleep(Duration::from_secs(12));
+    let (learner_after, actor_after) = (rss_kb(l.child.id()), rss_kb(a.child.id()));
+    assert!(actor_before > 0 && learner_before > 0);
+    assert!(actor_after < actor_before + 10_000, "actor RSS {actor_before} → {actor_after} kB");
+    assert!(learner_after < learner_before + 30_000, "learner RSS {learner_before} → {learner_after} kB");
+    // The learner took every step the actor made, give or take the credit window.
+    let last = metrics(&run).into_iter().rev().find(|r| r["remote_actors"].is_array()).expect("a progress record");
+    let (taken, sent) = (last["env_steps"].as_u64().unwrap(), last["remote_actors"][0]["transitions"].as_u64().unwrap());
+    assert_eq!(taken, sent, "every batch the actor sent reached the replay buffer");
+    let _ = l.child.kill();
+    let _ = a.child.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}

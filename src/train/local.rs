@@ -155,6 +155,13 @@ fn learn(
     };
     let local_actors = opts.actors > 0;
     loop {
+        // Connections first, so that an actor's batches count from its first one.
+        if let Some(r) = remote.as_mut() {
+            for line in r.poll_events() {
+                out.println(line);
+            }
+            r.set_random_steps(c.start_steps.saturating_sub(learner.env_steps));
+        }
         // Take data only while the learner owes updates for it: remote actors are paused by
         // their streams' flow control, local ones by the throttle.
         let mut got = false;
@@ -176,12 +183,6 @@ fn learn(
                 break;
             }
             got = true;
-        }
-        if let Some(r) = remote.as_mut() {
-            for line in r.poll_events() {
-                out.println(line);
-            }
-            r.set_random_steps(c.start_steps.saturating_sub(learner.env_steps));
         }
         let done = learner.env_steps >= opts.steps || super::stop_requested();
         if learner.td3.updates() < learner.updates_due() && !super::stop_requested() {

@@ -44,6 +44,8 @@ pub struct Remote {
     precision: WirePrecision,
     start: Instant,
     actors: BTreeMap<u32, (ActorReport, Instant, u64, u64, u64)>,
+    /// Connection news not yet shown.
+    lines: Vec<String>,
 }
 
 impl Remote {
@@ -58,7 +60,7 @@ impl Remote {
             random_steps: 0,
         };
         let link = LearnerLink::listen(options, params.encode(opts.param_precision), 64)?;
-        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new() })
+        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), lines: Vec::new() })
     }
 
     pub fn publish(&self, params: &ParamSet) {
@@ -72,9 +74,14 @@ impl Remote {
         self.link.set_random_steps(left / (connected + 1));
     }
 
-    /// Logs connection events; returns lines for the screen.
+    /// Logs connection events; returns the lines for the screen since the last call.
     pub fn poll_events(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
+        self.take_events();
+        std::mem::take(&mut self.lines)
+    }
+
+    fn take_events(&mut self) {
+        let lines = &mut self.lines;
         while let Ok(event) = self.link.events.try_recv() {
             match event {
                 LinkEvent::Connected { actor_id, addr, envs } => {
@@ -117,11 +124,14 @@ impl Remote {
                 }
             }
         }
-        lines
     }
 
     /// Counts a batch from a remote actor; `accepted` is whether it reached the replay buffer.
     pub fn note_batch(&mut self, batch: &TransitionBatch, version: u64, accepted: bool) {
+        if !self.actors.contains_key(&batch.actor_id) {
+            // Its Connected event is queued behind this batch's arrival.
+            self.take_events();
+        }
         if let Some((report, _, _, lag_sum, batches)) = self.actors.get_mut(&batch.actor_id) {
             if accepted {
                 report.transitions += batch.len() as u64;
