@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# GPU checks, run on a GPU machine from the repo root with the binaries carried in target/gpu:
+#   (here) cargo build --release --workspace --all-targets; mkdir -p target/gpu
+#          strip -o target/gpu/spikerl target/release/spikerl
+#          strip -o target/gpu/td3_bench target/release/examples/td3_bench
+#          strip -o target/gpu/actor_devices target/release/deps/actor_devices-*
+# OUT (a folder for the Pendulum run) defaults to ./gpu-out.
+# GPU checks for the learner's new paths (written-out critic backward, Adam tensor path,
+# minibatch split off on CUDA): td3_bench rates and a short Pendulum run on CUDA.
+set -u
+OUT=${OUT:-gpu-out}
+TORCH=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+NV=$(python3 -c 'import os, nvidia; print(os.path.dirname(nvidia.__path__[0]) if hasattr(nvidia, "__path__") else "")' 2>/dev/null)
+LIBS="$TORCH/lib"
+for d in $(ls -d "$(dirname "$TORCH")"/nvidia/*/lib "$(dirname "$TORCH")"/nvidia/cu13/lib 2>/dev/null); do LIBS="$LIBS:$d"; done
+export LD_LIBRARY_PATH="$LIBS:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+echo "== actor_devices test (CUDA path = CPU kernels)"
+timeout 120 target/gpu/actor_devices 2>&1 | tail -3
+echo "== td3_bench (CPU rows are this host's CPU)"
+timeout 240 target/gpu/td3_bench --updates 300 --threads 1 2>&1 | tail -5
+echo "== Pendulum on CUDA"
+timeout 200 target/gpu/spikerl train --env pendulum-v1 --device cuda --steps 10000 --target-return -300 --quiet --out "$OUT/pendulum-cuda" 2>&1 | tail -3
+grep '"eval"' "$OUT/pendulum-cuda/metrics.jsonl" | cut -c1-160
