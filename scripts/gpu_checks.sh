@@ -10,7 +10,6 @@
 set -u
 OUT=${OUT:-gpu-out}
 TORCH=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
-NV=$(python3 -c 'import os, nvidia; print(os.path.dirname(nvidia.__path__[0]) if hasattr(nvidia, "__path__") else "")' 2>/dev/null)
 LIBS="$TORCH/lib"
 for d in $(ls -d "$(dirname "$TORCH")"/nvidia/*/lib "$(dirname "$TORCH")"/nvidia/cu13/lib 2>/dev/null); do LIBS="$LIBS:$d"; done
 export LD_LIBRARY_PATH="$LIBS:${LD_LIBRARY_PATH:-}"

@@ -144,9 +144,15 @@ fn three_actor_processes_train_pendulum_and_the_run_survives_a_killed_actor() {
     l.expect("TLS handshake failed", Duration::from_secs(30));
     let _ = stranger.child.kill();
     let garbage = ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(&certs_dir, "actor"), token: String::new(), actor_id: 70, envs: 1 };
-    let reason = send_raw(&garbage, b"\x00\x01 not a spikerl stream at all").unwrap();
-    assert!(reason.contains("bad magic"), "{reason}");
-    l.expect("bad magic", Duration::from_secs(10));
+    let mut oversized = spikerl_net::wire::preamble().to_vec();
+    oversized.extend_from_slice(&(spikerl_net::wire::MAX_FRAME_BYTES as u32 + 1).to_le_bytes());
+    let mut future = spikerl_net::wire::preamble().to_vec();
+    future[4..8].copy_from_slice(&(spikerl_net::PROTOCOL_VERSION + 1).to_le_bytes());
+    for (bytes, expect) in [(b"\x00\x01 not a spikerl stream at all".to_vec(), "bad magic"), (oversized, "over the"), (future, "protocol version")] {
+        let reason = send_raw(&garbage, &bytes).unwrap();
+        assert!(reason.contains(expect), "{reason}");
+        l.expect(expect, Duration::from_secs(10));
+    }
     assert!(l.wait(Duration::from_secs(400)), "learner failed:\n{}", l.seen.join("\n"));
 
     let records = metrics(&run);
