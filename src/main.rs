@@ -1,6 +1,6 @@
 //! The `spikerl` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -570,7 +570,12 @@ fn cert(args: CertArgs) -> Result<()> {
 fn train(args: TrainArgs, remote: Option<spikerl::train::remote::RemoteOptions>) -> Result<()> {
     use spikerl::train::{TrainOptions, parse_device, parse_precision};
     use spikerl_learner::Td3Config;
-    let env_id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    // A registered task by its canonical id; an MJCF file by its path (every actor makes it
+    // from there).
+    let probe = spikerl_envs::make(&args.env)?;
+    let registered = spikerl_envs::make(&probe.spec().id).is_ok();
+    let env_id = if registered { probe.spec().id.clone() } else { args.env.clone() };
+    let run_name = if registered { env_id.clone() } else { Path::new(&args.env).file_stem().map_or("mjcf".into(), |s| s.to_string_lossy().into_owned()) };
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -607,7 +612,7 @@ fn train(args: TrainArgs, remote: Option<spikerl::train::remote::RemoteOptions>)
         out: match (&args.out, &args.resume) {
             (Some(out), _) => out.clone(),
             (None, Some(ck)) => ck.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| PathBuf::from(".")),
-            (None, None) => PathBuf::from("runs").join(format!("{env_id}-seed{seed}")),
+            (None, None) => PathBuf::from("runs").join(format!("{run_name}-seed{seed}")),
         },
         sync: args.sync,
         eval_every: args.eval_every.unwrap_or(if pendulum { 2000 } else { 5000 }),

@@ -157,3 +157,15 @@ fn a_terminated_run_leaves_a_checkpoint_and_a_report() {
     assert!(evals(&run).last().unwrap().0 >= stopped_at + 300, "the resumed run went on to --steps");
     let _ = std::fs::remove_dir_all(&run);
 }
+
+/// `--env` takes an MJCF file as well as a registered id; the run is named after the file.
+#[test]
+fn an_mjcf_file_trains_like_a_registered_task() {
+    let run = scratch("mjcf");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/assets/hopper.xml");
+    let (ok, out, err) = spikerl(&["train", "--env", model.to_str().unwrap(), "--steps", "1200", "--eval-every", "1000", "--quiet", "--out", run.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1200 env steps"), "{out}");
+    assert!(!evals(&run).is_empty());
+    let _ = std::fs::remove_dir_all(&run);
+}

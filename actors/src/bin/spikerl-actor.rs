@@ -94,12 +94,12 @@ fn actor(args: &Args, options: &ActorOptions) -> Result<()> {
                 tracing::info!("actor {id}: connected to {} (run {}, {})", options.connect, link.welcome.run_id, link.welcome.env_id);
                 backoff = Duration::from_millis(500);
                 sessions += 1;
-                match stream(args, id, &link, sessions) {
+                match stream(args, id, &link, sessions)? {
                     Ok(()) => {
                         tracing::info!("actor {id}: the learner ended the run");
                         return Ok(());
                     }
-                    Err(e) => tracing::warn!("actor {id}: link lost ({e:#}); reconnecting"),
+                    Err(e) => tracing::warn!("actor {id}: link lost ({e}); reconnecting"),
                 }
             }
             Err(QuicError::Refused(reason)) => bail!("actor {id}: refused by the learner: {reason}"),
@@ -111,11 +111,13 @@ fn actor(args: &Args, options: &ActorOptions) -> Result<()> {
     }
 }
 
-/// Steps envs with the newest parameters and sends batches; `Ok` when the learner ends the run.
-fn stream(args: &Args, id: u32, link: &ActorLink, session: u64) -> Result<()> {
+/// Steps envs with the newest parameters and sends batches: `Ok(Ok(()))` when the learner
+/// ends the run, `Ok(Err(..))` when the link drops (worth reconnecting), `Err` when this actor
+/// cannot run what the learner asks (an unknown task, parameters it cannot read).
+fn stream(args: &Args, id: u32, link: &ActorLink, session: u64) -> Result<Result<(), String>> {
     let w = &link.welcome;
     let seed = args.seed ^ (u64::from(id) << 20) ^ session;
-    let mut worker = RolloutWorker::new(id, &w.env_id, args.envs, seed, w.random_steps, w.act_noise)?;
+    let mut worker = RolloutWorker::new(id, &w.env_id, args.envs, seed, w.random_steps, w.act_noise).with_context(|| format!("actor {id}: cannot make the learner's task {:?}", w.env_id))?;
     worker.set_policy(&ParamSet::decode(&w.params).context("the learner's parameters")?)?;
-    run_actor(&mut worker, &mut QuicTransport { link }, args.batch).map_err(anyhow::Error::msg)
+    Ok(run_actor(&mut worker, &mut QuicTransport { link }, args.batch))
 }
