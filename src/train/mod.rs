@@ -268,10 +268,20 @@ static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 /// last checkpoint, report, curve.
 fn stop_on_ctrl_c() {
     static ONCE: std::sync::Once = std::sync::Once::new();
+    static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
+            let first = *FIRST.get_or_init(std::time::Instant::now);
             if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                std::process::exit(130); // a second Ctrl-C: stop now
+                // One Ctrl-C under `make run` reaches this process several times (the terminal's
+                // SIGINT, then make's own): only a later one means "abort".
+                if first.elapsed() < std::time::Duration::from_secs(2) {
+                    return;
+                }
+                // SAFETY: _exit ends the process at once, without running atexit handlers or
+                // C++ static destructors, which would pull libtorch's global state from under
+                // learner threads still inside it.
+                unsafe { libc::_exit(130) };
             }
             eprintln!("\nstopping: finishing the checkpoint and the report (Ctrl-C again to abort)");
         });
