@@ -22,6 +22,9 @@ enum Command {
     Rollout(RolloutArgs),
     /// Compare a rapier port with MuJoCo's reference data, figure by figure.
     Envcheck(EnvcheckArgs),
+    /// Step one task for another program over stdin/stdout (binary protocol: see
+    /// scripts/spikerl_env.py, a Gymnasium-style client).
+    Envserve(EnvserveArgs),
     /// Firing rates, synaptic operations and energy of the spiking actor on a task.
     SnnReport(SnnReportArgs),
     /// Train a spiking actor with TD3 (learner + actor threads in this process).
@@ -236,6 +239,13 @@ struct RolloutArgs {
 }
 
 #[derive(Args)]
+struct EnvserveArgs {
+    /// Gymnasium id (any case) or an MJCF file.
+    #[arg(long)]
+    env: String,
+}
+
+#[derive(Args)]
 struct EnvcheckArgs {
     #[arg(long)]
     env: String,
@@ -301,6 +311,9 @@ fn main() {
     let result = match cli.command {
         Command::Rollout(args) => rollout(args),
         Command::Envcheck(args) => envcheck(args),
+        Command::Envserve(args) => spikerl_envs::make(&args.env)
+            .map_err(anyhow::Error::from)
+            .and_then(|env| spikerl::envserve::serve(env, std::io::stdin().lock(), std::io::stdout().lock())),
         Command::SnnReport(args) => snn_report(args),
         Command::Train(args) => train(*args, None),
         Command::Learner(args) => learner(*args),
