@@ -19,8 +19,9 @@ setup: .venv/libtorch
 run: setup
 	$(CARGO) run --release --quiet -- train --env Hopper-v4
 
-# The test suite (reads MuJoCo's reference data from ../shared/reference/mujoco).
-test: setup
+# The test suite (reads MuJoCo's reference data from ../shared/reference/mujoco; the gym:
+# tasks' tests run Gymnasium+MuJoCo from .venv-mujoco).
+test: setup mujoco-venv
 	$(CARGO) test --release --workspace
 	@# The actor binary must build without libtorch.
 	@if $(CARGO) tree -p spikerl-actors --edges normal,build | grep -qE '(^|[ ─])(tch|torch-sys) v'; then echo "spikerl-actors depends on libtorch"; exit 1; else echo "spikerl-actors: no libtorch in its dependency tree"; fi

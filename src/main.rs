@@ -588,18 +588,20 @@ fn train(args: TrainArgs, remote: Option<spikerl::train::remote::RemoteOptions>)
     let probe = spikerl_envs::make(&args.env)?;
     let registered = spikerl_envs::make(&probe.spec().id).is_ok();
     let env_id = if registered { probe.spec().id.clone() } else { args.env.clone() };
-    let run_name = if registered { env_id.clone() } else { Path::new(&args.env).file_stem().map_or("mjcf".into(), |s| s.to_string_lossy().into_owned()) };
+    let run_name = if registered { env_id.replace(':', "-") } else { Path::new(&args.env).file_stem().map_or("mjcf".into(), |s| s.to_string_lossy().into_owned()) };
+    // Gymnasium's own task (`gym:ID`) gets the port's presets.
+    let preset_id = env_id.strip_prefix(spikerl_envs::gym::PREFIX).unwrap_or(&env_id);
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let base = toml::to_string(&Td3Config::for_env(&env_id))?;
+            let base = toml::to_string(&Td3Config::for_env(preset_id))?;
             // The file overrides the task's defaults key by key.
             let mut merged: toml::Table = toml::from_str(&base)?;
             let overrides: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
             merged.extend(overrides);
             toml::Value::Table(merged).try_into::<Td3Config>().with_context(|| format!("{}: bad hyperparameters", path.display()))?
         }
-        None => Td3Config::for_env(&env_id),
+        None => Td3Config::for_env(preset_id),
     };
     let h = &args.hyper;
     macro_rules! set {

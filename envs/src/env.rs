@@ -17,6 +17,8 @@ pub enum EnvError {
     UnknownEnv(String, String),
     #[error("cannot load model '{path}': {reason}")]
     Model { path: String, reason: String },
+    #[error("{id}: {reason}")]
+    Gym { id: String, reason: String },
     #[error("saved env state does not fit {task}: {reason}")]
     Snapshot { task: String, reason: String },
 }

@@ -10,6 +10,7 @@
 //! ```
 
 mod env;
+pub mod gym;
 pub mod locomotion;
 mod pendulum;
 pub mod reference;

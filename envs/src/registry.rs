@@ -24,8 +24,12 @@ fn locomotion_spec(id: &str) -> Option<LocomotionSpec> {
 }
 
 /// Creates a task by id. A path to an `.xml` MJCF file makes a generic locomotion task on
-/// that model (see [`locomotion::custom`]).
+/// that model (see [`locomotion::custom`]); `gym:ID` runs Gymnasium's own task in a Python
+/// process (see [`crate::gym`]).
 pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
+    if id.starts_with(crate::gym::PREFIX) {
+        return Ok(Box::new(crate::gym::GymEnv::new(id)?));
+    }
     if id.ends_with(".xml") {
         let spec = locomotion::custom(ModelSource::File(id.into()));
         return Ok(Box::new(spec.build()?));
