@@ -172,7 +172,7 @@ impl SpikingActor {
             let w = self.view(flat, &format!("layers.{l}.weight"));
             grads.push((format!("layers.{l}.weight"), grad_times_spikes(&g2, &input.view([t_steps * b, n_in]), precision)));
             grads.push((format!("layers.{l}.bias"), g2.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
-            g_spikes = matmul(&g2, &w, precision).view([t_steps, b, n_in]);
+            g_spikes = precision.mm(&g2, &w).view([t_steps, b, n_in]);
         }
 
         // Encoder: straight-through spikes back to the receptive-field activations.
@@ -204,13 +204,6 @@ impl SpikingActor {
     }
 }
 
-/// `a × b` in fp32, or in bf16 with an fp32 result.
-fn matmul(a: &Tensor, b: &Tensor, precision: Precision) -> Tensor {
-    match precision {
-        Precision::F32 => a.matmul(b),
-        Precision::Bf16 => a.to_kind(Kind::BFloat16).matmul(&b.to_kind(Kind::BFloat16)).to_kind(Kind::Float),
-    }
-}
 
 /// Weights as the product sees them: bf16-rounded in bf16 mode.
 fn weights_for(w: &Tensor, precision: Precision) -> Tensor {
@@ -225,7 +218,7 @@ fn weights_for(w: &Tensor, precision: Precision) -> Tensor {
 /// several times cheaper than a dense product) — and exact in fp32 accumulation.
 fn spikes_times_wt(spikes: &Tensor, w: &Tensor, precision: Precision) -> Tensor {
     if !on_cpu_f32(spikes) || dense(cpu_values(spikes)) {
-        return matmul(spikes, &w.tr(), precision);
+        return precision.mm(spikes, &w.tr());
     }
     let w = weights_for(w, precision).contiguous();
     let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
@@ -282,7 +275,7 @@ fn push_nonzeros(row: &[f32], out: &mut Vec<u32>) {
 fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tensor {
     let g = g.contiguous();
     if !(on_cpu_f32(spikes) && on_cpu_f32(&g)) || dense(cpu_values(spikes)) {
-        return matmul(&g.tr(), spikes, precision);
+        return precision.mm(&g.tr(), spikes);
     }
     let g = weights_for(&g, precision).contiguous();
     let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);

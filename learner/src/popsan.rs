@@ -19,6 +19,24 @@ pub enum Precision {
     Bf16,
 }
 
+/// Below this many multiply-adds a bf16 product costs more than the fp32 one on the CPU:
+/// every oneDNN bf16 call pays a fixed ~20 µs (this VM, one thread: `[50,256]×[256,1]` 2.6 µs
+/// fp32, 24 µs bf16; `[50,256]×[256,256]` 72 / 66 µs; `[250,256]×[256,256]` 382 / 175 µs).
+pub const CPU_BF16_MIN_MACS: i64 = 3 << 20;
+
+impl Precision {
+    /// `a × b` (2-D) with an fp32 result: in bf16 when so asked and, on the CPU, when the
+    /// product is large enough for bf16 to pay; in fp32 otherwise.
+    pub fn mm(self, a: &Tensor, b: &Tensor) -> Tensor {
+        let macs = a.size()[0] * a.size()[1] * b.size()[1];
+        if self == Precision::Bf16 && (a.device() != Device::Cpu || macs >= CPU_BF16_MIN_MACS) {
+            a.to_kind(Kind::BFloat16).mm(&b.to_kind(Kind::BFloat16)).to_kind(Kind::Float)
+        } else {
+            a.mm(b)
+        }
+    }
+}
+
 /// Spikes of every spiking layer at every timestep (`[timestep][layer]`, each `[batch,
 /// neurons]`, 0/1), and the membrane voltages of the non-encoder layers.
 pub struct Recording {

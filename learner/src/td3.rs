@@ -540,6 +540,8 @@ mod tests {
     fn threaded_updates_equal_single_threaded() {
         for poisson in [false, true] {
             let (mut one, mut three) = (learner(1, poisson), learner(3, poisson));
+            // Same start whatever other tests do to libtorch's global generator meanwhile.
+            three.load_state(one.state()).unwrap();
             let mut rb = ReplayBuffer::new(4, 2, 1000);
             let mut rng = SplitMix::new(4);
             for _ in 0..500 {
@@ -558,10 +560,41 @@ mod tests {
             assert_eq!(a.rng, b.rng, "same random draws");
             let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()));
             assert!(close(&a.actor, &b.actor) && close(&a.critic, &b.critic) && close(&a.actor_target, &b.actor_target));
-            assert!(a.actor != learner(1, poisson).state().actor, "the actor was updated");
+            assert!(a.actor != a.actor_target, "the actor was updated");
             let (s1, s3) = (one.stats().unwrap(), three.stats().unwrap());
             assert!((s1.critic_loss - s3.critic_loss).abs() <= 1e-4 * (1.0 + s1.critic_loss.abs()));
             assert!((s1.actor_loss.unwrap() - s3.actor_loss.unwrap()).abs() <= 1e-4 * (1.0 + s1.actor_loss.unwrap().abs()));
         }
     }
+
+    /// Targets move only on actor steps, by `θ_targ += (1 − ρ)·(θ − θ_targ)` of the newly
+    /// stepped parameters (fused into the optimiser's pass on the CPU).
+    #[test]
+    fn targets_follow_by_polyak_averaging_on_actor_steps() {
+        let mut td3 = learner(2, false);
+        let mut rb = ReplayBuffer::new(4, 2, 1000);
+        let mut rng = SplitMix::new(5);
+        for _ in 0..200 {
+            let o: Vec<f32> = (0..4).map(|_| rng.normal()).collect();
+            let a: Vec<f32> = (0..2).map(|_| rng.uniform(1.0)).collect();
+            rb.push(&o, &a, rng.normal(), &o, false);
+        }
+        let mut mb = Minibatch::default();
+        rb.sample_into(33, &mut rng, &mut mb);
+        let start = td3.state();
+        td3.update(&mb);
+        let critic_step = td3.state();
+        assert_eq!(critic_step.critic_target, start.critic_target, "no target update without an actor step");
+        assert_ne!(critic_step.critic, start.critic);
+        td3.update(&mb);
+        let actor_step = td3.state();
+        let w = (1.0 - td3.config.polyak) as f32;
+        let follows = |before: &[f32], after: &[f32], online: &[f32]| {
+            before.iter().zip(after).zip(online).all(|((t0, t1), p)| (t1 - (t0 + w * (p - t0))).abs() <= 1e-6 * (1.0 + t0.abs()))
+        };
+        assert!(follows(&critic_step.critic_target, &actor_step.critic_target, &actor_step.critic));
+        assert!(follows(&critic_step.actor_target, &actor_step.actor_target, &actor_step.actor));
+        assert_ne!(actor_step.actor_target, critic_step.actor_target);
+    }
+
 }
