@@ -56,9 +56,10 @@ struct TrainArgs {
     actors: Option<usize>,
     #[arg(long, default_value_t = 1)]
     envs_per_actor: usize,
-    /// fp32, or bf16 (fp32 master weights, bf16 matrix products, fp32 gradients).
-    #[arg(long, default_value = "fp32")]
-    precision: String,
+    /// fp32 (default), or bf16 (fp32 master weights, bf16 matrix products, fp32 gradients).
+    /// With --resume: the checkpoint's, unless given.
+    #[arg(long)]
+    precision: Option<String>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -82,7 +83,8 @@ struct TrainArgs {
     /// Keep the replay buffer in checkpoints (needed for a bitwise-identical resume).
     #[arg(long)]
     save_replay: bool,
-    /// Continue from a checkpoint (its hyperparameters, seed and precision are kept).
+    /// Continue from a checkpoint (its hyperparameters and seed are kept, and its precision
+    /// unless --precision is given).
     #[arg(long)]
     resume: Option<PathBuf>,
     /// Threads that share each minibatch on a CPU learner (default: every core — the actors'
@@ -621,7 +623,8 @@ fn train(args: TrainArgs, remote: Option<spikerl::train::remote::RemoteOptions>)
         steps: args.steps.unwrap_or(if pendulum { 20_000 } else { 1_000_000 }),
         actors,
         envs_per_actor: args.envs_per_actor,
-        precision: parse_precision(&args.precision)?,
+        precision: parse_precision(args.precision.as_deref().unwrap_or("fp32"))?,
+        keep_precision_on_resume: args.precision.is_none(),
         device: parse_device(&args.device)?,
         seed,
         out: match (&args.out, &args.resume) {

@@ -79,6 +79,16 @@ fn sync_run_resumed_from_a_checkpoint_is_bitwise_identical() {
     assert_ne!(halfway, resumed, "the resumed run went on");
     assert!(whole == resumed, "uninterrupted and resumed runs differ");
     assert_eq!(evals(&a), evals(&b), "same evaluations, in order");
+    let report = |dir: &Path| std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report(&b).contains("| precision / device | fp32"), "the checkpoint's precision is kept");
+
+    // Asked for, another compute precision takes over from a checkpoint (master weights are fp32).
+    let mut args: Vec<&str> = common.to_vec();
+    let ck = b.join("checkpoint.bin").to_str().unwrap().to_string();
+    args.extend(["--steps", "2300", "--out", a.to_str().unwrap(), "--resume", ck.as_str(), "--precision", "bf16"]);
+    let (ok, _, err) = spikerl(&args);
+    assert!(ok, "{err}");
+    assert!(report(&a).contains("| precision / device | bf16"), "{}", report(&a));
 
     // A corrupt or foreign checkpoint is a clear error.
     let bad = b.join("bad.bin");

@@ -29,6 +29,9 @@ pub struct TrainOptions {
     pub actors: usize,
     pub envs_per_actor: usize,
     pub precision: Precision,
+    /// `--resume` takes the checkpoint's precision (false: the one asked for; the master
+    /// weights are fp32 either way).
+    pub keep_precision_on_resume: bool,
     pub device: Device,
     pub seed: u64,
     pub out: PathBuf,
@@ -213,10 +216,13 @@ pub fn load_for_resume(opts: &mut TrainOptions) -> Result<Option<Checkpoint>> {
     if ck.env_steps >= opts.steps {
         bail!("{} has already taken {} env steps; ask for more with --steps", path.display(), ck.env_steps);
     }
-    // The run continues with the checkpoint's hyperparameters, precision and seed.
+    // The run continues with the checkpoint's hyperparameters and seed, and its precision
+    // unless another was asked for.
     opts.config = ck.config.clone();
     opts.seed = ck.seed;
-    opts.precision = parse_precision(&ck.precision).context("checkpoint precision")?;
+    if opts.keep_precision_on_resume {
+        opts.precision = parse_precision(&ck.precision).context("checkpoint precision")?;
+    }
     Ok(Some(ck))
 }
 
