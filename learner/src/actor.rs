@@ -23,6 +23,7 @@ use tch::{Device, Kind, Tensor};
 #[doc(hidden)]
 pub use crate::cpu::FORCE_TENSOR_OPS;
 use crate::cpu::{cpu_values, cpu_values_mut, on_cpu_f32, simd};
+use crate::events::{IndexSets, StripTable};
 use crate::popsan::Precision;
 
 /// The spiking actor's function; parameters are passed in (online or target network).
@@ -214,20 +215,18 @@ fn weights_for(w: &Tensor, precision: Precision) -> Tensor {
 }
 
 /// `S·Wᵀ` for binary spikes `S` (`[R, in]`) and `W` (`[out, in]`). On the CPU it is
-/// event-driven — each spike adds one row of `Wᵀ` (spikes are mostly sparse, so this is
+/// event-driven — each spike adds one column of `W` (spikes are mostly sparse, so this is
 /// several times cheaper than a dense product) — and exact in fp32 accumulation.
 fn spikes_times_wt(spikes: &Tensor, w: &Tensor, precision: Precision) -> Tensor {
     if !on_cpu_f32(spikes) || dense(cpu_values(spikes)) {
         return precision.mm(spikes, &w.tr());
     }
     let w = weights_for(w, precision).contiguous();
-    let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
+    let (rows, n_in) = (spikes.size()[0], spikes.size()[1] as usize);
     let n_out = w.size()[0] as usize;
-    let wt = PaddedRows::transposed(cpu_values(&w), n_out, n_in);
-    let mut out = Tensor::empty([rows as i64, n_out as i64], (Kind::Float, Device::Cpu));
-    let s = cpu_values(spikes);
-    let o = cpu_values_mut(&mut out);
-    simd::dispatch(#[inline(always)] || sum_active_rows(&wt, s, n_in, o, n_out));
+    let mut out = Tensor::empty([rows, n_out as i64], (Kind::Float, Device::Cpu));
+    let table = StripTable::from_columns(cpu_values(&w), n_in, n_out);
+    table.sum_sets(&IndexSets::of_rows(cpu_values(spikes), n_in), cpu_values_mut(&mut out));
     out
 }
 
@@ -242,33 +241,6 @@ fn dense(spikes: &[f32]) -> bool {
     fired as f64 > DENSE_ABOVE * spikes.len() as f64
 }
 
-/// Row `r` of `out` (`[R, n_out]`) = the sum of the rows of `table` selected by the nonzeros
-/// of row `r` of `spikes` (`[R, n_in]`).
-#[inline(always)]
-fn sum_active_rows(table: &PaddedRows, spikes: &[f32], n_in: usize, out: &mut [f32], n_out: usize) {
-    let mut active = Vec::with_capacity(n_in);
-    for (s_row, o_row) in spikes.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
-        active.clear();
-        push_nonzeros(s_row, &mut active);
-        table.sum_rows(&active, o_row);
-    }
-}
-
-/// Appends the indices of the nonzeros of `row` to `out`, 16 compares per mask.
-#[inline(always)]
-fn push_nonzeros(row: &[f32], out: &mut Vec<u32>) {
-    for (block, chunk) in row.chunks(16).enumerate() {
-        let mut mask = 0u32;
-        for (k, &x) in chunk.iter().enumerate() {
-            mask |= ((x != 0.0) as u32) << k;
-        }
-        while mask != 0 {
-            out.push((block * 16) as u32 + mask.trailing_zeros());
-            mask &= mask - 1;
-        }
-    }
-}
-
 /// `Gᵀ·S` (`[out, in]`) for gradients `G` (`[R, out]`) and binary spikes `S` (`[R, in]`):
 /// event-driven on the CPU like [`spikes_times_wt`] — column `j` of the result sums the rows
 /// of `G` at which input `j` spiked.
@@ -280,121 +252,10 @@ fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tenso
     let g = weights_for(&g, precision).contiguous();
     let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
     let n_out = g.size()[1] as usize;
-    let g_rows = PaddedRows::copied(cpu_values(&g), rows, n_out);
-    let s = cpu_values(spikes);
     let mut gwt = Tensor::empty([n_in as i64, n_out as i64], (Kind::Float, Device::Cpu));
-    let acc = cpu_values_mut(&mut gwt);
-    simd::dispatch(#[inline(always)] || {
-        // Every row's spiking inputs, then regrouped by input: the rows at which each input
-        // spiked, in row order (a CSC index of S).
-        let mut active = Vec::with_capacity(rows * n_in / 4);
-        let mut row_ends = Vec::with_capacity(rows);
-        for s_row in s.chunks_exact(n_in) {
-            push_nonzeros(s_row, &mut active);
-            row_ends.push(active.len());
-        }
-        let mut starts = vec![0u32; n_in + 1];
-        for &j in &active {
-            starts[j as usize + 1] += 1;
-        }
-        for j in 0..n_in {
-            starts[j + 1] += starts[j];
-        }
-        let mut fill = starts.clone();
-        let mut spiked_at = vec![0u32; active.len()];
-        let mut row_start = 0;
-        for (r, &end) in row_ends.iter().enumerate() {
-            for &j in &active[row_start..end] {
-                spiked_at[fill[j as usize] as usize] = r as u32;
-                fill[j as usize] += 1;
-            }
-            row_start = end;
-        }
-        g_rows.sum_row_sets(&starts, &spiked_at, acc, n_out)
-    });
+    let table = StripTable::from_rows(cpu_values(&g), rows, n_out);
+    table.sum_sets(&IndexSets::of_columns(cpu_values(spikes), n_in), cpu_values_mut(&mut gwt));
     gwt.tr()
-}
-
-/// A row-major matrix whose rows are padded to whole SIMD blocks, for summing selected rows
-/// with the accumulators held in registers.
-struct PaddedRows {
-    values: Vec<f32>,
-    width: usize,
-}
-
-impl PaddedRows {
-    const LANES: usize = 16;
-
-    fn padded(cols: usize) -> usize {
-        cols.div_ceil(Self::LANES) * Self::LANES
-    }
-
-    /// `m` (`[rows, cols]`), padded.
-    fn copied(m: &[f32], rows: usize, cols: usize) -> Self {
-        let width = Self::padded(cols);
-        let mut values = vec![0.0; rows * width];
-        for (dst, src) in values.chunks_exact_mut(width).zip(m.chunks_exact(cols)) {
-            dst[..cols].copy_from_slice(src);
-        }
-        Self { values, width }
-    }
-
-    /// `mᵀ` for `m` (`[rows, cols]`), padded.
-    fn transposed(m: &[f32], rows: usize, cols: usize) -> Self {
-        let width = Self::padded(rows);
-        let mut values = vec![0.0; cols * width];
-        // In tiles, so that reads and writes both stay in cache lines already loaded.
-        const TILE: usize = 16;
-        for r0 in (0..rows).step_by(TILE) {
-            for c0 in (0..cols).step_by(TILE) {
-                for r in r0..(r0 + TILE).min(rows) {
-                    for c in c0..(c0 + TILE).min(cols) {
-                        values[c * width + r] = m[r * cols + c];
-                    }
-                }
-            }
-        }
-        Self { values, width }
-    }
-
-    /// Row `j` of `out` = the sum of the rows `set[starts[j]..starts[j + 1]]`.
-    #[inline(always)]
-    fn sum_row_sets(&self, starts: &[u32], set: &[u32], out: &mut [f32], n_out: usize) {
-        for (j, out) in out.chunks_exact_mut(n_out).enumerate() {
-            self.sum_rows(&set[starts[j] as usize..starts[j + 1] as usize], out);
-        }
-    }
-
-    /// `out = Σ_{i ∈ rows} row_i`, summed in the order of `rows`.
-    #[inline(always)]
-    fn sum_rows(&self, rows: &[u32], out: &mut [f32]) {
-        // A 256-wide row (the default hidden width) fits in 16 AVX-512 accumulators: one pass.
-        if self.width == 256 {
-            return self.sum_block::<256>(rows, 0, out);
-        }
-        let mut start = 0;
-        while start + 64 <= self.width {
-            self.sum_block::<64>(rows, start, out);
-            start += 64;
-        }
-        while start < self.width {
-            self.sum_block::<16>(rows, start, out);
-            start += 16;
-        }
-    }
-
-    #[inline(always)]
-    fn sum_block<const N: usize>(&self, rows: &[u32], start: usize, out: &mut [f32]) {
-        let mut acc = [0.0f32; N];
-        for &i in rows {
-            let row: &[f32; N] = self.values[i as usize * self.width + start..][..N].try_into().expect("block in row");
-            for k in 0..N {
-                acc[k] += row[k];
-            }
-        }
-        let end = (start + N).min(out.len());
-        out[start..end].copy_from_slice(&acc[..end - start]);
-    }
 }
 
 /// LIF layer over all timesteps: synaptic input `[T, B, n]` and bias `[n]` → (spikes,

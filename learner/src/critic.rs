@@ -7,6 +7,8 @@
 
 use tch::{Device, Kind, Tensor};
 
+use crate::blas::{self, Mat};
+use crate::cpu::{cpu_values, cpu_values_mut, on_cpu_f32, simd};
 use crate::popsan::Precision;
 
 /// Shapes of the twin critics; parameters are passed in (online or target).
@@ -92,6 +94,84 @@ impl TwinCritic {
         g
     }
 
+    /// [`TwinCritic::mlp`] on plain slices: one sgemm per layer, the bias and ReLU in one
+    /// pass. Returns Q (`[B]`) and each layer's input.
+    fn mlp_cpu(&self, flat: &[f32], layers: &[(i64, i64, i64)], input: Vec<f32>, rows: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let mut inputs = Vec::with_capacity(layers.len());
+        let mut h = input;
+        for (i, &(offset, out, inp)) in layers.iter().enumerate() {
+            let (offset, out, inp) = (offset as usize, out as usize, inp as usize);
+            let (w, bias) = (&flat[offset..offset + out * inp], &flat[offset + out * inp..offset + out * inp + out]);
+            let mut z = vec![0.0f32; rows * out];
+            blas::sgemm(Mat::new(&h, rows, inp), Mat::new(w, out, inp).t(), 0.0, &mut z);
+            let hidden = i + 1 < layers.len();
+            simd::dispatch(#[inline(always)] || {
+                for row in z.chunks_exact_mut(out) {
+                    for (z, b) in row.iter_mut().zip(bias) {
+                        *z = if hidden { (*z + b).max(0.0) } else { *z + b };
+                    }
+                }
+            });
+            inputs.push(h);
+            h = z;
+        }
+        (h, inputs)
+    }
+
+    /// [`TwinCritic::mlp_backward`] on plain slices; `∂loss/∂input` only when asked for.
+    fn mlp_backward_cpu(&self, flat: &[f32], layers: &[(i64, i64, i64)], inputs: &[Vec<f32>], rows: usize, g_q: &[f32], mut grad: Option<&mut [f32]>, input_grad: bool) -> Vec<f32> {
+        let mut g = g_q.to_vec();
+        for (i, &(offset, out, inp)) in layers.iter().enumerate().rev() {
+            let (offset, out, inp) = (offset as usize, out as usize, inp as usize);
+            let h = &inputs[i];
+            if let Some(grad) = grad.as_deref_mut() {
+                let (g_w, g_b) = grad[offset..offset + out * inp + out].split_at_mut(out * inp);
+                blas::sgemm(Mat::new(&g, rows, out).t(), Mat::new(h, rows, inp), 0.0, g_w);
+                g_b.fill(0.0);
+                for row in g.chunks_exact(out) {
+                    for (acc, x) in g_b.iter_mut().zip(row) {
+                        *acc += x;
+                    }
+                }
+            }
+            if i == 0 && !input_grad {
+                return Vec::new();
+            }
+            let mut g_h = vec![0.0f32; rows * inp];
+            blas::sgemm(Mat::new(&g, rows, out), Mat::new(&flat[offset..offset + out * inp], out, inp), 0.0, &mut g_h);
+            if i > 0 {
+                // The ReLU passes gradient where its output (this layer's input) is positive.
+                simd::dispatch(#[inline(always)] || {
+                    for (g, &x) in g_h.iter_mut().zip(h) {
+                        if x <= 0.0 {
+                            *g = 0.0;
+                        }
+                    }
+                });
+            }
+            g = g_h;
+        }
+        g
+    }
+
+    /// Whether these tensors take the slice path (CPU, fp32, a BLAS to call).
+    fn on_slices(precision: Precision, tensors: &[&Tensor]) -> bool {
+        precision == Precision::F32 && blas::available() && tensors.iter().all(|t| on_cpu_f32(t))
+    }
+
+    /// `[x, a]` row by row.
+    fn joined(x: &Tensor, a: &Tensor) -> (Vec<f32>, usize) {
+        let (xs, as_) = (cpu_values(x), cpu_values(a));
+        let rows = x.size()[0] as usize;
+        let (od, ad) = (xs.len() / rows.max(1), as_.len() / rows.max(1));
+        let mut input = Vec::with_capacity(rows * (od + ad));
+        for (xr, ar) in xs.chunks_exact(od.max(1)).zip(as_.chunks_exact(ad.max(1))).take(rows) {
+            input.extend_from_slice(xr);
+            input.extend_from_slice(ar);
+        }
+        (input, rows)
+    }
+
     /// `(Q1, Q2)`, each `[B]`, for normalised observations `x` and actions `a`.
     pub fn forward(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, Tensor) {
         let (q1, q2, _) = self.forward_tape(flat, x, a, precision);
@@ -100,48 +180,90 @@ impl TwinCritic {
 
     /// [`TwinCritic::forward`], keeping what [`TwinCritic::backward`] needs.
     pub fn forward_tape(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, Tensor, CriticTape) {
+        let half = self.layers.len() / 2;
+        let (x, a) = (x.contiguous(), a.contiguous());
+        if Self::on_slices(precision, &[flat, &x, &a]) {
+            let (input, rows) = Self::joined(&x, &a);
+            let flat_v = cpu_values(flat);
+            let (q1, inputs1) = self.mlp_cpu(flat_v, &self.layers[..half], input.clone(), rows);
+            let (q2, inputs2) = self.mlp_cpu(flat_v, &self.layers[half..], input, rows);
+            let tape = CriticTape { inputs: [Layers::Slices(inputs1), Layers::Slices(inputs2)], rows };
+            return (Tensor::from_slice(&q1), Tensor::from_slice(&q2), tape);
+        }
         tch::no_grad(|| {
-            let input = Tensor::cat(&[x, a], 1);
-            let half = self.layers.len() / 2;
+            let input = Tensor::cat(&[&x, &a], 1);
             let (q1, inputs1) = self.mlp(flat, &self.layers[..half], &input, precision);
             let (q2, inputs2) = self.mlp(flat, &self.layers[half..], &input, precision);
-            (q1, q2, CriticTape { inputs: [inputs1, inputs2] })
+            (q1, q2, CriticTape { inputs: [Layers::Tensors(inputs1), Layers::Tensors(inputs2)], rows: input.size()[0] as usize })
         })
     }
 
     /// The flat gradient of both critics from `∂loss/∂Q1` and `∂loss/∂Q2`.
     pub fn backward(&self, flat: &Tensor, tape: &CriticTape, g_q1: &Tensor, g_q2: &Tensor, precision: Precision) -> Tensor {
+        let half = self.layers.len() / 2;
+        if let [Layers::Slices(inputs1), Layers::Slices(inputs2)] = &tape.inputs {
+            let (g_q1, g_q2) = (g_q1.contiguous(), g_q2.contiguous());
+            // Every element is written: each layer's weights and biases.
+            let mut grad = Tensor::empty([self.n_params], (Kind::Float, Device::Cpu));
+            let g = cpu_values_mut(&mut grad);
+            let flat = cpu_values(flat);
+            self.mlp_backward_cpu(flat, &self.layers[..half], inputs1, tape.rows, cpu_values(&g_q1), Some(g), false);
+            self.mlp_backward_cpu(flat, &self.layers[half..], inputs2, tape.rows, cpu_values(&g_q2), Some(g), false);
+            return grad;
+        }
+        let [Layers::Tensors(inputs1), Layers::Tensors(inputs2)] = &tape.inputs else { unreachable!("a tape is all slices or all tensors") };
         tch::no_grad(|| {
             let grad = flat.zeros_like();
-            let half = self.layers.len() / 2;
-            let _ = self.mlp_backward(flat, &self.layers[..half], &tape.inputs[0], g_q1, precision, Some(&grad));
-            let _ = self.mlp_backward(flat, &self.layers[half..], &tape.inputs[1], g_q2, precision, Some(&grad));
+            let _ = self.mlp_backward(flat, &self.layers[..half], inputs1, g_q1, precision, Some(&grad));
+            let _ = self.mlp_backward(flat, &self.layers[half..], inputs2, g_q2, precision, Some(&grad));
             grad
         })
     }
 
     /// Q1 alone (the actor's objective), keeping what [`TwinCritic::q1_action_grad`] needs.
     pub fn q1_tape(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, CriticTape) {
+        let half = self.layers.len() / 2;
+        let (x, a) = (x.contiguous(), a.contiguous());
+        if Self::on_slices(precision, &[flat, &x, &a]) {
+            let (input, rows) = Self::joined(&x, &a);
+            let (q1, inputs) = self.mlp_cpu(cpu_values(flat), &self.layers[..half], input, rows);
+            return (Tensor::from_slice(&q1), CriticTape { inputs: [Layers::Slices(inputs), Layers::Slices(Vec::new())], rows });
+        }
         tch::no_grad(|| {
-            let input = Tensor::cat(&[x, a], 1);
-            let (q1, inputs) = self.mlp(flat, &self.layers[..self.layers.len() / 2], &input, precision);
-            (q1, CriticTape { inputs: [inputs, Vec::new()] })
+            let input = Tensor::cat(&[&x, &a], 1);
+            let (q1, inputs) = self.mlp(flat, &self.layers[..half], &input, precision);
+            (q1, CriticTape { inputs: [Layers::Tensors(inputs), Layers::Tensors(Vec::new())], rows: input.size()[0] as usize })
         })
     }
 
     /// `∂loss/∂a` (`[B, act_dim]`) from `∂loss/∂Q1`, through a [`TwinCritic::q1_tape`].
     pub fn q1_action_grad(&self, flat: &Tensor, tape: &CriticTape, g_q1: &Tensor, act_dim: usize, precision: Precision) -> Tensor {
-        tch::no_grad(|| {
-            let g_input = self.mlp_backward(flat, &self.layers[..self.layers.len() / 2], &tape.inputs[0], g_q1, precision, None);
-            let width = g_input.size()[1];
-            g_input.narrow(1, width - act_dim as i64, act_dim as i64)
-        })
+        let half = self.layers.len() / 2;
+        let width = self.layers[0].2;
+        match &tape.inputs[0] {
+            Layers::Slices(inputs) => {
+                let g_q1 = g_q1.contiguous();
+                let g_input = self.mlp_backward_cpu(cpu_values(flat), &self.layers[..half], inputs, tape.rows, cpu_values(&g_q1), None, true);
+                Tensor::from_slice(&g_input).view([tape.rows as i64, width]).narrow(1, width - act_dim as i64, act_dim as i64)
+            }
+            Layers::Tensors(inputs) => tch::no_grad(|| {
+                let g_input = self.mlp_backward(flat, &self.layers[..half], inputs, g_q1, precision, None);
+                g_input.narrow(1, width - act_dim as i64, act_dim as i64)
+            }),
+        }
     }
 }
 
 /// What the critics' backward pass needs: every layer's input, per critic.
 pub struct CriticTape {
-    inputs: [Vec<Tensor>; 2],
+    inputs: [Layers; 2],
+    rows: usize,
+}
+
+/// A critic's layer inputs: tensors, or plain vectors on the slice path.
+enum Layers {
+    Tensors(Vec<Tensor>),
+    Slices(Vec<Vec<f32>>),
 }
 
 
@@ -178,18 +300,23 @@ mod tests {
         let reference = Tensor::run_backward(&[&loss], &[&leaf], false, false).remove(0);
         let reference_pi = Tensor::run_backward(&[&(-autograd_q(&critic, &leaf, &input, 0).mean(Kind::Float))], &[&a_leaf], false, false).remove(0);
 
-        let (q1, q2, tape) = critic.forward_tape(&flat, &x, &a, Precision::F32);
-        assert!(q1.allclose(&r1.detach(), 1e-6, 1e-6, false) && q2.allclose(&r2.detach(), 1e-6, 1e-6, false));
-        let grad = critic.backward(&flat, &tape, &((&q1 - &y) * (2.0 / 7.0)), &((&q2 - &y) * (2.0 / 7.0)), Precision::F32);
-        assert!(grad.allclose(&reference, 1e-5, 1e-6, false), "max diff {}", (&grad - &reference).abs().max().double_value(&[]));
-        // Every layer of both critics gets a gradient.
-        for &(offset, out, inp) in &critic.layers {
-            assert!(grad.narrow(0, offset, out * inp).abs().sum(Kind::Float).double_value(&[]) > 0.0);
-        }
+        // The slice path (CPU, fp32, BLAS) and the tensor-op path every other device runs.
+        for tensor_ops in [false, true] {
+            crate::cpu::FORCE_TENSOR_OPS.store(tensor_ops, std::sync::atomic::Ordering::Relaxed);
+            let (q1, q2, tape) = critic.forward_tape(&flat, &x, &a, Precision::F32);
+            assert!(q1.allclose(&r1.detach(), 1e-6, 1e-6, false) && q2.allclose(&r2.detach(), 1e-6, 1e-6, false));
+            let grad = critic.backward(&flat, &tape, &((&q1 - &y) * (2.0 / 7.0)), &((&q2 - &y) * (2.0 / 7.0)), Precision::F32);
+            assert!(grad.allclose(&reference, 1e-5, 1e-6, false), "max diff {}", (&grad - &reference).abs().max().double_value(&[]));
+            // Every layer of both critics gets a gradient.
+            for &(offset, out, inp) in &critic.layers {
+                assert!(grad.narrow(0, offset, out * inp).abs().sum(Kind::Float).double_value(&[]) > 0.0);
+            }
 
-        let (q, tape) = critic.q1_tape(&flat, &x, &a, Precision::F32);
-        let g_a = critic.q1_action_grad(&flat, &tape, &q.full_like(-1.0 / 7.0), 2, Precision::F32);
-        assert!(g_a.allclose(&reference_pi, 1e-5, 1e-6, false));
+            let (q, tape) = critic.q1_tape(&flat, &x, &a, Precision::F32);
+            let g_a = critic.q1_action_grad(&flat, &tape, &q.full_like(-1.0 / 7.0), 2, Precision::F32);
+            assert!(g_a.allclose(&reference_pi, 1e-5, 1e-6, false));
+        }
+        crate::cpu::FORCE_TENSOR_OPS.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// At TD3's sizes the 256×256 products run in bf16 (the small ones stay fp32 on the CPU,

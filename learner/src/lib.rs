@@ -2,7 +2,9 @@
 
 pub mod actor;
 pub mod checkpoint;
+mod blas;
 mod cpu;
+mod events;
 pub mod critic;
 pub mod normalizer;
 pub mod optim;

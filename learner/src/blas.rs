@@ -1,0 +1,164 @@
+//! A row-major `sgemm` on plain slices: the BLAS inside libtorch (MKL on x86-64 Linux),
+//! found at run time.
+//!
+//! A tensor op costs a few microseconds of dispatch, allocation and shape checks before any
+//! arithmetic; the critics' layers at TD3's batch are small enough for that to be a third of
+//! their time. Where libtorch exports no `sgemm_` (other platforms) [`available`] is false and
+//! callers keep to tensor ops.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::OnceLock;
+
+type SgemmFn = unsafe extern "C" fn(
+    transa: *const c_char,
+    transb: *const c_char,
+    m: *const c_int,
+    n: *const c_int,
+    k: *const c_int,
+    alpha: *const f32,
+    a: *const f32,
+    lda: *const c_int,
+    b: *const f32,
+    ldb: *const c_int,
+    beta: *const f32,
+    c: *mut f32,
+    ldc: *const c_int,
+);
+type SetThreadsFn = unsafe extern "C" fn(n: c_int) -> c_int;
+
+struct Blas {
+    sgemm: SgemmFn,
+    set_local_threads: Option<SetThreadsFn>,
+}
+
+fn blas() -> Option<&'static Blas> {
+    static BLAS: OnceLock<Option<Blas>> = OnceLock::new();
+    BLAS.get_or_init(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            unsafe extern "C" {
+                fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+            }
+            // Make sure libtorch is loaded (it is linked, but nothing may have touched it yet).
+            let _ = tch::Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu));
+            // SAFETY: dlsym with RTLD_DEFAULT (null) only looks a name up in the loaded objects;
+            // the symbols, when present, are BLAS's `sgemm_` and MKL's
+            // `mkl_set_num_threads_local`, whose signatures are the ones declared above.
+            unsafe {
+                let sgemm = dlsym(std::ptr::null_mut(), c"sgemm_".as_ptr());
+                let local = dlsym(std::ptr::null_mut(), c"MKL_Set_Num_Threads_Local".as_ptr());
+                if sgemm.is_null() {
+                    return None;
+                }
+                return Some(Blas {
+                    sgemm: std::mem::transmute::<*mut c_void, SgemmFn>(sgemm),
+                    set_local_threads: (!local.is_null()).then(|| std::mem::transmute::<*mut c_void, SetThreadsFn>(local)),
+                });
+            }
+        }
+        #[allow(unreachable_code)]
+        None
+    })
+    .as_ref()
+}
+
+/// Whether [`sgemm`] can run here.
+pub fn available() -> bool {
+    !crate::cpu::FORCE_TENSOR_OPS.load(std::sync::atomic::Ordering::Relaxed) && blas().is_some()
+}
+
+/// A row-major matrix operand: values, shape `[rows, cols]` as stored, and whether the
+/// product uses its transpose.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    pub values: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub transposed: bool,
+}
+
+impl<'a> Mat<'a> {
+    pub fn new(values: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(values.len(), rows * cols, "matrix shape");
+        Self { values, rows, cols, transposed: false }
+    }
+
+    pub fn t(self) -> Self {
+        Self { transposed: !self.transposed, ..self }
+    }
+
+    /// Shape as the product sees it.
+    fn shape(&self) -> (usize, usize) {
+        if self.transposed { (self.cols, self.rows) } else { (self.rows, self.cols) }
+    }
+}
+
+/// `c = a·b + beta·c` for row-major `c` (`[m, n]`). Panics if [`available`] is false or the
+/// shapes do not fit.
+pub fn sgemm(a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
+    let lib = blas().expect("sgemm needs a BLAS (check blas::available first)");
+    let ((m, k), (k2, n)) = (a.shape(), b.shape());
+    assert!(k == k2 && c.len() == m * n, "sgemm shapes [{m}, {k}]·[{k2}, {n}] into {}", c.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    thread_local! {
+        static ONE_THREAD: () = {
+            // Our threads already split the work; MKL must not spawn its own on top.
+            if let Some(set) = blas().and_then(|b| b.set_local_threads) {
+                // SAFETY: mkl_set_num_threads_local only sets this thread's MKL thread count.
+                unsafe { set(1) };
+            }
+        };
+    }
+    ONE_THREAD.with(|_| ());
+    // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: swap the operands; a row-major matrix read
+    // column-major is its transpose, so each operand's transpose flag stays as it is.
+    let flag = |m: &Mat| if m.transposed { b'T' as c_char } else { b'N' as c_char };
+    let (ta, tb) = (flag(&b), flag(&a));
+    let (mi, ni, ki) = (n as c_int, m as c_int, k as c_int);
+    let (lda, ldb, ldc) = (b.cols.max(1) as c_int, a.cols.max(1) as c_int, n as c_int);
+    let (alpha, beta) = (1.0f32, beta);
+    if k == 0 {
+        c.iter_mut().for_each(|x| *x *= beta);
+        return;
+    }
+    // SAFETY: the shapes were checked above: b (as A) is [k, n] or [n, k] with leading
+    // dimension b.cols, a (as B) likewise, c holds m·n values with leading dimension n.
+    unsafe { (lib.sgemm)(&ta, &tb, &mi, &ni, &ki, &alpha, b.values.as_ptr(), &lda, a.values.as_ptr(), &ldb, &beta, c.as_mut_ptr(), &ldc) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind, Tensor};
+
+    #[test]
+    fn sgemm_equals_tensor_products() {
+        if !available() {
+            eprintln!("no BLAS exported by libtorch here; skipped");
+            return;
+        }
+        tch::manual_seed(2);
+        let values = |t: &Tensor| Vec::<f32>::try_from(&t.contiguous().view([-1])).unwrap();
+        for (m, k, n) in [(5usize, 3usize, 4usize), (50, 256, 256), (7, 1, 9), (1, 6, 1)] {
+            let (a, b) = (Tensor::randn([m as i64, k as i64], (Kind::Float, Device::Cpu)), Tensor::randn([k as i64, n as i64], (Kind::Float, Device::Cpu)));
+            let want = values(&a.mm(&b));
+            let (av, bv, atv, btv) = (values(&a), values(&b), values(&a.tr()), values(&b.tr()));
+            let close = |c: &[f32]| c.iter().zip(&want).all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()));
+            for (ma, mb) in [
+                (Mat::new(&av, m, k), Mat::new(&bv, k, n)),
+                (Mat::new(&atv, k, m).t(), Mat::new(&bv, k, n)),
+                (Mat::new(&av, m, k), Mat::new(&btv, n, k).t()),
+                (Mat::new(&atv, k, m).t(), Mat::new(&btv, n, k).t()),
+            ] {
+                let mut c = vec![f32::NAN; m * n];
+                sgemm(ma, mb, 0.0, &mut c);
+                assert!(close(&c), "{m}×{k}×{n} transposes {} {}", ma.transposed, mb.transposed);
+                // beta = 1 accumulates.
+                sgemm(ma, mb, 1.0, &mut c);
+                assert!(c.iter().zip(&want).all(|(x, y)| (x - 2.0 * y).abs() <= 1e-4 * (1.0 + y.abs())));
+            }
+        }
+    }
+}
