@@ -22,8 +22,9 @@ use tch::{Device, Kind, Tensor};
 
 #[doc(hidden)]
 pub use crate::cpu::FORCE_TENSOR_OPS;
-use crate::cpu::{cpu_values, cpu_values_mut, on_cpu_f32, simd};
-use crate::events::{IndexSets, StripTable};
+use crate::cpu::{cpu_values, cpu_values_mut, on_cpu_f32};
+use crate::actor_cpu::{self, SliceTape};
+use crate::blas;
 use crate::popsan::Precision;
 
 /// The spiking actor's function; parameters are passed in (online or target network).
@@ -35,7 +36,14 @@ pub struct SpikingActor {
 }
 
 /// What the forward pass keeps for the backward pass.
-pub struct ActorTape {
+pub struct ActorTape(Tape);
+
+enum Tape {
+    Tensors(TensorTape),
+    Slices(SliceTape),
+}
+
+struct TensorTape {
     /// Normalised observations `[B, obs_dim]`.
     x: Tensor,
     /// Encoder activations `[B, obs_dim·pop]`.
@@ -82,15 +90,25 @@ impl SpikingActor {
     /// Actions `[B, act_dim]` for normalised, clipped observations `x` (`[B, obs_dim]`).
     /// With `uniforms` (`[T, B, encoder neurons]`) Poisson encoding uses those draws.
     pub fn forward(&self, flat: &Tensor, x: &Tensor, precision: Precision) -> Tensor {
-        tch::no_grad(|| self.run(flat, x, precision, None).0)
+        self.forward_tape(flat, x, precision, None).0
     }
 
     /// [`SpikingActor::forward`], keeping what [`SpikingActor::backward`] needs.
     pub fn forward_tape(&self, flat: &Tensor, x: &Tensor, precision: Precision, uniforms: Option<&Tensor>) -> (Tensor, ActorTape) {
-        tch::no_grad(|| self.run(flat, x, precision, uniforms))
+        let x = x.contiguous();
+        let uniforms = uniforms.map(Tensor::contiguous);
+        let poisson_ready = self.spec.encoding != Encoding::Poisson || uniforms.is_some();
+        if precision == Precision::F32 && blas::available() && on_cpu_f32(flat) && on_cpu_f32(&x) && uniforms.as_ref().is_none_or(on_cpu_f32) && poisson_ready {
+            let u = uniforms.as_ref().map(|u| cpu_values(u));
+            let (actions, tape) = actor_cpu::forward(&self.spec, &self.layout, cpu_values(flat), cpu_values(&x), u);
+            let actions = Tensor::from_slice(&actions).view([-1, self.spec.act_dim as i64]);
+            return (actions, ActorTape(Tape::Slices(tape)));
+        }
+        let (actions, tape) = tch::no_grad(|| self.run(flat, &x, precision, uniforms.as_ref()));
+        (actions, ActorTape(Tape::Tensors(tape)))
     }
 
-    fn run(&self, flat: &Tensor, x: &Tensor, precision: Precision, uniforms: Option<&Tensor>) -> (Tensor, ActorTape) {
+    fn run(&self, flat: &Tensor, x: &Tensor, precision: Precision, uniforms: Option<&Tensor>) -> (Tensor, TensorTape) {
         let spec = &self.spec;
         let (b, t_steps) = (x.size()[0], spec.timesteps as i64);
         let (obs_dim, pop) = (spec.obs_dim as i64, spec.encoder_pop as i64);
@@ -137,17 +155,26 @@ impl SpikingActor {
             + self.view(flat, "decoder.bias");
         let squashed = pre.tanh();
         let actions = &squashed * spec.act_limit as f64;
-        let tape = ActorTape { x: x.shallow_clone(), activation, spikes, voltages, rates, squashed, poisson };
+        let tape = TensorTape { x: x.shallow_clone(), activation, spikes, voltages, rates, squashed, poisson };
         (actions, tape)
     }
 
     /// Gradient of the loss w.r.t. the flat parameters, given `∂loss/∂actions` (`[B,
     /// act_dim]`).
     pub fn backward(&self, flat: &Tensor, tape: &ActorTape, grad_actions: &Tensor, precision: Precision) -> Tensor {
-        tch::no_grad(|| self.backward_inner(flat, tape, grad_actions, precision))
+        match &tape.0 {
+            Tape::Slices(tape) => {
+                let grad_actions = grad_actions.contiguous();
+                // Every element is written.
+                let mut grad = Tensor::empty([self.n_params as i64], (Kind::Float, Device::Cpu));
+                actor_cpu::backward(&self.spec, &self.layout, cpu_values(flat), tape, cpu_values(&grad_actions), cpu_values_mut(&mut grad));
+                grad
+            }
+            Tape::Tensors(tape) => tch::no_grad(|| self.backward_inner(flat, tape, grad_actions, precision)),
+        }
     }
 
-    fn backward_inner(&self, flat: &Tensor, tape: &ActorTape, grad_actions: &Tensor, precision: Precision) -> Tensor {
+    fn backward_inner(&self, flat: &Tensor, tape: &TensorTape, grad_actions: &Tensor, precision: Precision) -> Tensor {
         let spec = &self.spec;
         let (b, t_steps) = (tape.x.size()[0], spec.timesteps as i64);
         let (obs_dim, pop) = (spec.obs_dim as i64, spec.encoder_pop as i64);
@@ -214,48 +241,31 @@ fn weights_for(w: &Tensor, precision: Precision) -> Tensor {
     }
 }
 
-/// `S·Wᵀ` for binary spikes `S` (`[R, in]`) and `W` (`[out, in]`). On the CPU it is
-/// event-driven — each spike adds one column of `W` (spikes are mostly sparse, so this is
-/// several times cheaper than a dense product) — and exact in fp32 accumulation.
+/// `S·Wᵀ` for binary spikes `S` (`[R, in]`) and `W` (`[out, in]`): event-driven on the CPU
+/// where spikes are sparse (see [`actor_cpu::spikes_times_wt`]), else a product in `precision`.
 fn spikes_times_wt(spikes: &Tensor, w: &Tensor, precision: Precision) -> Tensor {
-    if !on_cpu_f32(spikes) || dense(cpu_values(spikes)) {
+    if !on_cpu_f32(spikes) || actor_cpu::dense(cpu_values(spikes)) {
         return precision.mm(spikes, &w.tr());
     }
     let w = weights_for(w, precision).contiguous();
-    let (rows, n_in) = (spikes.size()[0], spikes.size()[1] as usize);
-    let n_out = w.size()[0] as usize;
-    let mut out = Tensor::empty([rows, n_out as i64], (Kind::Float, Device::Cpu));
-    let table = StripTable::from_columns(cpu_values(&w), n_in, n_out);
-    table.sum_sets(&IndexSets::of_rows(cpu_values(spikes), n_in), cpu_values_mut(&mut out));
+    let (rows, n_in, n_out) = (spikes.size()[0], spikes.size()[1] as usize, w.size()[0]);
+    let mut out = Tensor::empty([rows, n_out], (Kind::Float, Device::Cpu));
+    actor_cpu::event_spikes_times_wt(cpu_values(spikes), n_in, cpu_values(&w), n_out as usize, cpu_values_mut(&mut out));
     out
 }
 
-/// Above this fraction of spiking inputs a BLAS product beats adding a weight row per spike
-/// (Hopper end to end on this VM: event-driven only 249 env steps/s, always BLAS 266, switching
-/// at 0.15 → 297, 0.3 → 302–317, 0.5 → 294).
-const DENSE_ABOVE: f64 = 0.3;
-
-/// Whether spikes are dense enough for a BLAS product.
-fn dense(spikes: &[f32]) -> bool {
-    let fired = simd::dispatch(#[inline(always)] || spikes.iter().filter(|&&x| x != 0.0).count());
-    fired as f64 > DENSE_ABOVE * spikes.len() as f64
-}
-
-/// `Gᵀ·S` (`[out, in]`) for gradients `G` (`[R, out]`) and binary spikes `S` (`[R, in]`):
-/// event-driven on the CPU like [`spikes_times_wt`] — column `j` of the result sums the rows
-/// of `G` at which input `j` spiked.
+/// `Gᵀ·S` (`[out, in]`) for gradients `G` (`[R, out]`) and binary spikes `S` (`[R, in]`),
+/// event-driven on the CPU like [`spikes_times_wt`].
 fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tensor {
     let g = g.contiguous();
-    if !(on_cpu_f32(spikes) && on_cpu_f32(&g)) || dense(cpu_values(spikes)) {
+    if !(on_cpu_f32(spikes) && on_cpu_f32(&g)) || actor_cpu::dense(cpu_values(spikes)) {
         return precision.mm(&g.tr(), spikes);
     }
     let g = weights_for(&g, precision).contiguous();
-    let (rows, n_in) = (spikes.size()[0] as usize, spikes.size()[1] as usize);
-    let n_out = g.size()[1] as usize;
-    let mut gwt = Tensor::empty([n_in as i64, n_out as i64], (Kind::Float, Device::Cpu));
-    let table = StripTable::from_rows(cpu_values(&g), rows, n_out);
-    table.sum_sets(&IndexSets::of_columns(cpu_values(spikes), n_in), cpu_values_mut(&mut gwt));
-    gwt.tr()
+    let (n_in, n_out) = (spikes.size()[1], g.size()[1]);
+    let mut out = Tensor::empty([n_out, n_in], (Kind::Float, Device::Cpu));
+    actor_cpu::event_grad_times_spikes(cpu_values(&g), n_out as usize, cpu_values(spikes), n_in as usize, cpu_values_mut(&mut out));
+    out
 }
 
 /// LIF layer over all timesteps: synaptic input `[T, B, n]` and bias `[n]` → (spikes,
@@ -263,32 +273,12 @@ fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tenso
 fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, Tensor) {
     let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
     let size = synaptic.size();
-    let (t_steps, n) = (size[0] as usize, (size[1] * size[2]) as usize);
+    let t_steps = size[0] as usize;
     if on_cpu_f32(synaptic) {
         let bias = bias.contiguous();
         let mut spikes = synaptic.empty_like();
         let mut voltages = synaptic.empty_like();
-        let (input, bias) = (cpu_values(synaptic), cpu_values(&bias));
-        let (s_out, v_out) = (cpu_values_mut(&mut spikes), cpu_values_mut(&mut voltages));
-        // State of every (batch row, neuron), carried across timesteps.
-        let mut c = vec![0.0f32; n];
-        let mut v = vec![0.0f32; n];
-        let mut s = vec![0.0f32; n];
-        let width = bias.len();
-        simd::dispatch(#[inline(always)] || for t in 0..t_steps {
-            let rows = t * n..(t + 1) * n;
-            let state = c.chunks_exact_mut(width).zip(v.chunks_exact_mut(width)).zip(s.chunks_exact_mut(width));
-            let io = input[rows.clone()].chunks_exact(width).zip(s_out[rows.clone()].chunks_exact_mut(width)).zip(v_out[rows].chunks_exact_mut(width));
-            for (((c, v), s), ((i, so), vo)) in state.zip(io) {
-                for k in 0..width {
-                    c[k] = dc * c[k] + i[k] + bias[k];
-                    v[k] = dv * v[k] * (1.0 - s[k]) + c[k];
-                    s[k] = if v[k] > th { 1.0 } else { 0.0 };
-                    so[k] = s[k];
-                    vo[k] = v[k];
-                }
-            }
-        });
+        actor_cpu::lif_forward(spec, cpu_values(synaptic), cpu_values(&bias), t_steps, cpu_values_mut(&mut spikes), cpu_values_mut(&mut voltages));
         return (spikes, voltages);
     }
     // Any device: a few tensor ops per timestep.
@@ -311,27 +301,11 @@ fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, 
 fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &PopSanSpec) -> Tensor {
     let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
     let size = spikes.size();
-    let (t_steps, n) = (size[0] as usize, (size[1] * size[2]) as usize);
+    let t_steps = size[0] as usize;
     let g_spikes = g_spikes.contiguous();
     if on_cpu_f32(&g_spikes) && on_cpu_f32(spikes) && on_cpu_f32(voltages) {
         let mut g_current = g_spikes.empty_like();
-        let (gs, s, v) = (cpu_values(&g_spikes), cpu_values(spikes), cpu_values(voltages));
-        let gi = cpu_values_mut(&mut g_current);
-        let mut gv_next = vec![0.0f32; n];
-        let mut gc_next = vec![0.0f32; n];
-        simd::dispatch(#[inline(always)] || for t in (0..t_steps).rev() {
-            let rows = t * n..(t + 1) * n;
-            let step = gs[rows.clone()].iter().zip(&s[rows.clone()]).zip(&v[rows.clone()]).zip(&mut gi[rows]);
-            for ((((&g, &st), &vt), out), (gv, gc)) in step.zip(gv_next.iter_mut().zip(gc_next.iter_mut())) {
-                let surrogate = if (vt - th).abs() < 0.5 { 1.0 } else { 0.0 };
-                let g_s = g - dv * vt * *gv;
-                let g_v = surrogate * g_s + dv * (1.0 - st) * *gv;
-                let g_c = g_v + dc * *gc;
-                *out = g_c;
-                *gv = g_v;
-                *gc = g_c;
-            }
-        });
+        actor_cpu::lif_backward(spec, cpu_values(&g_spikes), cpu_values(spikes), cpu_values(voltages), t_steps, cpu_values_mut(&mut g_current));
         return g_current;
     }
     let (dc, dv, th) = (dc as f64, dv as f64, th as f64);

@@ -62,19 +62,36 @@ impl IndexSets {
     }
 }
 
-/// Appends the indices of the nonzeros of `row` to `out`, 16 compares per mask.
+/// Appends the indices of the nonzeros of `row` to `out`: a 16-bit mask per block of 16
+/// (one vector compare), then one store per set bit.
 #[inline(always)]
 fn push_nonzeros(row: &[f32], out: &mut Vec<u32>) {
-    for (block, chunk) in row.chunks(LANES).enumerate() {
+    let start = out.len();
+    out.resize(start + row.len(), 0);
+    let slots = &mut out[start..];
+    let mut n = 0;
+    let mut blocks = row.chunks_exact(LANES);
+    let mut base = 0u32;
+    for block in &mut blocks {
+        let block: &[f32; LANES] = block.try_into().expect("whole block");
         let mut mask = 0u32;
-        for (k, &x) in chunk.iter().enumerate() {
+        for (k, &x) in block.iter().enumerate() {
             mask |= ((x != 0.0) as u32) << k;
         }
         while mask != 0 {
-            out.push((block * LANES) as u32 + mask.trailing_zeros());
+            slots[n] = base + mask.trailing_zeros();
+            n += 1;
             mask &= mask - 1;
         }
+        base += LANES as u32;
     }
+    for (k, &x) in blocks.remainder().iter().enumerate() {
+        if x != 0.0 {
+            slots[n] = base + k as u32;
+            n += 1;
+        }
+    }
+    out.truncate(start + n);
 }
 
 /// A `[rows, cols]` matrix in strips of 16 columns (zero-padded), strip-major.
@@ -195,6 +212,7 @@ mod tests {
             StripTable::from_rows(&g, r, n_out).sum_sets(&by_input, &mut gts);
             let want: Vec<f32> = (0..n_in * n_out).map(|x| (0..r).map(|k| s[k * n_in + x / n_out] * g[k * n_out + x % n_out]).sum()).collect();
             assert!(close(&want, &gts), "Gᵀ·S at {r}×{n_in}→{n_out}");
+
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod checkpoint;
+mod actor_cpu;
 mod blas;
 mod cpu;
 mod events;
