@@ -98,9 +98,9 @@ impl SpikingActor {
         let x = x.contiguous();
         let uniforms = uniforms.map(Tensor::contiguous);
         let poisson_ready = self.spec.encoding != Encoding::Poisson || uniforms.is_some();
-        if precision == Precision::F32 && blas::available() && on_cpu_f32(flat) && on_cpu_f32(&x) && uniforms.as_ref().is_none_or(on_cpu_f32) && poisson_ready {
+        if blas::available() && on_cpu_f32(flat) && on_cpu_f32(&x) && uniforms.as_ref().is_none_or(on_cpu_f32) && poisson_ready {
             let u = uniforms.as_ref().map(|u| cpu_values(u));
-            let (actions, tape) = actor_cpu::forward(&self.spec, &self.layout, cpu_values(flat), cpu_values(&x), u);
+            let (actions, tape) = actor_cpu::forward(&self.spec, &self.layout, cpu_values(flat), cpu_values(&x), u, precision);
             let actions = Tensor::from_slice(&actions).view([-1, self.spec.act_dim as i64]);
             return (actions, ActorTape(Tape::Slices(tape)));
         }
@@ -167,7 +167,7 @@ impl SpikingActor {
                 let grad_actions = grad_actions.contiguous();
                 // Every element is written.
                 let mut grad = Tensor::empty([self.n_params as i64], (Kind::Float, Device::Cpu));
-                actor_cpu::backward(&self.spec, &self.layout, cpu_values(flat), tape, cpu_values(&grad_actions), cpu_values_mut(&mut grad));
+                actor_cpu::backward(&self.spec, &self.layout, cpu_values(flat), tape, cpu_values(&grad_actions), cpu_values_mut(&mut grad), precision);
                 grad
             }
             Tape::Tensors(tape) => tch::no_grad(|| self.backward_inner(flat, tape, grad_actions, precision)),

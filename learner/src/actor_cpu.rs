@@ -1,4 +1,4 @@
-//! The fused PopSAN actor on plain slices (CPU, fp32): the same function and gradients as
+//! The fused PopSAN actor on plain slices (CPU): the same function and gradients as
 //! [`crate::actor`]'s tensor path, with every product an event-driven sum or one `sgemm`, the
 //! encoder, LIF layers and decoder each one pass, and the gradient written straight into the
 //! flat parameter layout. At TD3's batch the tensor path spent a third of its time in tensor
@@ -6,7 +6,8 @@
 
 use spikerl_snn::{Encoding, PopSanSpec, TensorInfo};
 
-use crate::blas::{self, Mat};
+use crate::blas::{self, Mat, round_bf16};
+use crate::popsan::Precision;
 use crate::cpu::simd;
 use crate::events::{IndexSets, StripTable};
 
@@ -36,7 +37,7 @@ fn span(layout: &[TensorInfo], name: &str) -> std::ops::Range<usize> {
 
 /// Actions `[B, act_dim]` for normalised observations `x` (`[B, obs_dim]`); Poisson encoding
 /// draws from `uniforms` (`[T, B, obs_dim·pop]`).
-pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32], uniforms: Option<&[f32]>) -> (Vec<f32>, SliceTape) {
+pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32], uniforms: Option<&[f32]>, precision: Precision) -> (Vec<f32>, SliceTape) {
     let rows = x.len() / spec.obs_dim;
     let t_steps = spec.timesteps;
     let (pop, n_enc) = (spec.encoder_pop, spec.obs_dim * spec.encoder_pop);
@@ -80,7 +81,7 @@ pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32]
         let input = spikes.last().expect("encoder spikes");
         let n_in = input.len() / (t_steps * rows);
         let mut synaptic = vec![0.0f32; t_steps * rows * n_out];
-        spikes_times_wt(input, n_in, w, n_out, &mut synaptic);
+        spikes_times_wt(input, n_in, w, n_out, &mut synaptic, precision);
         let mut s = vec![0.0f32; synaptic.len()];
         let mut v = vec![0.0f32; synaptic.len()];
         lif_forward(spec, &synaptic, bias, t_steps, &mut s, &mut v);
@@ -114,7 +115,7 @@ pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32]
 
 /// The gradient w.r.t. the flat parameters (written into `grad`, every element) from
 /// `∂loss/∂actions` (`[B, act_dim]`).
-pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &SliceTape, grad_actions: &[f32], grad: &mut [f32]) {
+pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &SliceTape, grad_actions: &[f32], grad: &mut [f32], precision: Precision) {
     let (rows, t_steps) = (tape.rows, spec.timesteps);
     let (act_dim, dpop) = (spec.act_dim, spec.decoder_pop);
 
@@ -157,7 +158,7 @@ pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &S
         lif_backward(spec, &g_spikes, &tape.spikes[l + 1], &tape.voltages[l], t_steps, &mut g_current);
         let input = &tape.spikes[l];
         let n_in = input.len() / (t_steps * rows);
-        grad_times_spikes(&g_current, n_out, input, n_in, &mut grad[w_span.clone()]);
+        grad_times_spikes(&g_current, n_out, input, n_in, &mut grad[w_span.clone()], precision);
         let g_b = &mut grad[b_span];
         g_b.fill(0.0);
         for g_row in g_current.chunks_exact(n_out) {
@@ -166,7 +167,7 @@ pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &S
             }
         }
         let mut g_in = vec![0.0f32; t_steps * rows * n_in];
-        blas::sgemm(Mat::new(&g_current, t_steps * rows, n_out), Mat::new(&flat[w_span], n_out, n_in), 0.0, &mut g_in);
+        blas::gemm(precision, Mat::new(&g_current, t_steps * rows, n_out), Mat::new(&flat[w_span], n_out, n_in), &mut g_in);
         g_spikes = g_in;
     }
 
@@ -221,13 +222,13 @@ pub fn dense(spikes: &[f32]) -> bool {
 }
 
 /// `out = S·Wᵀ` for binary spikes `S` (`[R, n_in]`) and `W` (`[n_out, n_in]`): each spike
-/// adds one column of `W`, or one `sgemm` when spikes are dense.
-pub fn spikes_times_wt(spikes: &[f32], n_in: usize, w: &[f32], n_out: usize, out: &mut [f32]) {
+/// adds one column of `W`, or one product in `precision` when spikes are dense.
+pub fn spikes_times_wt(spikes: &[f32], n_in: usize, w: &[f32], n_out: usize, out: &mut [f32], precision: Precision) {
     let rows = spikes.len() / n_in;
     if dense(spikes) {
-        return blas::sgemm(Mat::new(spikes, rows, n_in), Mat::new(w, n_out, n_in).t(), 0.0, out);
+        return blas::gemm(precision, Mat::new(spikes, rows, n_in), Mat::new(w, n_out, n_in).t(), out);
     }
-    event_spikes_times_wt(spikes, n_in, w, n_out, out);
+    event_spikes_times_wt(spikes, n_in, &as_seen(w, precision), n_out, out);
 }
 
 /// [`spikes_times_wt`], event-driven whatever the density.
@@ -237,12 +238,12 @@ pub fn event_spikes_times_wt(spikes: &[f32], n_in: usize, w: &[f32], n_out: usiz
 
 /// `out = Gᵀ·S` (`[n_out, n_in]`) for gradients `G` (`[R, n_out]`) and binary spikes `S`
 /// (`[R, n_in]`): column `j` sums the rows of `G` at which input `j` spiked.
-pub fn grad_times_spikes(g: &[f32], n_out: usize, spikes: &[f32], n_in: usize, out: &mut [f32]) {
+pub fn grad_times_spikes(g: &[f32], n_out: usize, spikes: &[f32], n_in: usize, out: &mut [f32], precision: Precision) {
     let rows = spikes.len() / n_in;
     if dense(spikes) {
-        return blas::sgemm(Mat::new(g, rows, n_out).t(), Mat::new(spikes, rows, n_in), 0.0, out);
+        return blas::gemm(precision, Mat::new(g, rows, n_out).t(), Mat::new(spikes, rows, n_in), out);
     }
-    event_grad_times_spikes(g, n_out, spikes, n_in, out);
+    event_grad_times_spikes(&as_seen(g, precision), n_out, spikes, n_in, out);
 }
 
 /// [`grad_times_spikes`], event-driven whatever the density.
@@ -254,6 +255,15 @@ pub fn event_grad_times_spikes(g: &[f32], n_out: usize, spikes: &[f32], n_in: us
         for (i, &x) in row.iter().enumerate() {
             out[i * n_in + j] = x;
         }
+    }
+}
+
+/// An operand as a product in `precision` sees it: rounded to bf16 in bf16 mode (the event
+/// sums then add what a bf16 product would multiply; spikes are exact either way).
+fn as_seen(values: &[f32], precision: Precision) -> std::borrow::Cow<'_, [f32]> {
+    match precision {
+        Precision::F32 => values.into(),
+        Precision::Bf16 => values.iter().map(|&x| round_bf16(x)).collect::<Vec<f32>>().into(),
     }
 }
 

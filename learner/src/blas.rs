@@ -9,6 +9,10 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::OnceLock;
 
+use tch::{Device, Kind, Tensor};
+
+use crate::popsan::{CPU_BF16_MIN_MACS, Precision};
+
 type SgemmFn = unsafe extern "C" fn(
     transa: *const c_char,
     transb: *const c_char,
@@ -128,10 +132,40 @@ pub fn sgemm(a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
     unsafe { (lib.sgemm)(&ta, &tb, &mi, &ni, &ki, &alpha, b.values.as_ptr(), &lda, a.values.as_ptr(), &ldb, &beta, c.as_mut_ptr(), &ldc) };
 }
 
+/// `c = a·b` in `precision`: bf16 products (through libtorch's bf16 matmul, oneDNN on the CPU)
+/// where [`CPU_BF16_MIN_MACS`] says they pay, [`sgemm`] otherwise — the same rule as
+/// [`Precision::mm`].
+pub fn gemm(precision: Precision, a: Mat, b: Mat, c: &mut [f32]) {
+    let ((m, k), (_, n)) = (a.shape(), b.shape());
+    if precision == Precision::Bf16 && (m * k * n) as i64 >= CPU_BF16_MIN_MACS {
+        assert_eq!(c.len(), m * n, "gemm output shape");
+        let tensor = |x: &Mat| {
+            // SAFETY: the view covers exactly the slice's rows·cols f32s, which outlive it:
+            // it is converted (copied) to bf16 at once and dropped before this function returns.
+            let t = unsafe { Tensor::from_blob(x.values.as_ptr() as *const u8, &[x.rows as i64, x.cols as i64], &[x.cols as i64, 1], Kind::Float, Device::Cpu) };
+            let t = t.to_kind(Kind::BFloat16);
+            if x.transposed { t.tr() } else { t }
+        };
+        let product = tensor(&a).mm(&tensor(&b)).to_kind(Kind::Float).contiguous();
+        c.copy_from_slice(crate::cpu::cpu_values(&product));
+        return;
+    }
+    sgemm(a, b, 0.0, c);
+}
+
+/// `x` rounded to the nearest bfloat16 (ties to even), kept in an f32: what a bf16 product
+/// sees of an fp32 operand.
+pub fn round_bf16(x: f32) -> f32 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return x;
+    }
+    f32::from_bits((bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff_0000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind, Tensor};
 
     #[test]
     fn sgemm_equals_tensor_products() {
@@ -158,7 +192,23 @@ mod tests {
                 // beta = 1 accumulates.
                 sgemm(ma, mb, 1.0, &mut c);
                 assert!(c.iter().zip(&want).all(|(x, y)| (x - 2.0 * y).abs() <= 1e-4 * (1.0 + y.abs())));
+                // bf16 at a size where it runs (the large one): the product of the rounded operands.
+                let mut c16 = vec![f32::NAN; m * n];
+                gemm(Precision::Bf16, ma, mb, &mut c16);
+                if (m * k * n) as i64 >= CPU_BF16_MIN_MACS {
+                    let round = |v: &[f32]| v.iter().map(|&x| round_bf16(x)).collect::<Vec<f32>>();
+                    let (ra, rb) = (Tensor::from_slice(&round(&av)).view([m as i64, k as i64]), Tensor::from_slice(&round(&bv)).view([k as i64, n as i64]));
+                    let want16 = values(&ra.mm(&rb));
+                    // The result comes back through a bf16 tensor: rounded once more (2⁻⁸ relative).
+                    assert!(c16.iter().zip(&want16).all(|(x, y)| (x - y).abs() <= 1e-3 + y.abs() / 256.0), "bf16 product of rounded operands");
+                    assert!(c16.iter().zip(&want).any(|(x, y)| x != y), "bf16 rounding shows");
+                } else {
+                    assert!(close(&c16), "small products stay fp32");
+                }
             }
         }
+        assert_eq!(round_bf16(1.0 + 1.0 / 256.0), 1.0, "ties to even");
+        assert_eq!(round_bf16(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
+        assert_eq!(round_bf16(-0.5), -0.5);
     }
 }

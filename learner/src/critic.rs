@@ -96,14 +96,14 @@ impl TwinCritic {
 
     /// [`TwinCritic::mlp`] on plain slices: one sgemm per layer, the bias and ReLU in one
     /// pass. Returns Q (`[B]`) and each layer's input.
-    fn mlp_cpu(&self, flat: &[f32], layers: &[(i64, i64, i64)], input: Vec<f32>, rows: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+    fn mlp_cpu(&self, flat: &[f32], layers: &[(i64, i64, i64)], input: Vec<f32>, rows: usize, precision: Precision) -> (Vec<f32>, Vec<Vec<f32>>) {
         let mut inputs = Vec::with_capacity(layers.len());
         let mut h = input;
         for (i, &(offset, out, inp)) in layers.iter().enumerate() {
             let (offset, out, inp) = (offset as usize, out as usize, inp as usize);
             let (w, bias) = (&flat[offset..offset + out * inp], &flat[offset + out * inp..offset + out * inp + out]);
             let mut z = vec![0.0f32; rows * out];
-            blas::sgemm(Mat::new(&h, rows, inp), Mat::new(w, out, inp).t(), 0.0, &mut z);
+            blas::gemm(precision, Mat::new(&h, rows, inp), Mat::new(w, out, inp).t(), &mut z);
             let hidden = i + 1 < layers.len();
             simd::dispatch(#[inline(always)] || {
                 for row in z.chunks_exact_mut(out) {
@@ -119,14 +119,15 @@ impl TwinCritic {
     }
 
     /// [`TwinCritic::mlp_backward`] on plain slices; `∂loss/∂input` only when asked for.
-    fn mlp_backward_cpu(&self, flat: &[f32], layers: &[(i64, i64, i64)], inputs: &[Vec<f32>], rows: usize, g_q: &[f32], mut grad: Option<&mut [f32]>, input_grad: bool) -> Vec<f32> {
+    #[allow(clippy::too_many_arguments)]
+    fn mlp_backward_cpu(&self, flat: &[f32], layers: &[(i64, i64, i64)], inputs: &[Vec<f32>], rows: usize, g_q: &[f32], mut grad: Option<&mut [f32]>, input_grad: bool, precision: Precision) -> Vec<f32> {
         let mut g = g_q.to_vec();
         for (i, &(offset, out, inp)) in layers.iter().enumerate().rev() {
             let (offset, out, inp) = (offset as usize, out as usize, inp as usize);
             let h = &inputs[i];
             if let Some(grad) = grad.as_deref_mut() {
                 let (g_w, g_b) = grad[offset..offset + out * inp + out].split_at_mut(out * inp);
-                blas::sgemm(Mat::new(&g, rows, out).t(), Mat::new(h, rows, inp), 0.0, g_w);
+                blas::gemm(precision, Mat::new(&g, rows, out).t(), Mat::new(h, rows, inp), g_w);
                 g_b.fill(0.0);
                 for row in g.chunks_exact(out) {
                     for (acc, x) in g_b.iter_mut().zip(row) {
@@ -138,7 +139,7 @@ impl TwinCritic {
                 return Vec::new();
             }
             let mut g_h = vec![0.0f32; rows * inp];
-            blas::sgemm(Mat::new(&g, rows, out), Mat::new(&flat[offset..offset + out * inp], out, inp), 0.0, &mut g_h);
+            blas::gemm(precision, Mat::new(&g, rows, out), Mat::new(&flat[offset..offset + out * inp], out, inp), &mut g_h);
             if i > 0 {
                 // The ReLU passes gradient where its output (this layer's input) is positive.
                 simd::dispatch(#[inline(always)] || {
@@ -154,9 +155,9 @@ impl TwinCritic {
         g
     }
 
-    /// Whether these tensors take the slice path (CPU, fp32, a BLAS to call).
-    fn on_slices(precision: Precision, tensors: &[&Tensor]) -> bool {
-        precision == Precision::F32 && blas::available() && tensors.iter().all(|t| on_cpu_f32(t))
+    /// Whether these tensors take the slice path (CPU, a BLAS to call).
+    fn on_slices(tensors: &[&Tensor]) -> bool {
+        blas::available() && tensors.iter().all(|t| on_cpu_f32(t))
     }
 
     /// `[x, a]` row by row.
@@ -182,11 +183,11 @@ impl TwinCritic {
     pub fn forward_tape(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, Tensor, CriticTape) {
         let half = self.layers.len() / 2;
         let (x, a) = (x.contiguous(), a.contiguous());
-        if Self::on_slices(precision, &[flat, &x, &a]) {
+        if Self::on_slices(&[flat, &x, &a]) {
             let (input, rows) = Self::joined(&x, &a);
             let flat_v = cpu_values(flat);
-            let (q1, inputs1) = self.mlp_cpu(flat_v, &self.layers[..half], input.clone(), rows);
-            let (q2, inputs2) = self.mlp_cpu(flat_v, &self.layers[half..], input, rows);
+            let (q1, inputs1) = self.mlp_cpu(flat_v, &self.layers[..half], input.clone(), rows, precision);
+            let (q2, inputs2) = self.mlp_cpu(flat_v, &self.layers[half..], input, rows, precision);
             let tape = CriticTape { inputs: [Layers::Slices(inputs1), Layers::Slices(inputs2)], rows };
             return (Tensor::from_slice(&q1), Tensor::from_slice(&q2), tape);
         }
@@ -207,8 +208,8 @@ impl TwinCritic {
             let mut grad = Tensor::empty([self.n_params], (Kind::Float, Device::Cpu));
             let g = cpu_values_mut(&mut grad);
             let flat = cpu_values(flat);
-            self.mlp_backward_cpu(flat, &self.layers[..half], inputs1, tape.rows, cpu_values(&g_q1), Some(g), false);
-            self.mlp_backward_cpu(flat, &self.layers[half..], inputs2, tape.rows, cpu_values(&g_q2), Some(g), false);
+            self.mlp_backward_cpu(flat, &self.layers[..half], inputs1, tape.rows, cpu_values(&g_q1), Some(g), false, precision);
+            self.mlp_backward_cpu(flat, &self.layers[half..], inputs2, tape.rows, cpu_values(&g_q2), Some(g), false, precision);
             return grad;
         }
         let [Layers::Tensors(inputs1), Layers::Tensors(inputs2)] = &tape.inputs else { unreachable!("a tape is all slices or all tensors") };
@@ -224,9 +225,9 @@ impl TwinCritic {
     pub fn q1_tape(&self, flat: &Tensor, x: &Tensor, a: &Tensor, precision: Precision) -> (Tensor, CriticTape) {
         let half = self.layers.len() / 2;
         let (x, a) = (x.contiguous(), a.contiguous());
-        if Self::on_slices(precision, &[flat, &x, &a]) {
+        if Self::on_slices(&[flat, &x, &a]) {
             let (input, rows) = Self::joined(&x, &a);
-            let (q1, inputs) = self.mlp_cpu(cpu_values(flat), &self.layers[..half], input, rows);
+            let (q1, inputs) = self.mlp_cpu(cpu_values(flat), &self.layers[..half], input, rows, precision);
             return (Tensor::from_slice(&q1), CriticTape { inputs: [Layers::Slices(inputs), Layers::Slices(Vec::new())], rows });
         }
         tch::no_grad(|| {
@@ -243,7 +244,7 @@ impl TwinCritic {
         match &tape.inputs[0] {
             Layers::Slices(inputs) => {
                 let g_q1 = g_q1.contiguous();
-                let g_input = self.mlp_backward_cpu(cpu_values(flat), &self.layers[..half], inputs, tape.rows, cpu_values(&g_q1), None, true);
+                let g_input = self.mlp_backward_cpu(cpu_values(flat), &self.layers[..half], inputs, tape.rows, cpu_values(&g_q1), None, true, precision);
                 Tensor::from_slice(&g_input).view([tape.rows as i64, width]).narrow(1, width - act_dim as i64, act_dim as i64)
             }
             Layers::Tensors(inputs) => tch::no_grad(|| {

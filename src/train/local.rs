@@ -259,9 +259,30 @@ fn actor_loop(
     mailbox: &Arc<ParamMailbox>,
     throttle: &Arc<Throttle>,
 ) -> Result<(), String> {
+    yield_to_learner();
     let mut worker = RolloutWorker::new(id, env_id, envs, seed, random_steps, noise).map_err(|e| e.to_string())?;
     let mut transport = LocalTransport { batches: tx.clone(), mailbox: mailbox.clone(), throttle: throttle.clone() };
     run_actor(&mut worker, &mut transport, steps_per_env * envs)
+}
+
+/// Lowers this thread's scheduling priority (nice 19) below the learner's. Where the cores
+/// are oversubscribed — the learner's threads fill them — an actor that preempts one learner
+/// thread stalls the other at the end of the pass, so its CPU time costs the update twice;
+/// at low priority it runs in the gaps the learner leaves (its serial optimiser step, waits
+/// for data). The replay-ratio throttle keeps collection in step either way.
+fn yield_to_learner() {
+    #[cfg(target_os = "linux")]
+    {
+        unsafe extern "C" {
+            fn setpriority(which: i32, who: u32, prio: i32) -> i32;
+        }
+        const PRIO_PROCESS: i32 = 0;
+        // SAFETY: setpriority(PRIO_PROCESS, 0, n) only changes the calling thread's nice value
+        // (Linux keeps it per thread); failure leaves the priority as it was.
+        unsafe {
+            setpriority(PRIO_PROCESS, 0, 19);
+        }
+    }
 }
 
 type EvalReply = ((u64, u64, Arc<ParamSet>), Result<EvalResult, anyhow::Error>);
@@ -274,6 +295,7 @@ fn spawn_evaluator(opts: &TrainOptions) -> (Sender<EvalJob>, Receiver<EvalReply>
     let handle = std::thread::Builder::new()
         .name("evaluator".into())
         .spawn(move || {
+            yield_to_learner();
             for job in job_rx {
                 let r = evaluate(&job.params, &env_id, episodes, seed).map_err(anyhow::Error::from);
                 if res_tx.send(((job.env_steps, job.updates, job.params), r)).is_err() {
