@@ -6,10 +6,15 @@
 //! layer, every timestep, every elementwise step). Here a layer's synaptic input for all T
 //! timesteps is one matrix product (`[T·B, in] × Wᵀ`) — a neuron's current depends only on
 //! the input spikes, never on its own — and the LIF recurrence forward and its surrogate
-//! backward each run as one pass over `[T, B, n]` (a Rust loop on CPU tensors, a few tensor
-//! ops per timestep elsewhere). The backward is three products per layer (`∂W = gIᵀ·S`,
-//! `∂S = gI·W`, and the bias sum). The parameters are one flat tensor in `ParamSet` layout,
-//! so publishing, the optimiser and the target network each touch one tensor.
+//! backward each run as one pass over `[T, B, n]`. The backward is three products per layer
+//! (`∂W = gIᵀ·S`, `∂S = gI·W`, and the bias sum). The parameters are one flat tensor in
+//! `ParamSet` layout, so publishing, the optimiser and the target network each touch one
+//! tensor.
+//!
+//! On the CPU with a BLAS (libtorch's MKL) all of it runs on plain slices
+//! ([`crate::actor_cpu`]); elsewhere — CUDA, or a libtorch without `sgemm_` — as tensor ops,
+//! a few per timestep, with the CPU's event-driven and LIF kernels where the tensors are on
+//! the CPU.
 //!
 //! Gradients, with `sg(v) = 1{|v − th| < 0.5}` the rectangular surrogate:
 //! - LIF, reverse in time: `∂s_t = g_t − dv·v_t·∂v_{t+1}`, `∂v_t = sg(v_t)·∂s_t +

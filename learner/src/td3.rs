@@ -568,7 +568,7 @@ mod tests {
     }
 
     /// Targets move only on actor steps, by `θ_targ += (1 − ρ)·(θ − θ_targ)` of the newly
-    /// stepped parameters (fused into the optimiser's pass on the CPU).
+    /// stepped parameters.
     #[test]
     fn targets_follow_by_polyak_averaging_on_actor_steps() {
         let mut td3 = learner(2, false);
