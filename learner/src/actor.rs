@@ -11,10 +11,8 @@
 //! `ParamSet` layout, so publishing, the optimiser and the target network each touch one
 //! tensor.
 //!
-//! On the CPU with a BLAS (libtorch's MKL) all of it runs on plain slices
-//! ([`crate::actor_cpu`]); elsewhere — CUDA, or a libtorch without `sgemm_` — as tensor ops,
-//! a few per timestep, with the CPU's event-driven and LIF kernels where the tensors are on
-//! the CPU.
+//! On the CPU all of it runs on plain slices ([`crate::actor_cpu`]); elsewhere (CUDA) as
+//! tensor ops, a few per timestep.
 //!
 //! Gradients, with `sg(v) = 1{|v − th| < 0.5}` the rectangular surrogate:
 //! - LIF, reverse in time: `∂s_t = g_t − dv·v_t·∂v_{t+1}`, `∂v_t = sg(v_t)·∂s_t +
@@ -29,7 +27,6 @@ use tch::{Device, Kind, Tensor};
 pub use crate::cpu::FORCE_TENSOR_OPS;
 use crate::cpu::{cpu_values, cpu_values_mut, on_cpu_f32};
 use crate::actor_cpu::{self, SliceTape};
-use crate::blas;
 use crate::popsan::Precision;
 
 /// The spiking actor's function; parameters are passed in (online or target network).
@@ -103,8 +100,8 @@ impl SpikingActor {
         let x = x.contiguous();
         let uniforms = uniforms.map(Tensor::contiguous);
         let poisson_ready = self.spec.encoding != Encoding::Poisson || uniforms.is_some();
-        if blas::available() && on_cpu_f32(flat) && on_cpu_f32(&x) && uniforms.as_ref().is_none_or(on_cpu_f32) && poisson_ready {
-            let u = uniforms.as_ref().map(|u| cpu_values(u));
+        if on_cpu_f32(flat) && on_cpu_f32(&x) && uniforms.as_ref().is_none_or(on_cpu_f32) && poisson_ready {
+            let u = uniforms.as_ref().map(cpu_values);
             let (actions, tape) = actor_cpu::forward(&self.spec, &self.layout, cpu_values(flat), cpu_values(&x), u, precision);
             let actions = Tensor::from_slice(&actions).view([-1, self.spec.act_dim as i64]);
             return (actions, ActorTape(Tape::Slices(tape)));
@@ -148,7 +145,7 @@ impl SpikingActor {
             let bias = self.view(flat, &format!("layers.{l}.bias"));
             let input = spikes.last().expect("encoder spikes");
             let n_in = input.size()[2];
-            let synaptic = spikes_times_wt(&input.view([t_steps * b, n_in]), &w, precision).view([t_steps, b, -1]);
+            let synaptic = precision.mm(&input.view([t_steps * b, n_in]), &w.tr()).view([t_steps, b, -1]);
             let (s, v) = lif_forward(&synaptic, &bias, spec);
             spikes.push(s);
             voltages.push(v);
@@ -203,7 +200,7 @@ impl SpikingActor {
             let n_in = input.size()[2];
             let g2 = g_current.view([t_steps * b, n_out]);
             let w = self.view(flat, &format!("layers.{l}.weight"));
-            grads.push((format!("layers.{l}.weight"), grad_times_spikes(&g2, &input.view([t_steps * b, n_in]), precision)));
+            grads.push((format!("layers.{l}.weight"), precision.mm(&g2.tr(), &input.view([t_steps * b, n_in]))));
             grads.push((format!("layers.{l}.bias"), g2.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)));
             g_spikes = precision.mm(&g2, &w).view([t_steps, b, n_in]);
         }
@@ -238,56 +235,11 @@ impl SpikingActor {
 }
 
 
-/// Weights as the product sees them: bf16-rounded in bf16 mode.
-fn weights_for(w: &Tensor, precision: Precision) -> Tensor {
-    match precision {
-        Precision::F32 => w.shallow_clone(),
-        Precision::Bf16 => w.to_kind(Kind::BFloat16).to_kind(Kind::Float),
-    }
-}
-
-/// `S·Wᵀ` for binary spikes `S` (`[R, in]`) and `W` (`[out, in]`): event-driven on the CPU
-/// where spikes are sparse (see [`actor_cpu::spikes_times_wt`]), else a product in `precision`.
-fn spikes_times_wt(spikes: &Tensor, w: &Tensor, precision: Precision) -> Tensor {
-    if !on_cpu_f32(spikes) || actor_cpu::dense(cpu_values(spikes)) {
-        return precision.mm(spikes, &w.tr());
-    }
-    let w = weights_for(w, precision).contiguous();
-    let (rows, n_in, n_out) = (spikes.size()[0], spikes.size()[1] as usize, w.size()[0]);
-    let mut out = Tensor::empty([rows, n_out], (Kind::Float, Device::Cpu));
-    actor_cpu::event_spikes_times_wt(cpu_values(spikes), n_in, cpu_values(&w), n_out as usize, cpu_values_mut(&mut out));
-    out
-}
-
-/// `Gᵀ·S` (`[out, in]`) for gradients `G` (`[R, out]`) and binary spikes `S` (`[R, in]`),
-/// event-driven on the CPU like [`spikes_times_wt`].
-fn grad_times_spikes(g: &Tensor, spikes: &Tensor, precision: Precision) -> Tensor {
-    let g = g.contiguous();
-    if !(on_cpu_f32(spikes) && on_cpu_f32(&g)) || actor_cpu::dense(cpu_values(spikes)) {
-        return precision.mm(&g.tr(), spikes);
-    }
-    let g = weights_for(&g, precision).contiguous();
-    let (n_in, n_out) = (spikes.size()[1], g.size()[1]);
-    let mut out = Tensor::empty([n_out, n_in], (Kind::Float, Device::Cpu));
-    actor_cpu::event_grad_times_spikes(cpu_values(&g), n_out as usize, cpu_values(spikes), n_in as usize, cpu_values_mut(&mut out));
-    out
-}
-
 /// LIF layer over all timesteps: synaptic input `[T, B, n]` and bias `[n]` → (spikes,
 /// voltages), each `[T, B, n]`.
 fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, Tensor) {
-    let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
+    let (dc, dv, th) = (spec.current_decay as f64, spec.voltage_decay as f64, spec.threshold as f64);
     let size = synaptic.size();
-    let t_steps = size[0] as usize;
-    if on_cpu_f32(synaptic) {
-        let bias = bias.contiguous();
-        let mut spikes = synaptic.empty_like();
-        let mut voltages = synaptic.empty_like();
-        actor_cpu::lif_forward(spec, cpu_values(synaptic), cpu_values(&bias), t_steps, cpu_values_mut(&mut spikes), cpu_values_mut(&mut voltages));
-        return (spikes, voltages);
-    }
-    // Any device: a few tensor ops per timestep.
-    let (dc, dv, th) = (dc as f64, dv as f64, th as f64);
     let mut c = synaptic.get(0).zeros_like();
     let mut v = c.zeros_like();
     let mut s = c.zeros_like();
@@ -304,16 +256,8 @@ fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, 
 
 /// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`.
 fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &PopSanSpec) -> Tensor {
-    let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
+    let (dc, dv, th) = (spec.current_decay as f64, spec.voltage_decay as f64, spec.threshold as f64);
     let size = spikes.size();
-    let t_steps = size[0] as usize;
-    let g_spikes = g_spikes.contiguous();
-    if on_cpu_f32(&g_spikes) && on_cpu_f32(spikes) && on_cpu_f32(voltages) {
-        let mut g_current = g_spikes.empty_like();
-        actor_cpu::lif_backward(spec, cpu_values(&g_spikes), cpu_values(spikes), cpu_values(voltages), t_steps, cpu_values_mut(&mut g_current));
-        return g_current;
-    }
-    let (dc, dv, th) = (dc as f64, dv as f64, th as f64);
     let mut gv_next = g_spikes.get(0).zeros_like();
     let mut gc_next = gv_next.zeros_like();
     let mut out = Vec::new();

@@ -1,5 +1,5 @@
 //! The fused PopSAN actor on plain slices (CPU): the same function and gradients as
-//! [`crate::actor`]'s tensor path, with every product an event-driven sum or one `sgemm`, the
+//! [`crate::actor`]'s tensor path, with every product an event-driven sum or one BLAS call, the
 //! encoder, LIF layers and decoder each one pass, and the gradient written straight into the
 //! flat parameter layout. At TD3's batch the tensor path spent a third of its time in tensor
 //! ops' dispatch and copies (views, `cat`, the encoder's and decoder's small ops).
@@ -213,44 +213,33 @@ pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &S
 /// Above this fraction of spiking inputs a BLAS product beats adding a weight row per spike
 /// (Hopper end to end on this VM: event-driven only 249 env steps/s, always BLAS 266, switching
 /// at 0.15 → 297, 0.3 → 302–317, 0.5 → 294).
-pub const DENSE_ABOVE: f64 = 0.3;
+const DENSE_ABOVE: f64 = 0.3;
 
 /// Whether spikes are dense enough for a BLAS product.
-pub fn dense(spikes: &[f32]) -> bool {
+fn dense(spikes: &[f32]) -> bool {
     let fired = simd::dispatch(#[inline(always)] || spikes.iter().filter(|&&x| x != 0.0).count());
     fired as f64 > DENSE_ABOVE * spikes.len() as f64
 }
 
 /// `out = S·Wᵀ` for binary spikes `S` (`[R, n_in]`) and `W` (`[n_out, n_in]`): each spike
 /// adds one column of `W`, or one product in `precision` when spikes are dense.
-pub fn spikes_times_wt(spikes: &[f32], n_in: usize, w: &[f32], n_out: usize, out: &mut [f32], precision: Precision) {
+fn spikes_times_wt(spikes: &[f32], n_in: usize, w: &[f32], n_out: usize, out: &mut [f32], precision: Precision) {
     let rows = spikes.len() / n_in;
     if dense(spikes) {
         return blas::gemm(precision, Mat::new(spikes, rows, n_in), Mat::new(w, n_out, n_in).t(), out);
     }
-    event_spikes_times_wt(spikes, n_in, &as_seen(w, precision), n_out, out);
-}
-
-/// [`spikes_times_wt`], event-driven whatever the density.
-pub fn event_spikes_times_wt(spikes: &[f32], n_in: usize, w: &[f32], n_out: usize, out: &mut [f32]) {
-    StripTable::from_columns(w, n_in, n_out).sum_sets(&IndexSets::of_rows(spikes, n_in), out);
+    StripTable::from_columns(&as_seen(w, precision), n_in, n_out).sum_sets(&IndexSets::of_rows(spikes, n_in), out);
 }
 
 /// `out = Gᵀ·S` (`[n_out, n_in]`) for gradients `G` (`[R, n_out]`) and binary spikes `S`
 /// (`[R, n_in]`): column `j` sums the rows of `G` at which input `j` spiked.
-pub fn grad_times_spikes(g: &[f32], n_out: usize, spikes: &[f32], n_in: usize, out: &mut [f32], precision: Precision) {
+fn grad_times_spikes(g: &[f32], n_out: usize, spikes: &[f32], n_in: usize, out: &mut [f32], precision: Precision) {
     let rows = spikes.len() / n_in;
     if dense(spikes) {
         return blas::gemm(precision, Mat::new(g, rows, n_out).t(), Mat::new(spikes, rows, n_in), out);
     }
-    event_grad_times_spikes(&as_seen(g, precision), n_out, spikes, n_in, out);
-}
-
-/// [`grad_times_spikes`], event-driven whatever the density.
-pub fn event_grad_times_spikes(g: &[f32], n_out: usize, spikes: &[f32], n_in: usize, out: &mut [f32]) {
-    let rows = spikes.len() / n_in;
     let mut by_input = vec![0.0f32; n_in * n_out];
-    StripTable::from_rows(g, rows, n_out).sum_sets(&IndexSets::of_columns(spikes, n_in), &mut by_input);
+    StripTable::from_rows(&as_seen(g, precision), rows, n_out).sum_sets(&IndexSets::of_columns(spikes, n_in), &mut by_input);
     for (j, row) in by_input.chunks_exact(n_out).enumerate() {
         for (i, &x) in row.iter().enumerate() {
             out[i * n_in + j] = x;
@@ -269,7 +258,7 @@ fn as_seen(values: &[f32], precision: Precision) -> std::borrow::Cow<'_, [f32]> 
 
 /// LIF layer over all timesteps: synaptic input `[T, B, n]` and bias `[n]` → spikes and
 /// voltages, each `[T, B, n]`.
-pub fn lif_forward(spec: &PopSanSpec, input: &[f32], bias: &[f32], t_steps: usize, s_out: &mut [f32], v_out: &mut [f32]) {
+fn lif_forward(spec: &PopSanSpec, input: &[f32], bias: &[f32], t_steps: usize, s_out: &mut [f32], v_out: &mut [f32]) {
     let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
     let n = input.len() / t_steps;
     let width = bias.len();
@@ -294,7 +283,7 @@ pub fn lif_forward(spec: &PopSanSpec, input: &[f32], bias: &[f32], t_steps: usiz
 }
 
 /// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`.
-pub fn lif_backward(spec: &PopSanSpec, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
+fn lif_backward(spec: &PopSanSpec, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
     let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
     let n = spikes.len() / t_steps;
     let mut gv_next = vec![0.0f32; n];

@@ -1,10 +1,10 @@
-//! A row-major `sgemm` on plain slices: the BLAS inside libtorch (MKL on x86-64 Linux),
-//! found at run time.
+//! Matrix products on plain row-major slices: the BLAS inside libtorch (MKL's `sgemm_` on
+//! x86-64 Linux), found at run time.
 //!
 //! A tensor op costs a few microseconds of dispatch, allocation and shape checks before any
 //! arithmetic; the critics' layers at TD3's batch are small enough for that to be a third of
-//! their time. Where libtorch exports no `sgemm_` (other platforms) [`available`] is false and
-//! callers keep to tensor ops.
+//! their time. Where libtorch exports no `sgemm_` (other platforms) [`gemm`] wraps the slices
+//! in tensors and lets libtorch multiply them.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::OnceLock;
@@ -66,11 +66,6 @@ fn blas() -> Option<&'static Blas> {
     .as_ref()
 }
 
-/// Whether [`sgemm`] can run here.
-pub fn available() -> bool {
-    !crate::cpu::FORCE_TENSOR_OPS.load(std::sync::atomic::Ordering::Relaxed) && blas().is_some()
-}
-
 /// A row-major matrix operand: values, shape `[rows, cols]` as stored, and whether the
 /// product uses its transpose.
 #[derive(Clone, Copy)]
@@ -97,10 +92,9 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// `c = a·b + beta·c` for row-major `c` (`[m, n]`). Panics if [`available`] is false or the
-/// shapes do not fit.
-pub fn sgemm(a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
-    let lib = blas().expect("sgemm needs a BLAS (check blas::available first)");
+/// `c = a·b + beta·c` for row-major `c` (`[m, n]`) with the BLAS `lib`. Panics if the shapes
+/// do not fit.
+fn sgemm(lib: &Blas, a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
     let ((m, k), (k2, n)) = (a.shape(), b.shape());
     assert!(k == k2 && c.len() == m * n, "sgemm shapes [{m}, {k}]·[{k2}, {n}] into {}", c.len());
     if m == 0 || n == 0 {
@@ -133,24 +127,31 @@ pub fn sgemm(a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
 }
 
 /// `c = a·b` in `precision`: bf16 products (through libtorch's bf16 matmul, oneDNN on the CPU)
-/// where [`CPU_BF16_MIN_MACS`] says they pay, [`sgemm`] otherwise — the same rule as
+/// where [`CPU_BF16_MIN_MACS`] says they pay, fp32 otherwise — the same rule as
 /// [`Precision::mm`].
 pub fn gemm(precision: Precision, a: Mat, b: Mat, c: &mut [f32]) {
-    let ((m, k), (_, n)) = (a.shape(), b.shape());
-    if precision == Precision::Bf16 && (m * k * n) as i64 >= CPU_BF16_MIN_MACS {
-        assert_eq!(c.len(), m * n, "gemm output shape");
-        let tensor = |x: &Mat| {
-            // SAFETY: the view covers exactly the slice's rows·cols f32s, which outlive it:
-            // it is converted (copied) to bf16 at once and dropped before this function returns.
-            let t = unsafe { Tensor::from_blob(x.values.as_ptr() as *const u8, &[x.rows as i64, x.cols as i64], &[x.cols as i64, 1], Kind::Float, Device::Cpu) };
-            let t = t.to_kind(Kind::BFloat16);
-            if x.transposed { t.tr() } else { t }
-        };
-        let product = tensor(&a).mm(&tensor(&b)).to_kind(Kind::Float).contiguous();
-        c.copy_from_slice(crate::cpu::cpu_values(&product));
-        return;
+    gemm_with(blas(), precision, a, b, c)
+}
+
+fn gemm_with(lib: Option<&Blas>, precision: Precision, a: Mat, b: Mat, c: &mut [f32]) {
+    let ((m, k), (k2, n)) = (a.shape(), b.shape());
+    assert!(k == k2 && c.len() == m * n, "gemm shapes [{m}, {k}]·[{k2}, {n}] into {}", c.len());
+    let bf16 = precision == Precision::Bf16 && (m * k * n) as i64 >= CPU_BF16_MIN_MACS;
+    match lib {
+        Some(lib) if !bf16 => sgemm(lib, a, b, 0.0, c),
+        _ => {
+            let kind = if bf16 { Kind::BFloat16 } else { Kind::Float };
+            let tensor = |x: &Mat| {
+                // SAFETY: the view covers exactly the slice's rows·cols f32s, which outlive it:
+                // it is converted or multiplied at once and dropped before this function returns.
+                let t = unsafe { Tensor::from_blob(x.values.as_ptr() as *const u8, &[x.rows as i64, x.cols as i64], &[x.cols as i64, 1], Kind::Float, Device::Cpu) };
+                let t = t.to_kind(kind);
+                if x.transposed { t.tr() } else { t }
+            };
+            let product = tensor(&a).mm(&tensor(&b)).to_kind(Kind::Float).contiguous();
+            c.copy_from_slice(crate::cpu::cpu_values(&product));
+        }
     }
-    sgemm(a, b, 0.0, c);
 }
 
 /// `x` rounded to the nearest bfloat16 (ties to even), kept in an f32: what a bf16 product
@@ -167,12 +168,9 @@ pub fn round_bf16(x: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// With libtorch's BLAS and without it (the tensor fallback), in fp32 and bf16.
     #[test]
-    fn sgemm_equals_tensor_products() {
-        if !available() {
-            eprintln!("no BLAS exported by libtorch here; skipped");
-            return;
-        }
+    fn products_equal_tensor_products() {
         tch::manual_seed(2);
         let values = |t: &Tensor| Vec::<f32>::try_from(&t.contiguous().view([-1])).unwrap();
         for (m, k, n) in [(5usize, 3usize, 4usize), (50, 256, 256), (7, 1, 9), (1, 6, 1)] {
@@ -187,11 +185,18 @@ mod tests {
                 (Mat::new(&atv, k, m).t(), Mat::new(&btv, n, k).t()),
             ] {
                 let mut c = vec![f32::NAN; m * n];
-                sgemm(ma, mb, 0.0, &mut c);
-                assert!(close(&c), "{m}×{k}×{n} transposes {} {}", ma.transposed, mb.transposed);
-                // beta = 1 accumulates.
-                sgemm(ma, mb, 1.0, &mut c);
-                assert!(c.iter().zip(&want).all(|(x, y)| (x - 2.0 * y).abs() <= 1e-4 * (1.0 + y.abs())));
+                gemm_with(None, Precision::F32, ma, mb, &mut c);
+                assert!(close(&c), "fallback {m}×{k}×{n} transposes {} {}", ma.transposed, mb.transposed);
+                if let Some(lib) = blas() {
+                    let mut c = vec![f32::NAN; m * n];
+                    sgemm(lib, ma, mb, 0.0, &mut c);
+                    assert!(close(&c), "sgemm {m}×{k}×{n} transposes {} {}", ma.transposed, mb.transposed);
+                    // beta = 1 accumulates.
+                    sgemm(lib, ma, mb, 1.0, &mut c);
+                    assert!(c.iter().zip(&want).all(|(x, y)| (x - 2.0 * y).abs() <= 1e-4 * (1.0 + y.abs())));
+                } else {
+                    eprintln!("no BLAS exported by libtorch here: only the fallback tested");
+                }
                 // bf16 at a size where it runs (the large one): the product of the rounded operands.
                 let mut c16 = vec![f32::NAN; m * n];
                 gemm(Precision::Bf16, ma, mb, &mut c16);

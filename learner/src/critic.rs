@@ -84,8 +84,8 @@ impl TwinCritic {
         for (i, &layer) in layers.iter().enumerate().rev() {
             let h = &inputs[i];
             if let Some(grad) = grad {
-                let _ = Self::weight(grad, layer).copy_(&precision.mm(&g.tr(), h));
-                let _ = Self::bias(grad, layer).copy_(&g.sum_dim_intlist([0i64].as_slice(), false, Kind::Float));
+                Self::weight(grad, layer).copy_(&precision.mm(&g.tr(), h));
+                Self::bias(grad, layer).copy_(&g.sum_dim_intlist([0i64].as_slice(), false, Kind::Float));
             }
             let g_h = precision.mm(&g, &Self::weight(flat, layer));
             // The ReLU passes gradient where its output (this layer's input) is positive.
@@ -155,9 +155,9 @@ impl TwinCritic {
         g
     }
 
-    /// Whether these tensors take the slice path (CPU, a BLAS to call).
+    /// Whether these tensors take the slice path (the CPU's).
     fn on_slices(tensors: &[&Tensor]) -> bool {
-        blas::available() && tensors.iter().all(|t| on_cpu_f32(t))
+        tensors.iter().all(|t| on_cpu_f32(t))
     }
 
     /// `[x, a]` row by row.
