@@ -14,7 +14,7 @@ setup: .venv/libtorch
 	.venv/bin/pip install --quiet torch==2.11.0
 	ln -sfn "$$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .venv/libtorch
 
-# The main job: train the spiking actor on Hopper-v4 (the rapier port) with PopSAN-TD3's
+# The main job: train the spiking actor on Hopper-v4 (the MuJoCo-free port) with PopSAN-TD3's
 # defaults, learner and actors in this process; progress on screen, results in runs/.
 run: setup
 	$(CARGO) run --release --quiet -- train --env Hopper-v4

@@ -3,10 +3,10 @@
 #   (here) cargo build --release --workspace --all-targets; mkdir -p target/gpu
 #          strip -o target/gpu/spikerl target/release/spikerl
 #          strip -o target/gpu/td3_bench target/release/examples/td3_bench
-#          strip -o target/gpu/actor_devices target/release/deps/actor_devices-*
+#          strip -o target/gpu/kernels target/release/deps/kernels-*   (the learner's kernels test)
 # OUT (a folder for the Pendulum run) defaults to ./gpu-out.
-# GPU checks for the learner's new paths (written-out critic backward, Adam tensor path,
-# minibatch split off on CUDA): td3_bench rates and a short Pendulum run on CUDA.
+# What it checks: the tensor backend on CUDA computes what autograd and the CPU kernels compute
+# (learner/tests/kernels.rs), td3_bench rates, and a short Pendulum run on CUDA.
 set -u
 OUT=${OUT:-gpu-out}
 TORCH=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
@@ -14,8 +14,8 @@ LIBS="$TORCH/lib"
 for d in $(ls -d "$(dirname "$TORCH")"/nvidia/*/lib "$(dirname "$TORCH")"/nvidia/cu13/lib 2>/dev/null); do LIBS="$LIBS:$d"; done
 export LD_LIBRARY_PATH="$LIBS:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-echo "== actor_devices test (CUDA path = CPU kernels)"
-timeout 120 target/gpu/actor_devices 2>&1 | tail -3
+echo "== kernels test (CUDA tensor backend = autograd = CPU kernels)"
+timeout 120 target/gpu/kernels 2>&1 | tail -3
 echo "== td3_bench (CPU rows are this host's CPU)"
 timeout 240 target/gpu/td3_bench --updates 300 --threads 1 2>&1 | tail -5
 echo "== Pendulum on CUDA"

@@ -14,15 +14,13 @@ use spikerl_envs::VecEnv;
 pub fn single_env_rate(env_id: &str, steps: usize, seed: u64) -> Result<f64> {
     let mut env = spikerl_envs::make(env_id)?;
     let mut rng = EnvRng::seed_from_u64(seed);
-    let (low, high) = (env.spec().action_space.low.clone(), env.spec().action_space.high.clone());
+    let space = env.spec().action_space.clone();
     let mut obs = vec![0.0; env.spec().obs_dim()];
     let mut action = vec![0.0; env.spec().act_dim()];
     env.reset_into(Some(seed), &mut obs)?;
     let mut run = |n: usize| -> Result<()> {
         for _ in 0..n {
-            for ((a, lo), hi) in action.iter_mut().zip(&low).zip(&high) {
-                *a = rng.uniform(*lo as f64, *hi as f64) as f32;
-            }
+            space.sample_into(&mut action, || rng.next_f64());
             if env.step_into(&action, &mut obs)?.done() {
                 env.reset_into(None, &mut obs)?;
             }
@@ -40,14 +38,12 @@ pub fn vec_env_rate(env_id: &str, n: usize, threads: usize, steps_per_env: usize
     let mut venv = VecEnv::make(env_id, n, threads)?;
     let mut rng = EnvRng::seed_from_u64(seed);
     let act_dim = venv.spec().act_dim();
-    let (low, high) = (venv.spec().action_space.low.clone(), venv.spec().action_space.high.clone());
+    let space = venv.spec().action_space.clone();
     let mut actions = vec![0.0; n * act_dim];
     venv.reset(Some(seed))?;
     let mut run = |k: usize| -> Result<()> {
         for _ in 0..k {
-            for (i, a) in actions.iter_mut().enumerate() {
-                *a = rng.uniform(low[i % act_dim] as f64, high[i % act_dim] as f64) as f32;
-            }
+            space.sample_into(&mut actions, || rng.next_f64());
             venv.step(&actions)?;
         }
         Ok(())

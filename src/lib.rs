@@ -1,8 +1,11 @@
-//! spikerl: deep spiking reinforcement learning for continuous control.
-//!
-//! The binary's commands live in `main.rs`; this library holds what examples and tests share.
+//! spikerl: deep spiking reinforcement learning for continuous control — the `spikerl`
+//! command's jobs ([`cli`]), the run configuration ([`config`]), the training runtimes
+//! ([`train`]), the task server ([`envserve`]) and the benchmarks ([`bench`],
+//! [`transport_bench`]).
 
 pub mod bench;
+pub mod cli;
+pub mod config;
 pub mod envserve;
 pub mod train;
 pub mod transport_bench;

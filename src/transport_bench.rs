@@ -21,7 +21,7 @@ use spikerl_snn::rng::SplitMix;
 const RING: usize = 1024;
 const BATCH: usize = 64;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct TransportPoint {
     pub actors: usize,
     pub transitions_per_s: f64,

@@ -81,10 +81,6 @@ impl Throttle {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
-
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
 }
 
 #[cfg(test)]

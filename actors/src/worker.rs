@@ -1,7 +1,7 @@
 //! One actor's envs and policy.
 
 use serde::{Deserialize, Serialize};
-use spikerl_envs::{EnvError, EnvSnapshot, VecEnv, VecStep};
+use spikerl_envs::{BoxSpace, EnvError, EnvSnapshot, VecEnv, VecStep};
 use spikerl_net::{EpisodeSummary, TransitionBatch};
 use spikerl_snn::rng::SplitMix;
 use spikerl_snn::{ParamSet, PopSan, SnnError};
@@ -16,8 +16,7 @@ pub struct RolloutWorker {
     steps: u64,
     random_steps: u64,
     act_noise: f32,
-    low: Vec<f32>,
-    high: Vec<f32>,
+    space: BoxSpace,
     obs: Vec<f32>,
     actions: Vec<f32>,
     ep_ret: Vec<f64>,
@@ -50,8 +49,7 @@ impl RolloutWorker {
             ep_ret: vec![0.0; n_envs],
             ep_len: vec![0; n_envs],
             rng: SplitMix::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(id)),
-            low: space.low,
-            high: space.high,
+            space,
             envs,
             policy: None,
             steps: 0,
@@ -125,13 +123,11 @@ impl RolloutWorker {
         let random = self.steps < self.random_steps || self.policy.is_none();
         for (i, a) in self.actions.chunks_exact_mut(ad).enumerate() {
             if random {
-                for ((a, lo), hi) in a.iter_mut().zip(&self.low).zip(&self.high) {
-                    *a = lo + (hi - lo) * self.rng.next_f32();
-                }
+                self.space.sample_into(a, || f64::from(self.rng.next_f32()));
             } else {
                 let policy = self.policy.as_mut().expect("checked above");
                 policy.act(&self.obs[i * od..(i + 1) * od], a).expect("observation sized from the task");
-                for ((a, lo), hi) in a.iter_mut().zip(&self.low).zip(&self.high) {
+                for ((a, lo), hi) in a.iter_mut().zip(&self.space.low).zip(&self.space.high) {
                     *a = (*a + self.act_noise * self.rng.normal()).clamp(*lo, *hi);
                 }
             }

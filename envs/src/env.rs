@@ -46,6 +46,20 @@ impl BoxSpace {
     pub fn dim(&self) -> usize {
         self.low.len()
     }
+
+    /// The largest |bound| over every dimension (a symmetric policy's output scale).
+    pub fn max_abs(&self) -> f32 {
+        self.low.iter().chain(&self.high).fold(0.0f32, |m, x| m.max(x.abs()))
+    }
+
+    /// A uniform sample into `out` (one value per dimension, repeated over `out`'s rows), each
+    /// from a unit draw `unit()` on [0, 1).
+    pub fn sample_into(&self, out: &mut [f32], mut unit: impl FnMut() -> f64) {
+        for (i, a) in out.iter_mut().enumerate() {
+            let (lo, hi) = (self.low[i % self.dim()] as f64, self.high[i % self.dim()] as f64);
+            *a = (lo + (hi - lo) * unit()) as f32;
+        }
+    }
 }
 
 /// Static facts about a task: what `gym.make(id).spec` and its spaces say.

@@ -1,4 +1,7 @@
-//! Continuous-control tasks with Gymnasium semantics, on rapier3d alone.
+//! Continuous-control tasks with Gymnasium semantics and no MuJoCo: the locomotion tasks
+//! ported to Rust (rapier3d builds each model from its MJCF file; MuJoCo's dynamics, integrators
+//! and soft constraints run on it here), Pendulum, a threaded `VecEnv`, and `gym:ID` for
+//! Gymnasium's own task in a Python process.
 //!
 //! ```no_run
 //! use spikerl_envs::prelude::*;

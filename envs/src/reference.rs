@@ -192,7 +192,7 @@ pub fn port_spec(env_id: &str) -> Result<LocomotionSpec, ReferenceError> {
 /// steps, termination ignored.
 pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Result<Rollout, ReferenceError> {
     let mut env = LocomotionEnv::new(spec.clone())?;
-    let torso = env.physics().body("torso").ok_or_else(|| crate::EnvError::Model {
+    let torso = env.physics().model().body("torso").ok_or_else(|| crate::EnvError::Model {
         path: spec.id.into(),
         reason: "no body named torso".into(),
     })?;
@@ -277,7 +277,7 @@ pub fn model_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceErr
     let spec = port_spec(env_id)?;
     let model = load_model(dir, env_id)?;
     let env = LocomotionEnv::new(spec.clone())?;
-    let physics = env.physics();
+    let physics = env.physics().model();
     let mut checks = vec![
         Check::new("timestep", physics.timestep(), model.timestep, Tolerance::Abs(1e-12)),
         Check::new("frame_skip", spec.frame_skip as f64, model.frame_skip as f64, Tolerance::Abs(0.0)),
@@ -330,17 +330,13 @@ pub fn model_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceErr
 
 /// The behaviour checks: zero- and sine-action rollouts against MuJoCo's.
 pub fn dynamics_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceError> {
-    dynamics_checks_with(&port_spec(env_id)?, dir)
-}
-
-/// [`dynamics_checks`] for a given spec (to try other tunings).
-pub fn dynamics_checks_with(spec: &LocomotionSpec, dir: &Path) -> Result<Vec<Check>, ReferenceError> {
+    let spec = port_spec(env_id)?;
     let env_id = spec.id;
     let mj_zero = load_rollout(dir, env_id, ActionKind::Zero)?;
     let mj_sine = load_rollout(dir, env_id, ActionKind::Sine)?;
     let steps = mj_zero.torso_xpos.len();
-    let zero = port_rollout(spec, ActionKind::Zero, steps)?;
-    let sine = port_rollout(spec, ActionKind::Sine, steps)?;
+    let zero = port_rollout(&spec, ActionKind::Zero, steps)?;
+    let sine = port_rollout(&spec, ActionKind::Sine, steps)?;
     let z = |r: &Rollout, n: usize| r.torso_xpos[n - 1][2];
     let mut checks = Vec::new();
     match env_id {

@@ -171,7 +171,7 @@ fn observations_are_gymnasium_layouts() {
     let s = ant.step(&[0.0; 8]).unwrap();
     assert!((norm(&s.obs[1..5]) - 1.0).abs() < 1e-4);
     // Ant's actuators are not in qpos order: the first drives hip_4.
-    let facts = ant.physics().actuator_facts();
+    let facts = ant.physics().model().actuator_facts();
     assert_eq!(facts.iter().map(|a| a.joint.as_str()).collect::<Vec<_>>()[..3], ["hip_4", "ankle_4", "hip_1"]);
 }
 

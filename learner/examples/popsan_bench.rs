@@ -1,13 +1,17 @@
-//! The spiking actor's speed on this machine's CPU: the event-driven engine against the tch
-//! module's forward (same network, same run), and the module's forward+backward in fp32 and
-//! bf16 at the learner's batch size.
+//! The spiking actor's speed on this machine's CPU: the event-driven engine against PopSAN as
+//! plain tch modules with autograd (same network, same run; the reference module of the
+//! learner's tests), and that module's forward+backward in fp32 and bf16 at the learner's
+//! batch size.
 //!
 //!     cargo run --release -p spikerl-learner --example popsan_bench
 
 use std::time::Instant;
 
-use spikerl_learner::popsan::{PopSanModule, Precision};
-use spikerl_snn::{ParamSet, PopSan, PopSanSpec};
+#[path = "../tests/support/autograd_popsan.rs"]
+mod autograd_popsan;
+
+use autograd_popsan::PopSanModule;
+use spikerl_snn::{ParamSet, PopSan, PopSanSpec, Precision};
 use tch::{Device, Kind, Tensor};
 
 fn per_call(rounds: usize, mut f: impl FnMut()) -> f64 {
@@ -36,7 +40,7 @@ fn main() {
 
     let engine1 = per_call(20_000, || engine.act(&o1, &mut a1).unwrap());
     // As actors hold parameters received over the wire in bf16 (the default).
-    let wire = ParamSet::decode(&params.encode(spikerl_snn::Precision::Bf16)).unwrap();
+    let wire = ParamSet::decode(&params.encode(Precision::Bf16)).unwrap();
     let mut engine_bf16 = PopSan::new(&wire).unwrap();
     let engine1_bf16 = per_call(20_000, || engine_bf16.act(&o1, &mut a1).unwrap());
     let engine64 = per_call(300, || engine.act_batch(&o64, &mut a64).unwrap());

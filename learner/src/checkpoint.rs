@@ -10,10 +10,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::replay::ReplayBuffer;
-use crate::td3::{Td3Config, Td3State};
+use crate::Precision;
+use crate::config::{ActorConfig, Td3Config};
+use crate::td3::Td3State;
 
 const MAGIC: &[u8; 12] = b"SPIKERL-CKPT";
-const FORMAT: u32 = 1;
+/// 2: the actor's shape apart from TD3's hyperparameters, the precision as an enum.
+const FORMAT: u32 = 2;
 /// Largest checkpoint decoded (a full 1e6 replay of Humanoid fits).
 const LIMIT: usize = 8 << 30;
 
@@ -57,9 +60,9 @@ impl ReplayState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub env_id: String,
-    pub config: Td3Config,
-    /// `fp32` or `bf16`.
-    pub precision: String,
+    pub algorithm: Td3Config,
+    pub actor: ActorConfig,
+    pub precision: Precision,
     pub seed: u64,
     /// Synchronous (reproducible) mode.
     pub sync: bool,
@@ -96,6 +99,11 @@ impl Checkpoint {
         result.map_err(io)
     }
 
+    /// Whether `bytes` start like a checkpoint file.
+    pub fn is_checkpoint(bytes: &[u8]) -> bool {
+        bytes.starts_with(MAGIC)
+    }
+
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
         let p = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: p.clone(), source })?;
@@ -112,7 +120,7 @@ impl Checkpoint {
         if used != body.len() {
             return Err(CheckpointError::Corrupt { path: p, reason: format!("{} trailing bytes", body.len() - used) });
         }
-        ck.config.validate().map_err(|reason| CheckpointError::Corrupt { path: p.clone(), reason })?;
+        ck.algorithm.validate().map_err(|reason| CheckpointError::Corrupt { path: p.clone(), reason })?;
         Ok(ck)
     }
 }

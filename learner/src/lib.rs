@@ -1,31 +1,36 @@
-//! Learners: the trainable PopSAN in tch (libtorch), TD3, replay, checkpoints.
+//! The learner: TD3 with the PopSAN spiking actor, its replay buffer, observation normaliser
+//! and checkpoints. The update's arithmetic runs on a [`kernels::Kernels`] backend chosen once
+//! per run: plain slices on the CPU, libtorch tensors on CUDA.
+//!
+//! - [`config`]: every hyperparameter with its default;
+//! - [`td3`]: the update, top to bottom, and [`td3::build`], which picks the backend;
+//! - [`kernels`]: the backends; [`networks`]: the flat parameter layouts they share;
+//! - [`replay`], [`normalizer`], [`optim`] (Adam's state), [`checkpoint`].
 
-pub mod actor;
 pub mod checkpoint;
-mod actor_cpu;
-mod blas;
-mod cpu;
-mod events;
-pub mod critic;
+pub mod config;
+pub mod kernels;
+pub mod networks;
 pub mod normalizer;
 pub mod optim;
-pub mod popsan;
 pub mod replay;
 pub mod td3;
+mod threads;
 
-pub use popsan::Precision;
-pub use td3::{Td3, Td3Config, Td3State};
+pub use config::{ActorConfig, Td3Config};
+pub use spikerl_snn::Precision;
+pub use td3::{Agent, Td3, Td3State, UpdateStats};
 
 pub mod prelude {
     pub use crate::checkpoint::{Checkpoint, CheckpointError, ReplayState};
     pub use crate::normalizer::Normalizer;
     pub use crate::replay::{Minibatch, ReplayBuffer};
-    pub use crate::td3::{Td3, Td3Config, Td3State};
-    pub use crate::Precision;
+    pub use crate::td3::{Agent, Td3State, build};
+    pub use crate::{ActorConfig, Precision, Td3Config};
 }
 
 /// Keeps freed large blocks in the heap instead of returning them to the OS. Every update
-/// allocates and frees tensors of hundreds of kilobytes; with glibc's defaults each one is a
+/// allocates and frees buffers of hundreds of kilobytes; with glibc's defaults each one is a
 /// fresh `mmap` whose pages fault in again (a fifth of the CPU time of an update, measured).
 pub fn keep_large_allocations() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -1,7 +1,10 @@
 //! The tch PopSAN computes the CPU engine's function and learns through its spikes.
 
-use spikerl_learner::popsan::{PopSanModule, Precision, spike};
-use spikerl_snn::{Encoding, ParamSet, PopSan, PopSanSpec};
+#[path = "support/autograd_popsan.rs"]
+mod autograd_popsan;
+
+use autograd_popsan::{PopSanModule, spike};
+use spikerl_snn::{Encoding, ParamSet, PopSan, PopSanSpec, Precision};
 use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 
 const N: usize = 1000;

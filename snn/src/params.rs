@@ -56,12 +56,32 @@ pub fn layout(spec: &PopSanSpec) -> Vec<TensorInfo> {
     tensors
 }
 
-/// Numeric precision on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Numeric precision: of parameters on the wire, and of a learner's matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
+    #[serde(rename = "fp32", alias = "f32")]
+    #[cfg_attr(feature = "clap", value(name = "fp32", alias = "f32"))]
     F32,
     /// bfloat16: half the bytes, about 3 significant digits.
+    #[serde(rename = "bf16")]
+    #[cfg_attr(feature = "clap", value(name = "bf16"))]
     Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A PopSAN's parameters, a version number, and the observation normaliser.

@@ -5,7 +5,9 @@ use bincode::{Decode, Encode};
 use crate::SnnError;
 
 /// How observations become spikes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// Integrate-and-fire on the receptive-field activation, soft reset (PopSAN's default).
     Deterministic,

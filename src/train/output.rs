@@ -1,5 +1,6 @@
-//! What a run leaves behind and shows: the progress bar, `metrics.jsonl`, `report.md`, the
-//! learning-curve PNG.
+//! What a run shows while it goes and logs as it goes: the progress bar, lines above it, and
+//! `metrics.jsonl` (one JSON record per progress tick and per evaluation). The report and the
+//! curve drawn from them at the end are [`super::report`]'s and [`super::plot`]'s.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -44,7 +45,7 @@ pub struct MetricsRecord {
     pub eval_length: Option<f64>,
     /// `spikerl learner`: every remote actor's figures since the last record.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_actors: Option<Vec<super::remote::ActorReport>>,
+    pub remote_actors: Option<Vec<super::transport::remote::ActorReport>>,
 }
 
 /// An evaluation point of the learning curve.
@@ -54,6 +55,8 @@ pub struct EvalPoint {
     pub mean: f64,
     pub std: f64,
 }
+
+pub const METRICS_FILE: &str = "metrics.jsonl";
 
 pub struct RunOutput {
     pub dir: PathBuf,
@@ -72,8 +75,9 @@ impl RunOutput {
     /// Opens (or, resuming, continues) a run directory.
     pub fn open(dir: &Path, total_steps: u64, start_steps: u64, show_progress: bool) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create run directory {}", dir.display()))?;
-        let path = dir.join("metrics.jsonl");
-        let (evals, wall_offset) = read_evals(&path);
+        let path = dir.join(METRICS_FILE);
+        let earlier = read_metrics(&path);
+        let (evals, wall_offset) = (earlier.evals, earlier.wall_s);
         let file = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let bar = if show_progress { ProgressBar::new(total_steps) } else { ProgressBar::with_draw_target(Some(total_steps), ProgressDrawTarget::hidden()) };
         bar.set_style(
@@ -140,10 +144,7 @@ impl RunOutput {
     pub fn eval(&mut self, env_steps: u64, updates: u64, mean: f64, std: f64, length: f64, params: Option<&spikerl_snn::ParamSet>) -> Result<()> {
         let best = self.evals.iter().all(|e| mean > e.mean);
         if let (true, Some(p)) = (best, params) {
-            let tmp = self.dir.join(".best_policy.paramset.tmp");
-            std::fs::write(&tmp, p.encode(spikerl_snn::Precision::F32))
-                .and_then(|_| std::fs::rename(&tmp, self.dir.join("best_policy.paramset")))
-                .context("cannot write best_policy.paramset")?;
+            super::checkpoints::write_policy(&self.dir.join(super::checkpoints::BEST_POLICY_FILE), p)?;
         }
         let point = EvalPoint { env_steps, mean, std };
         self.evals.push(point);
@@ -176,44 +177,27 @@ impl RunOutput {
     }
 }
 
-/// Earlier evaluations and wall time of a run being resumed.
-pub fn read_evals(path: &Path) -> (Vec<EvalPoint>, f64) {
-    let Ok(text) = std::fs::read_to_string(path) else { return (Vec::new(), 0.0) };
-    let mut evals = Vec::new();
-    let mut wall = 0.0f64;
-    for r in text.lines().filter_map(|l| serde_json::from_str::<MetricsRecord>(l).ok()) {
-        wall = wall.max(r.wall_s);
-        if let (Some(mean), Some(std)) = (r.eval_return_mean, r.eval_return_std) {
-            evals.push(EvalPoint { env_steps: r.env_steps, mean, std });
-        }
-    }
-    (evals, wall)
+/// What a run's `metrics.jsonl` holds so far (nothing, for a new run).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub evals: Vec<EvalPoint>,
+    /// Mean training-episode return at each progress record that had one: (env steps, return).
+    pub train_returns: Vec<(u64, f64)>,
+    /// Wall time of the sessions so far.
+    pub wall_s: f64,
 }
 
-/// The learning curve: mean evaluation return ± std against env steps.
-pub fn plot_curve(path: &Path, title: &str, evals: &[EvalPoint]) -> Result<()> {
-    use plotters::prelude::*;
-    static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-    // Registering twice is harmless; the first registration wins.
-    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let x_max = evals.iter().map(|e| e.env_steps).max().unwrap_or(1).max(1) as f64;
-    let lo = evals.iter().map(|e| e.mean - e.std).fold(f64::INFINITY, f64::min);
-    let hi = evals.iter().map(|e| e.mean + e.std).fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (-1.0, 1.0) };
-    let pad = 0.05 * (hi - lo);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max * 1.02, (lo - pad)..(hi + pad))?;
-    chart.configure_mesh().x_desc("env steps").y_desc("evaluation return").label_style(("sans-serif", 14)).draw()?;
-    let band: Vec<(f64, f64)> = evals.iter().map(|e| (e.env_steps as f64, e.mean + e.std)).chain(evals.iter().rev().map(|e| (e.env_steps as f64, e.mean - e.std))).collect();
-    chart.draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.15))))?;
-    chart.draw_series(LineSeries::new(evals.iter().map(|e| (e.env_steps as f64, e.mean)), BLUE.stroke_width(2)))?;
-    chart.draw_series(evals.iter().map(|e| Circle::new((e.env_steps as f64, e.mean), 3, BLUE.filled())))?;
-    root.present()?;
-    Ok(())
+pub fn read_metrics(path: &Path) -> Metrics {
+    let Ok(text) = std::fs::read_to_string(path) else { return Metrics::default() };
+    let mut m = Metrics::default();
+    for r in text.lines().filter_map(|l| serde_json::from_str::<MetricsRecord>(l).ok()) {
+        m.wall_s = m.wall_s.max(r.wall_s);
+        if let (Some(mean), Some(std)) = (r.eval_return_mean, r.eval_return_std) {
+            m.evals.push(EvalPoint { env_steps: r.env_steps, mean, std });
+        }
+        if let Some(ret) = r.train_return {
+            m.train_returns.push((r.env_steps, ret));
+        }
+    }
+    m
 }

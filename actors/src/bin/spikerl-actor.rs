@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use spikerl_actors::{QuicTransport, RolloutWorker, run_actor};
-use spikerl_net::quic::{ActorLink, ActorOptions, QuicError, TlsFiles, read_token};
+use spikerl_net::quic::{ActorLink, ActorOptions, QuicError, TlsFiles, run_token};
 use spikerl_snn::ParamSet;
 
 #[derive(Parser, Clone)]
@@ -29,15 +29,17 @@ struct Args {
     /// This node's certificate name in --certs.
     #[arg(long, default_value = "actor")]
     name: String,
-    /// The run token (default: $SPIKERL_TOKEN, else CERTS/token).
+    /// The run token [default: $SPIKERL_TOKEN, else CERTS/token].
     #[arg(long)]
     token: Option<String>,
-    /// The name the learner's certificate was made for (default: the host of --connect).
+    /// The name the learner's certificate was made for [default: the host of --connect].
     #[arg(long)]
     server_name: Option<String>,
-    /// First actor id (default: from the process id).
+    /// First actor id [default: from the process id].
     #[arg(long)]
     id: Option<u32>,
+    /// Seed of the envs' resets and the exploration noise (mixed with the actor id and the
+    /// connection count).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Transitions per batch (about: whole steps of every env).
@@ -59,11 +61,7 @@ fn run(args: Args) -> Result<()> {
     }
     let addr: SocketAddr = args.connect.to_socket_addrs().with_context(|| format!("--connect {}", args.connect))?.next().with_context(|| format!("--connect {}: no address", args.connect))?;
     let host = args.connect.rsplit_once(':').map_or(args.connect.as_str(), |(h, _)| h).trim_matches(['[', ']']).to_string();
-    let token = match (&args.token, std::env::var("SPIKERL_TOKEN")) {
-        (Some(t), _) => t.clone(),
-        (None, Ok(t)) if !t.is_empty() => t,
-        _ => read_token(&args.certs.join("token")).context("no run token: pass --token, set SPIKERL_TOKEN, or copy the run's token file into --certs")?,
-    };
+    let token = run_token(args.token.as_deref(), &args.certs)?;
     let tls = TlsFiles::in_dir(&args.certs, &args.name);
     let first_id = args.id.unwrap_or(std::process::id() % 1_000_000 * 100);
     let threads: Vec<_> = (0..args.threads)

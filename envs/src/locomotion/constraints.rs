@@ -4,7 +4,8 @@
 //! `a_ref = −B·(J_i·q̇) − K·imp·pos` and regulariser `R = (1 − imp)/imp · invweight`; the
 //! forces minimise `½fᵀ(A + R)f + fᵀ(J·a₀ − a_ref)` over `f ≥ 0` with `A = J·M⁻¹·Jᵀ` and `a₀`
 //! the acceleration without constraints. The problem is strictly convex (`R > 0`); it is
-//! solved by projected Gauss–Seidel.
+//! solved exactly as a small complementarity problem by block principal pivoting ([`Lcp`]),
+//! with projected Gauss–Seidel sweeps only where pivoting cycles.
 //!
 //! - A joint past its range gives one row `J = ±e_dof` with `invweight = dof_invweight0`.
 //! - A contact gives the pyramid edges `J_n ± μ·J_t` with `invweight = (1 + μ²)·t·2μ²`, `t`
@@ -16,6 +17,10 @@
 use rapier3d::na::{DMatrix, Vector3};
 
 use super::articulated::{Kinematics, Tree};
+
+/// Projected Gauss–Seidel sweeps where block pivoting cycles (rare: the problems are small
+/// and strictly convex).
+const FALLBACK_SWEEPS: usize = 50;
 
 /// MuJoCo's defaults for `solref` / `solimp`.
 pub const DEFAULT_SOLREF: [f64; 2] = [0.02, 1.0];
@@ -100,7 +105,6 @@ pub struct SoftConstraints {
     pub geoms: Vec<Geom>,
     pub pairs: Vec<ContactPair>,
     pub limits: Vec<JointLimit>,
-    pub pgs_iterations: usize,
     pub timestep: f64,
     rows: Vec<Row>,
     jac: DMatrix<f64>,
@@ -163,13 +167,12 @@ struct Contact {
 }
 
 impl SoftConstraints {
-    pub fn new(floor_z: f64, geoms: Vec<Geom>, pairs: Vec<ContactPair>, limits: Vec<JointLimit>, pgs_iterations: usize, timestep: f64) -> Self {
+    pub fn new(floor_z: f64, geoms: Vec<Geom>, pairs: Vec<ContactPair>, limits: Vec<JointLimit>, timestep: f64) -> Self {
         Self {
             floor_z,
             geoms,
             pairs,
             limits,
-            pgs_iterations,
             timestep,
             rows: Vec::new(),
             jac: DMatrix::zeros(0, 0),
@@ -322,7 +325,7 @@ impl SoftConstraints {
         self.force.clear();
         self.force.resize(n, 0.0);
         if !self.lcp.solve(&self.a, &self.rhs, &mut self.force) {
-            projected_gauss_seidel(&self.a, &self.rhs, &mut self.force, self.pgs_iterations);
+            projected_gauss_seidel(&self.a, &self.rhs, &mut self.force, FALLBACK_SWEEPS);
         }
         self.contacts = contacts;
         self.active_limits = active_limits;

@@ -2,12 +2,13 @@
 
 mod articulated;
 mod constraints;
-mod mjcf_extras;
-mod physics;
+mod model;
+mod simulation;
 mod task;
 
-pub use mjcf_extras::Integrator;
-pub use physics::{ActuatorFacts, BodyId, JointFacts, JointKind, MjcfPhysics, PhysicsTuning};
+pub use model::extras::Integrator;
+pub use model::{ActuatorFacts, BodyId, JointFacts, JointKind, Model};
+pub use simulation::Simulation;
 pub use task::{ForwardX, Health, LocomotionEnv, LocomotionSpec, ModelSource, ObsLayout, VelocityNoise};
 
 
@@ -30,7 +31,6 @@ pub fn hopper() -> LocomotionSpec {
         reset_noise_scale: 5e-3,
         velocity_noise: VelocityNoise::Uniform,
         max_episode_steps: 1000,
-        tuning: PhysicsTuning::default(),
     }
 }
 
@@ -49,7 +49,6 @@ pub fn half_cheetah() -> LocomotionSpec {
         reset_noise_scale: 0.1,
         velocity_noise: VelocityNoise::Normal,
         max_episode_steps: 1000,
-        tuning: PhysicsTuning::default(),
     }
 }
 
@@ -68,7 +67,6 @@ pub fn ant() -> LocomotionSpec {
         reset_noise_scale: 0.1,
         velocity_noise: VelocityNoise::Normal,
         max_episode_steps: 1000,
-        tuning: PhysicsTuning::default(),
     }
 }
 
@@ -80,7 +78,6 @@ pub fn custom(model: ModelSource) -> LocomotionSpec {
         id: "Custom-MJCF",
         model,
         velocity_noise: VelocityNoise::Uniform,
-        tuning: PhysicsTuning::default(),
         ..half_cheetah()
     }
 }

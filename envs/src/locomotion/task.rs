@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::physics::{BodyId, MjcfPhysics, PhysicsTuning};
+use super::model::BodyId;
+use super::simulation::Simulation;
 use crate::env::{EndReason, EpisodeClock, StepInfo, StepOutcome, check_obs_len, validate};
 use crate::rng::EnvRng;
 use crate::{BoxSpace, Env, EnvError, EnvSnapshot, EnvSpec};
@@ -74,7 +75,6 @@ pub struct LocomotionSpec {
     pub reset_noise_scale: f64,
     pub velocity_noise: VelocityNoise,
     pub max_episode_steps: u32,
-    pub tuning: PhysicsTuning,
 }
 
 impl LocomotionSpec {
@@ -97,7 +97,7 @@ impl LocomotionSpec {
 pub struct LocomotionEnv {
     spec: LocomotionSpec,
     env_spec: EnvSpec,
-    physics: MjcfPhysics,
+    physics: Simulation,
     forward_body: Option<BodyId>,
     rng: EnvRng,
     clock: EpisodeClock,
@@ -113,23 +113,24 @@ impl LocomotionEnv {
     pub fn new(spec: LocomotionSpec) -> Result<Self, EnvError> {
         let physics = match &spec.model {
             ModelSource::Embedded { name, xml } => {
-                MjcfPhysics::from_xml(xml, std::path::Path::new("."), name, spec.frame_skip, spec.tuning)?
+                Simulation::from_xml(xml, std::path::Path::new("."), name, spec.frame_skip)?
             }
-            ModelSource::File(path) => MjcfPhysics::from_file(path, spec.frame_skip, spec.tuning)?,
+            ModelSource::File(path) => Simulation::from_file(path, spec.frame_skip)?,
         };
         let model_err = |reason: String| EnvError::Model { path: spec.id.to_string(), reason };
         let forward_body = match spec.forward_x {
             ForwardX::Qpos0 => None,
             ForwardX::LaggedBody(name) => {
-                Some(physics.body(name).ok_or_else(|| model_err(format!("no body named '{name}'")))?)
+                Some(physics.model().body(name).ok_or_else(|| model_err(format!("no body named '{name}'")))?)
             }
         };
-        let (nq, nv) = (physics.nq(), physics.nv());
+        let (nq, nv) = (physics.model().nq(), physics.model().nv());
         if spec.obs.skip_qpos > nq {
             return Err(model_err(format!("cannot skip {} of {nq} qpos entries", spec.obs.skip_qpos)));
         }
         let obs_dim = nq - spec.obs.skip_qpos + nv;
         let (low, high): (Vec<f32>, Vec<f32>) = physics
+            .model()
             .ctrl_ranges()
             .iter()
             .map(|r| r.map_or((f32::NEG_INFINITY, f32::INFINITY), |[lo, hi]| (lo as f32, hi as f32)))
@@ -139,7 +140,7 @@ impl LocomotionEnv {
             observation_space: BoxSpace::uniform(obs_dim, f32::NEG_INFINITY, f32::INFINITY),
             action_space: BoxSpace { low, high },
             max_episode_steps: spec.max_episode_steps,
-            dt: physics.timestep() * spec.frame_skip as f64,
+            dt: physics.model().timestep() * spec.frame_skip as f64,
             reward_terms: spec.reward_terms(),
         };
         Ok(Self {
@@ -156,7 +157,7 @@ impl LocomotionEnv {
         })
     }
 
-    pub fn physics(&self) -> &MjcfPhysics {
+    pub fn physics(&self) -> &Simulation {
         &self.physics
     }
 

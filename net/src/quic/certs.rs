@@ -145,6 +145,18 @@ pub fn ensure_token(dir: &Path) -> Result<String, QuicError> {
     Ok(token)
 }
 
+/// The run token a node presents or expects: `given` (a `--token` flag), else
+/// `$SPIKERL_TOKEN`, else the first line of `certs_dir/token` (what `spikerl cert` writes).
+pub fn run_token(given: Option<&str>, certs_dir: &Path) -> Result<String, QuicError> {
+    if let Some(t) = given {
+        return Ok(t.to_string());
+    }
+    match std::env::var("SPIKERL_TOKEN") {
+        Ok(t) if !t.is_empty() => Ok(t),
+        _ => read_token(&certs_dir.join("token")).map_err(|e| QuicError::Certs(format!("no run token: pass --token, set SPIKERL_TOKEN, or put the run's token file in {} ({e})", certs_dir.display()))),
+    }
+}
+
 /// A token file's first line.
 pub fn read_token(path: &Path) -> Result<String, QuicError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;

@@ -16,7 +16,7 @@ use quinn::{Connection, ConnectionError, Endpoint, IdleTimeout, RecvStream, Tran
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 
-pub use certs::{TlsFiles, ensure_ca, ensure_token, make_node, read_token};
+pub use certs::{TlsFiles, ensure_ca, ensure_token, make_node, read_token, run_token};
 
 use crate::message::TransitionBatch;
 use crate::wire::{ActorMessage, ActorStats, FrameDecoder, Hello, LearnerMessage, PROTOCOL_VERSION, Welcome, WireError, encode_frame, preamble};

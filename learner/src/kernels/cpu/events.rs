@@ -6,7 +6,7 @@
 //! rows of a 256-wide table lie 1 KB apart — on 4 of L1's 64 sets — and each came from L2 at
 //! about a third of the add rate.
 
-use crate::cpu::simd;
+use super::simd;
 
 const LANES: usize = 16;
 

@@ -1,5 +1,6 @@
-//! The trainable PopSAN: the same function as `spikerl_snn::PopSan`, in tch, with surrogate
-//! gradients through every timestep.
+//! The reference the learner's kernels are checked against (tests and `popsan_bench`): PopSAN
+//! as plain tch modules with its surrogate gradients recorded by autograd — the same function
+//! as `spikerl_snn::PopSan`, and the gradients the hand-written backward passes must give.
 //!
 //! - Hidden and output neurons spike with `v > 0.5`; the gradient of the spike is the
 //!   rectangle `1{|v − 0.5| < 0.5}` (PopSAN's pseudo-gradient).
@@ -9,33 +10,11 @@
 //!   layer's weights and input spikes are cast to bfloat16 for the matrix product (exact for
 //!   0/1 spikes), neuron state stays fp32, and gradients come back fp32.
 
-use spikerl_snn::{Encoding, ParamSet, PopSanSpec, SnnError};
+// Each test binary and the bench use part of it.
+#![allow(dead_code)]
+
+use spikerl_snn::{Encoding, ParamSet, PopSanSpec, Precision, SnnError};
 use tch::{Device, Kind, Tensor, nn};
-
-/// Compute precision of the forward pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    F32,
-    Bf16,
-}
-
-/// Below this many multiply-adds a bf16 product costs more than the fp32 one on the CPU:
-/// every oneDNN bf16 call pays a fixed ~20 µs (this VM, one thread: `[50,256]×[256,1]` 2.6 µs
-/// fp32, 24 µs bf16; `[50,256]×[256,256]` 72 / 66 µs; `[250,256]×[256,256]` 382 / 175 µs).
-pub const CPU_BF16_MIN_MACS: i64 = 3 << 20;
-
-impl Precision {
-    /// `a × b` (2-D) with an fp32 result: in bf16 when so asked and, on the CPU, when the
-    /// product is large enough for bf16 to pay; in fp32 otherwise.
-    pub fn mm(self, a: &Tensor, b: &Tensor) -> Tensor {
-        let macs = a.size()[0] * a.size()[1] * b.size()[1];
-        if self == Precision::Bf16 && (a.device() != Device::Cpu || macs >= CPU_BF16_MIN_MACS) {
-            a.to_kind(Kind::BFloat16).mm(&b.to_kind(Kind::BFloat16)).to_kind(Kind::Float)
-        } else {
-            a.mm(b)
-        }
-    }
-}
 
 /// Spikes of every spiking layer at every timestep (`[timestep][layer]`, each `[batch,
 /// neurons]`, 0/1), and the membrane voltages of the non-encoder layers.
@@ -110,10 +89,6 @@ impl PopSanModule {
 
     pub fn var_store(&self) -> &nn::VarStore {
         &self.vs
-    }
-
-    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        &mut self.vs
     }
 
     /// Replaces the observation normaliser (not a trainable parameter).

@@ -1,9 +1,10 @@
 //! The MuJoCo attributes rapier3d-mjcf does not carry over: the integrator, the contact
-//! parameters of geoms, the limit parameters of joints.
+//! parameters of geoms (margin, solref, solimp, condim), the limit parameters of joints
+//! (solreflimit, solimplimit). Read from the same XML by [`super::Model::from_xml`].
 
 use std::collections::HashMap;
 
-use super::constraints::{DEFAULT_SOLIMP, DEFAULT_SOLREF};
+use crate::locomotion::constraints::{DEFAULT_SOLIMP, DEFAULT_SOLREF};
 
 /// MuJoCo's `<option integrator>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,7 @@ impl Default for LimitParams {
 }
 
 #[derive(Debug, Clone)]
-pub struct MjcfExtras {
+pub struct Extras {
     pub integrator: Integrator,
     pub geoms: HashMap<String, GeomParams>,
     pub joints: HashMap<String, LimitParams>,
@@ -62,7 +63,7 @@ fn numbers<const N: usize>(owner: &str, attr: &str, text: &str, into: &mut [f64;
     Ok(())
 }
 
-impl MjcfExtras {
+impl Extras {
     pub fn parse(xml: &str) -> Result<Self, String> {
         let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
         let integrator = match doc.descendants().find(|n| n.has_tag_name("option")).and_then(|n| n.attribute("integrator")) {
@@ -115,12 +116,12 @@ mod tests {
         let xml = r#"<mujoco><option integrator="RK4"/><worldbody>
             <geom name="floor" type="plane" margin="0.01" solimp="0.8 0.8 0.01"/>
             <body><joint name="j" solreflimit="0.05 2"/></body></worldbody></mujoco>"#;
-        let e = MjcfExtras::parse(xml).unwrap();
+        let e = Extras::parse(xml).unwrap();
         assert_eq!(e.integrator, Integrator::Rk4);
         assert_eq!(e.geoms["floor"].margin, 0.01);
         assert_eq!(e.geoms["floor"].solimp, [0.8, 0.8, 0.01, 0.5, 2.0]);
         assert_eq!(e.joints["j"].solref, [0.05, 2.0]);
-        assert!(MjcfExtras::parse(r#"<mujoco><worldbody><geom name="g" margin="x"/></worldbody></mujoco>"#).is_err());
-        assert!(MjcfExtras::parse(r#"<mujoco><option integrator="leapfrog"/></mujoco>"#).is_err());
+        assert!(Extras::parse(r#"<mujoco><worldbody><geom name="g" margin="x"/></worldbody></mujoco>"#).is_err());
+        assert!(Extras::parse(r#"<mujoco><option integrator="leapfrog"/></mujoco>"#).is_err());
     }
 }

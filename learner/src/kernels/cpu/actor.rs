@@ -1,18 +1,19 @@
-//! The fused PopSAN actor on plain slices (CPU): the same function and gradients as
-//! [`crate::actor`]'s tensor path, with every product an event-driven sum or one BLAS call, the
+//! The PopSAN actor on plain slices (CPU): the same function and gradients as the tensor
+//! backend's ([`crate::kernels::TchKernels`]), with every product an event-driven sum or one BLAS call, the
 //! encoder, LIF layers and decoder each one pass, and the gradient written straight into the
 //! flat parameter layout. At TD3's batch the tensor path spent a third of its time in tensor
 //! ops' dispatch and copies (views, `cat`, the encoder's and decoder's small ops).
 
-use spikerl_snn::{Encoding, PopSanSpec, TensorInfo};
+use spikerl_snn::{Encoding, PopSanSpec};
 
-use crate::blas::{self, Mat, round_bf16};
-use crate::popsan::Precision;
-use crate::cpu::simd;
-use crate::events::{IndexSets, StripTable};
+use super::blas::{self, Mat, round_bf16};
+use super::events::{IndexSets, StripTable};
+use super::simd;
+use crate::Precision;
+use crate::networks::ActorShape;
 
 /// What the forward pass keeps for the backward pass.
-pub struct SliceTape {
+pub struct ActorTape {
     rows: usize,
     /// Normalised observations `[B, obs_dim]`.
     x: Vec<f32>,
@@ -29,19 +30,14 @@ pub struct SliceTape {
     poisson: bool,
 }
 
-/// A named parameter's place in the flat vector.
-fn span(layout: &[TensorInfo], name: &str) -> std::ops::Range<usize> {
-    let info = layout.iter().find(|t| t.name == name).expect("name in layout");
-    info.offset..info.offset + info.len()
-}
-
 /// Actions `[B, act_dim]` for normalised observations `x` (`[B, obs_dim]`); Poisson encoding
 /// draws from `uniforms` (`[T, B, obs_dim·pop]`).
-pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32], uniforms: Option<&[f32]>, precision: Precision) -> (Vec<f32>, SliceTape) {
+pub fn forward(shape: &ActorShape, flat: &[f32], x: &[f32], uniforms: Option<&[f32]>, precision: Precision) -> (Vec<f32>, ActorTape) {
+    let spec = &shape.spec;
     let rows = x.len() / spec.obs_dim;
     let t_steps = spec.timesteps;
     let (pop, n_enc) = (spec.encoder_pop, spec.obs_dim * spec.encoder_pop);
-    let (mean, std) = (&flat[span(layout, "encoder.mean")], &flat[span(layout, "encoder.std")]);
+    let (mean, std) = (&flat[shape.span("encoder.mean")], &flat[shape.span("encoder.std")]);
 
     // Gaussian receptive fields, then the encoder's spikes.
     let mut activation = vec![0.0f32; rows * n_enc];
@@ -76,7 +72,7 @@ pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32]
     let mut spikes = vec![enc];
     let mut voltages = Vec::new();
     for l in 0..spec.hidden.len() + 1 {
-        let (w, bias) = (&flat[span(layout, &format!("layers.{l}.weight"))], &flat[span(layout, &format!("layers.{l}.bias"))]);
+        let (w, bias) = (&flat[shape.span(&format!("layers.{l}.weight"))], &flat[shape.span(&format!("layers.{l}.bias"))]);
         let n_out = bias.len();
         let input = spikes.last().expect("encoder spikes");
         let n_in = input.len() / (t_steps * rows);
@@ -100,7 +96,7 @@ pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32]
         }
     }
     rates.iter_mut().for_each(|r| *r /= t_steps as f32);
-    let (dec_w, dec_b) = (&flat[span(layout, "decoder.weight")], &flat[span(layout, "decoder.bias")]);
+    let (dec_w, dec_b) = (&flat[shape.span("decoder.weight")], &flat[shape.span("decoder.bias")]);
     let mut squashed = vec![0.0f32; rows * act_dim];
     for (sq, r_row) in squashed.chunks_exact_mut(act_dim).zip(rates.chunks_exact(act_dim * dpop)) {
         for (a, sq) in sq.iter_mut().enumerate() {
@@ -109,21 +105,22 @@ pub fn forward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], x: &[f32]
         }
     }
     let actions = squashed.iter().map(|s| s * spec.act_limit).collect();
-    let tape = SliceTape { rows, x: x.to_vec(), activation, spikes, voltages, rates, squashed, poisson };
+    let tape = ActorTape { rows, x: x.to_vec(), activation, spikes, voltages, rates, squashed, poisson };
     (actions, tape)
 }
 
 /// The gradient w.r.t. the flat parameters (written into `grad`, every element) from
 /// `∂loss/∂actions` (`[B, act_dim]`).
-pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &SliceTape, grad_actions: &[f32], grad: &mut [f32], precision: Precision) {
+pub fn backward(shape: &ActorShape, flat: &[f32], tape: &ActorTape, grad_actions: &[f32], grad: &mut [f32], precision: Precision) {
+    let spec = &shape.spec;
     let (rows, t_steps) = (tape.rows, spec.timesteps);
     let (act_dim, dpop) = (spec.act_dim, spec.decoder_pop);
 
     // Decoder.
     let g_pre: Vec<f32> = grad_actions.iter().zip(&tape.squashed).map(|(g, s)| g * spec.act_limit * (1.0 - s * s)).collect();
-    let dec_w = &flat[span(layout, "decoder.weight")];
+    let dec_w = &flat[shape.span("decoder.weight")];
     {
-        let g_w = &mut grad[span(layout, "decoder.weight")];
+        let g_w = &mut grad[shape.span("decoder.weight")];
         g_w.fill(0.0);
         for (g_row, r_row) in g_pre.chunks_exact(act_dim).zip(tape.rates.chunks_exact(act_dim * dpop)) {
             for (k, g) in g_w.iter_mut().enumerate() {
@@ -132,7 +129,7 @@ pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &S
         }
     }
     {
-        let g_b = &mut grad[span(layout, "decoder.bias")];
+        let g_b = &mut grad[shape.span("decoder.bias")];
         g_b.fill(0.0);
         for g_row in g_pre.chunks_exact(act_dim) {
             for (g, x) in g_b.iter_mut().zip(g_row) {
@@ -152,7 +149,7 @@ pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &S
 
     // Spiking layers, last to first.
     for l in (0..spec.hidden.len() + 1).rev() {
-        let (w_span, b_span) = (span(layout, &format!("layers.{l}.weight")), span(layout, &format!("layers.{l}.bias")));
+        let (w_span, b_span) = (shape.span(&format!("layers.{l}.weight")), shape.span(&format!("layers.{l}.bias")));
         let n_out = b_span.len();
         let mut g_current = vec![0.0f32; g_spikes.len()];
         lif_backward(spec, &g_spikes, &tape.spikes[l + 1], &tape.voltages[l], t_steps, &mut g_current);
@@ -192,7 +189,7 @@ pub fn backward(spec: &PopSanSpec, layout: &[TensorInfo], flat: &[f32], tape: &S
             }
         }
     }
-    let (m_span, s_span) = (span(layout, "encoder.mean"), span(layout, "encoder.std"));
+    let (m_span, s_span) = (shape.span("encoder.mean"), shape.span("encoder.std"));
     let (mean, std) = (&flat[m_span.clone()], &flat[s_span.clone()]);
     let mut g_mean = vec![0.0f32; n_enc];
     let mut g_std = vec![0.0f32; n_enc];

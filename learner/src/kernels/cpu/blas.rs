@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use tch::{Device, Kind, Tensor};
 
-use crate::popsan::{CPU_BF16_MIN_MACS, Precision};
+use crate::Precision;
+use crate::kernels::CPU_BF16_MIN_MACS;
 
 type SgemmFn = unsafe extern "C" fn(
     transa: *const c_char,
@@ -128,7 +129,7 @@ fn sgemm(lib: &Blas, a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
 
 /// `c = a·b` in `precision`: bf16 products (through libtorch's bf16 matmul, oneDNN on the CPU)
 /// where [`CPU_BF16_MIN_MACS`] says they pay, fp32 otherwise — the same rule as
-/// [`Precision::mm`].
+/// the tensor backend's products.
 pub fn gemm(precision: Precision, a: Mat, b: Mat, c: &mut [f32]) {
     gemm_with(blas(), precision, a, b, c)
 }
@@ -136,7 +137,7 @@ pub fn gemm(precision: Precision, a: Mat, b: Mat, c: &mut [f32]) {
 fn gemm_with(lib: Option<&Blas>, precision: Precision, a: Mat, b: Mat, c: &mut [f32]) {
     let ((m, k), (k2, n)) = (a.shape(), b.shape());
     assert!(k == k2 && c.len() == m * n, "gemm shapes [{m}, {k}]·[{k2}, {n}] into {}", c.len());
-    let bf16 = precision == Precision::Bf16 && (m * k * n) as i64 >= CPU_BF16_MIN_MACS;
+    let bf16 = precision == Precision::Bf16 && m * k * n >= CPU_BF16_MIN_MACS;
     match lib {
         Some(lib) if !bf16 => sgemm(lib, a, b, 0.0, c),
         _ => {
@@ -149,7 +150,7 @@ fn gemm_with(lib: Option<&Blas>, precision: Precision, a: Mat, b: Mat, c: &mut [
                 if x.transposed { t.tr() } else { t }
             };
             let product = tensor(&a).mm(&tensor(&b)).to_kind(Kind::Float).contiguous();
-            c.copy_from_slice(crate::cpu::cpu_values(&product));
+            c.copy_from_slice(&Vec::<f32>::try_from(&product.view([-1])).expect("an fp32 product"));
         }
     }
 }
@@ -200,7 +201,7 @@ mod tests {
                 // bf16 at a size where it runs (the large one): the product of the rounded operands.
                 let mut c16 = vec![f32::NAN; m * n];
                 gemm(Precision::Bf16, ma, mb, &mut c16);
-                if (m * k * n) as i64 >= CPU_BF16_MIN_MACS {
+                if m * k * n >= CPU_BF16_MIN_MACS {
                     let round = |v: &[f32]| v.iter().map(|&x| round_bf16(x)).collect::<Vec<f32>>();
                     let (ra, rb) = (Tensor::from_slice(&round(&av)).view([m as i64, k as i64]), Tensor::from_slice(&round(&bv)).view([k as i64, n as i64]));
                     let want16 = values(&ra.mm(&rb));

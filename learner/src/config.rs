@@ -1,0 +1,151 @@
+//! What a learner is told: TD3's hyperparameters and the spiking actor's shape, each with its
+//! default (PopSAN/SpikeRL's), as command-line flags and as TOML keys of the same names.
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use spikerl_snn::{Encoding, PopSanSpec, SnnError};
+
+/// TD3's hyperparameters (Fujimoto et al. 2018, with PopSAN/SpikeRL's values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Algorithm (TD3)")]
+pub struct Td3Config {
+    /// Discount factor γ.
+    #[arg(long, default_value_t = 0.99)]
+    pub gamma: f64,
+    /// Target networks keep this share each step: θ_targ ← ρ·θ_targ + (1 − ρ)·θ.
+    #[arg(long, default_value_t = 0.995)]
+    pub polyak: f64,
+    /// Adam learning rate of the spiking actor.
+    #[arg(long, default_value_t = 1e-4)]
+    pub actor_lr: f64,
+    /// Adam learning rate of the twin critics.
+    #[arg(long, default_value_t = 1e-3)]
+    pub critic_lr: f64,
+    /// Transitions per update.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Transitions the replay buffer holds (the oldest go first).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub replay_size: usize,
+    /// Env steps with uniform random actions before the policy acts.
+    #[arg(long, default_value_t = 10_000)]
+    pub start_steps: u64,
+    /// Env steps before the first update.
+    #[arg(long, default_value_t = 1000)]
+    pub update_after: u64,
+    /// --sync: collect this many env steps, then run as many updates (× --updates-per-step).
+    #[arg(long, default_value_t = 50)]
+    pub update_every: u64,
+    /// Updates per env step (1: the published algorithm; 0: collection only).
+    #[arg(long, default_value_t = 1.0)]
+    pub updates_per_step: f64,
+    /// Std of the Gaussian exploration noise added to actions (absolute, as in Spinning Up).
+    #[arg(long, default_value_t = 0.1)]
+    pub act_noise: f32,
+    /// Std of the target-policy smoothing noise.
+    #[arg(long, default_value_t = 0.2)]
+    pub target_noise: f32,
+    /// The smoothing noise is clipped to ± this.
+    #[arg(long, default_value_t = 0.5)]
+    pub noise_clip: f32,
+    /// The actor and the targets move every this many critic updates.
+    #[arg(long, default_value_t = 2)]
+    pub policy_delay: u64,
+    /// Hidden layer widths of each critic (ReLU MLPs), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [256, 256])]
+    pub critic_hidden: Vec<usize>,
+}
+
+impl Default for Td3Config {
+    fn default() -> Self {
+        Self {
+            gamma: 0.99,
+            polyak: 0.995,
+            actor_lr: 1e-4,
+            critic_lr: 1e-3,
+            batch_size: 100,
+            replay_size: 1_000_000,
+            start_steps: 10_000,
+            update_after: 1000,
+            update_every: 50,
+            updates_per_step: 1.0,
+            act_noise: 0.1,
+            target_noise: 0.2,
+            noise_clip: 0.5,
+            policy_delay: 2,
+            critic_hidden: vec![256, 256],
+        }
+    }
+}
+
+impl Td3Config {
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |what: &str| Err(format!("invalid TD3 config: {what}"));
+        if !(0.0..1.0).contains(&self.gamma) {
+            return bad("gamma must be in [0, 1)");
+        }
+        if !(0.0..=1.0).contains(&self.polyak) {
+            return bad("polyak must be in [0, 1]");
+        }
+        if !(self.actor_lr > 0.0 && self.critic_lr > 0.0) {
+            return bad("learning rates must be positive");
+        }
+        if self.batch_size == 0 || self.replay_size == 0 || self.update_every == 0 || self.policy_delay == 0 {
+            return bad("batch_size, replay_size, update_every and policy_delay must be positive");
+        }
+        if !(self.updates_per_step >= 0.0 && self.updates_per_step.is_finite()) {
+            return bad("updates_per_step must be ≥ 0");
+        }
+        if !(self.act_noise >= 0.0 && self.target_noise >= 0.0 && self.noise_clip >= 0.0) {
+            return bad("noise scales must be ≥ 0");
+        }
+        if self.critic_hidden.is_empty() || self.critic_hidden.contains(&0) {
+            return bad("critic_hidden needs at least one non-empty layer");
+        }
+        Ok(())
+    }
+}
+
+/// The spiking actor's shape (PopSAN, Tang et al. 2020); its neuron constants are
+/// [`PopSanSpec`]'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Spiking actor (PopSAN)")]
+pub struct ActorConfig {
+    /// Hidden LIF layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [256, 256])]
+    pub actor_hidden: Vec<usize>,
+    /// Simulation timesteps per action.
+    #[arg(long, default_value_t = 5)]
+    pub timesteps: usize,
+    /// Encoder neurons (Gaussian receptive fields) per observation dimension.
+    #[arg(long, default_value_t = 10)]
+    pub encoder_pop: usize,
+    /// Output neurons per action dimension.
+    #[arg(long, default_value_t = 10)]
+    pub decoder_pop: usize,
+    /// How observations become spikes.
+    #[arg(long, value_enum, default_value_t = Encoding::Deterministic)]
+    pub encoding: Encoding,
+}
+
+impl Default for ActorConfig {
+    fn default() -> Self {
+        Self { actor_hidden: vec![256, 256], timesteps: 5, encoder_pop: 10, decoder_pop: 10, encoding: Encoding::Deterministic }
+    }
+}
+
+impl ActorConfig {
+    /// The actor's spec for a task of these dimensions.
+    pub fn spec(&self, obs_dim: usize, act_dim: usize, act_limit: f32) -> Result<PopSanSpec, SnnError> {
+        let mut spec = PopSanSpec::new(obs_dim, act_dim, act_limit);
+        spec.hidden = self.actor_hidden.clone();
+        spec.timesteps = self.timesteps;
+        spec.encoder_pop = self.encoder_pop;
+        spec.decoder_pop = self.decoder_pop;
+        spec.encoding = self.encoding;
+        spec.validate()?;
+        Ok(spec)
+    }
+}

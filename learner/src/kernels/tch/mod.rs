@@ -1,0 +1,160 @@
+//! The tensor backend: libtorch ops on any device — what CUDA runs (on the CPU, the tests
+//! compare it with [`crate::kernels::CpuKernels`]). Each pass is a few ops per layer and
+//! timestep; on a GPU the update is launch-bound, so nothing here reads a value back.
+
+mod actor;
+mod critic;
+
+use tch::{Device, Kind, Tensor};
+
+use super::{CPU_BF16_MIN_MACS, Kernels};
+use crate::Precision;
+use crate::networks::{ActorShape, CriticShape};
+use crate::optim::Adam;
+
+/// The tensor backend on one device.
+pub struct TchKernels {
+    actor: ActorShape,
+    critic: CriticShape,
+    precision: Precision,
+    device: Device,
+}
+
+impl TchKernels {
+    pub fn new(actor: ActorShape, critic: CriticShape, precision: Precision, device: Device) -> Self {
+        Self { actor, critic, precision, device }
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    fn rows(&self, v: &Tensor, cols: usize) -> Tensor {
+        v.view([-1, cols as i64])
+    }
+
+    fn joined(&self, x: &Tensor, a: &Tensor) -> Tensor {
+        Tensor::cat(&[self.rows(x, self.critic.obs_dim), self.rows(a, self.critic.act_dim)], 1)
+    }
+}
+
+/// `a × b` (2-D) with an fp32 result: in bf16 when so asked and, on the CPU, when the product
+/// is large enough for bf16 to pay; in fp32 otherwise.
+pub(crate) fn mm(precision: Precision, a: &Tensor, b: &Tensor) -> Tensor {
+    let macs = a.size()[0] * a.size()[1] * b.size()[1];
+    if precision == Precision::Bf16 && (a.device() != Device::Cpu || macs >= CPU_BF16_MIN_MACS as i64) {
+        a.to_kind(Kind::BFloat16).mm(&b.to_kind(Kind::BFloat16)).to_kind(Kind::Float)
+    } else {
+        a.mm(b)
+    }
+}
+
+/// What the critics' backward pass needs: every layer's input, per critic.
+pub struct CriticTape {
+    inputs: [Vec<Tensor>; 2],
+}
+
+impl Kernels for TchKernels {
+    type Vector = Tensor;
+    type ActorTape = actor::ActorTape;
+    type CriticTape = CriticTape;
+
+    fn upload(&self, values: &[f32]) -> Tensor {
+        Tensor::from_slice(values).to_device(self.device)
+    }
+
+    fn download(&self, v: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(&v.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1])).expect("an fp32 tensor")
+    }
+
+    fn share(v: &Tensor) -> Tensor {
+        v.shallow_clone()
+    }
+
+    fn actor_forward(&self, params: &Tensor, x: &Tensor, uniforms: Option<&Tensor>) -> (Tensor, Self::ActorTape) {
+        let x = self.rows(x, self.actor.spec.obs_dim);
+        let uniforms = uniforms.map(|u| u.view([self.actor.spec.timesteps as i64, x.size()[0], -1]));
+        let (actions, tape) = actor::forward(&self.actor, params, &x, self.precision, uniforms.as_ref());
+        (actions.view([-1]), tape)
+    }
+
+    fn actor_backward(&self, params: &Tensor, tape: &Self::ActorTape, grad_actions: &Tensor) -> Tensor {
+        actor::backward(&self.actor, params, tape, &self.rows(grad_actions, self.actor.spec.act_dim), self.precision)
+    }
+
+    fn critics_forward(&self, params: &Tensor, x: &Tensor, a: &Tensor) -> (Tensor, Tensor, CriticTape) {
+        let input = self.joined(x, a);
+        let [layers1, layers2] = self.critic.critics();
+        let (q1, inputs1) = critic::forward(params, layers1, &input, self.precision);
+        let (q2, inputs2) = critic::forward(params, layers2, &input, self.precision);
+        (q1, q2, CriticTape { inputs: [inputs1, inputs2] })
+    }
+
+    fn critics_backward(&self, params: &Tensor, tape: &CriticTape, grad_q1: &Tensor, grad_q2: &Tensor) -> Tensor {
+        let grad = params.zeros_like();
+        for ((layers, inputs), g_q) in self.critic.critics().into_iter().zip(&tape.inputs).zip([grad_q1, grad_q2]) {
+            let _ = critic::backward(params, layers, inputs, g_q, self.precision, Some(&grad));
+        }
+        grad
+    }
+
+    fn q1_forward(&self, params: &Tensor, x: &Tensor, a: &Tensor) -> (Tensor, CriticTape) {
+        let (q1, inputs) = critic::forward(params, self.critic.critics()[0], &self.joined(x, a), self.precision);
+        (q1, CriticTape { inputs: [inputs, Vec::new()] })
+    }
+
+    fn q1_action_grad(&self, params: &Tensor, tape: &CriticTape, grad_q1: &Tensor) -> Tensor {
+        let g_input = critic::backward(params, self.critic.critics()[0], &tape.inputs[0], grad_q1, self.precision, None);
+        let (od, ad) = (self.critic.obs_dim as i64, self.critic.act_dim as i64);
+        g_input.narrow(1, od, ad).contiguous().view([-1])
+    }
+
+    fn add_clipped(&self, a: &Tensor, eps: &Tensor, limit: f32) -> Tensor {
+        (a + eps).clamp(-limit as f64, limit as f64)
+    }
+
+    fn td_target(&self, r: &Tensor, d: &Tensor, gamma: f32, q1: &Tensor, q2: &Tensor) -> Tensor {
+        r + (1.0 - d) * gamma as f64 * q1.minimum(q2)
+    }
+
+    fn sub(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        a - b
+    }
+
+    fn scale(&self, a: &Tensor, s: f32) -> Tensor {
+        a * s as f64
+    }
+
+    fn filled(&self, len: usize, value: f32) -> Tensor {
+        Tensor::full([len as i64], value as f64, (Kind::Float, self.device))
+    }
+
+    fn sum(&self, a: &Tensor) -> Tensor {
+        a.sum(Kind::Float)
+    }
+
+    fn sum_squares(&self, a: &Tensor) -> Tensor {
+        a.square().sum(Kind::Float)
+    }
+
+    fn add_assign(&self, a: &mut Tensor, b: &Tensor) {
+        *a = &*a + b;
+    }
+
+    fn adam_step(&self, adam: &mut Adam<Tensor>, params: &mut Tensor, grad: &Tensor) {
+        let (bias1, bias2) = adam.next_step();
+        tch::no_grad(|| {
+            let _ = adam.m.lerp_(grad, 1.0 - adam.beta1);
+            let _ = adam.v.g_mul_scalar_(adam.beta2);
+            let _ = adam.v.g_add_(&(grad.square() * (1.0 - adam.beta2)));
+            let denom = adam.v.sqrt() / bias2.sqrt() + adam.eps;
+            let _ = params.addcdiv_(&(&adam.m * (-adam.lr / bias1)), &denom);
+        });
+    }
+
+    fn lerp(&self, target: &mut Tensor, online: &Tensor, w: f32) {
+        tch::no_grad(|| {
+            let _ = target.lerp_(online, w as f64);
+        });
+    }
+}

@@ -1,0 +1,111 @@
+//! The networks' shapes and flat parameter layouts, whichever backend computes them.
+//!
+//! - The spiking actor: PopSAN in [`spikerl_snn::layout`]'s order (encoder means and stds,
+//!   each layer's weight and bias, the decoder), so a learner's vector is a `ParamSet`'s.
+//! - The twin critics: two `(obs, act) → Q` ReLU MLPs, critic 1's layers then critic 2's,
+//!   each layer's weight `[out, in]` then its bias, so that one optimiser step and one Polyak
+//!   update cover both.
+
+use std::ops::Range;
+
+use spikerl_snn::{PopSanSpec, TensorInfo, layout};
+use tch::{Device, Kind, Tensor};
+
+/// The spiking actor's spec and where each of its tensors lies in the flat vector.
+#[derive(Debug, Clone)]
+pub struct ActorShape {
+    pub spec: PopSanSpec,
+    pub layout: Vec<TensorInfo>,
+    pub n_params: usize,
+}
+
+impl ActorShape {
+    pub fn new(spec: PopSanSpec) -> Self {
+        let layout = layout(&spec);
+        let n_params = layout.last().map_or(0, |t| t.offset + t.len());
+        Self { spec, layout, n_params }
+    }
+
+    /// A named tensor's place in the flat vector.
+    pub fn span(&self, name: &str) -> Range<usize> {
+        let info = self.info(name);
+        info.offset..info.offset + info.len()
+    }
+
+    pub fn info(&self, name: &str) -> &TensorInfo {
+        self.layout.iter().find(|t| t.name == name).expect("name in the actor's layout")
+    }
+
+    /// Spiking layers (hidden and output), each with a weight and a bias.
+    pub fn n_layers(&self) -> usize {
+        self.spec.hidden.len() + 1
+    }
+}
+
+/// One linear layer's place in the critics' flat vector.
+#[derive(Debug, Clone, Copy)]
+pub struct Linear {
+    pub offset: usize,
+    pub out: usize,
+    pub inp: usize,
+}
+
+impl Linear {
+    pub fn weight(&self) -> Range<usize> {
+        self.offset..self.offset + self.out * self.inp
+    }
+
+    pub fn bias(&self) -> Range<usize> {
+        self.offset + self.out * self.inp..self.offset + self.out * self.inp + self.out
+    }
+}
+
+/// The twin critics' layers.
+#[derive(Debug, Clone)]
+pub struct CriticShape {
+    layers: Vec<Linear>,
+    pub n_params: usize,
+    pub obs_dim: usize,
+    pub act_dim: usize,
+}
+
+impl CriticShape {
+    pub fn new(obs_dim: usize, act_dim: usize, hidden: &[usize]) -> Self {
+        let mut sizes = vec![obs_dim + act_dim];
+        sizes.extend(hidden);
+        sizes.push(1);
+        let mut layers = Vec::new();
+        let mut offset = 0;
+        for _ in 0..2 {
+            for w in sizes.windows(2) {
+                layers.push(Linear { offset, out: w[1], inp: w[0] });
+                offset += w[1] * w[0] + w[1];
+            }
+        }
+        Self { layers, n_params: offset, obs_dim, act_dim }
+    }
+
+    /// Critic 1's layers, then critic 2's.
+    pub fn critics(&self) -> [&[Linear]; 2] {
+        let half = self.layers.len() / 2;
+        [&self.layers[..half], &self.layers[half..]]
+    }
+
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// PyTorch's `nn.Linear` initialisation, `U(±1/√fan_in)` for weights and biases, drawn
+    /// from libtorch's generator on `device` (seed it with `tch::manual_seed`).
+    pub fn init(&self, device: Device) -> Tensor {
+        let parts: Vec<Tensor> = self
+            .layers
+            .iter()
+            .map(|l| {
+                let bound = 1.0 / (l.inp as f64).sqrt();
+                (Tensor::rand([(l.out * l.inp + l.out) as i64], (Kind::Float, device)) * 2.0 - 1.0) * bound
+            })
+            .collect();
+        Tensor::cat(&parts, 0)
+    }
+}

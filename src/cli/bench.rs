@@ -1,0 +1,131 @@
+//! `spikerl bench env` and `spikerl bench transport`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+
+use crate::bench;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Env steps/s: one env on one thread, a VecEnv on 1 and 2 threads, and MuJoCo for scale.
+    Env(BenchEnvArgs),
+    /// QUIC transport on loopback: transitions/s, MB/s and batch latency into a learner's
+    /// replay buffer, for each actor count.
+    Transport(BenchTransportArgs),
+}
+
+#[derive(Args)]
+pub struct BenchTransportArgs {
+    /// Actor counts to measure, comma-separated.
+    #[arg(long, default_value = "1,2,4,8,16,32,64", value_delimiter = ',')]
+    actors: Vec<usize>,
+    /// Shape of the transitions (a Gymnasium id).
+    #[arg(long, default_value = "Hopper-v4")]
+    env: String,
+    /// Seconds measured per actor count (after half a second of warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Directory for the results: transport-scaling.png and transport-scaling.json.
+    #[arg(long, default_value = "runs/bench")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct BenchEnvArgs {
+    /// The task (any case): Hopper-v4, HalfCheetah-v4, Ant-v4, Pendulum-v1 or an MJCF file.
+    #[arg(long)]
+    env: String,
+    /// Timed steps of the single env and of the MuJoCo run (the VecEnv runs twice as many).
+    #[arg(long, default_value_t = 50_000)]
+    steps: usize,
+    /// Envs in the VecEnv.
+    #[arg(long, default_value_t = 64)]
+    envs: usize,
+    /// Python of a venv with gymnasium and mujoco [default: .venv-mujoco/bin/python if present].
+    #[arg(long)]
+    mujoco_python: Option<PathBuf>,
+    /// Skip the MuJoCo measurement.
+    #[arg(long)]
+    no_mujoco: bool,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Env(args) => bench_env(args),
+        BenchCommand::Transport(args) => bench_transport(args),
+    }
+}
+
+fn bench_transport(args: BenchTransportArgs) -> Result<()> {
+    use crate::transport_bench::{measure, plot};
+    if args.actors.is_empty() || args.actors.contains(&0) || !(args.duration > 0.0) {
+        bail!("--actors needs positive counts and --duration a positive number of seconds");
+    }
+    let env_id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    let dir = std::env::temp_dir().join(format!("spikerl-bench-certs-{}", std::process::id()));
+    println!("QUIC loopback, {env_id}-shaped transitions in batches of 64, {} s per point", args.duration);
+    println!("{:>7} {:>15} {:>9} {:>9} {:>9}", "actors", "transitions/s", "MB/s", "p50 ms", "p99 ms");
+    let mut points = Vec::new();
+    for &n in &args.actors {
+        let p = measure(&env_id, n, std::time::Duration::from_secs_f64(args.duration), &dir)?;
+        println!("{:>7} {:>15.0} {:>9.1} {:>9.2} {:>9.2}", p.actors, p.transitions_per_s, p.mb_per_s, p.p50_ms, p.p99_ms);
+        points.push(p);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (png, json) = (args.out.join("transport-scaling.png"), args.out.join("transport-scaling.json"));
+    plot(&png, &env_id, &points)?;
+    std::fs::write(&json, serde_json::to_string_pretty(&points)?).with_context(|| format!("cannot write {}", json.display()))?;
+    println!("results: {} and {}", png.display(), json.display());
+    Ok(())
+}
+
+fn bench_env(args: BenchEnvArgs) -> Result<()> {
+    let id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    if args.steps == 0 || args.envs == 0 {
+        bail!("--steps and --envs must be positive");
+    }
+    eprintln!("timing {id}: single env …");
+    let single = bench::single_env_rate(&id, args.steps, 0)?;
+    let per_env = (2 * args.steps / args.envs).max(100);
+    eprintln!("timing {id}: VecEnv of {} on 1 and 2 threads …", args.envs);
+    let vec1 = bench::vec_env_rate(&id, args.envs, 1, per_env, 0)?;
+    let vec2 = bench::vec_env_rate(&id, args.envs, 2, per_env, 0)?;
+    let python = if args.no_mujoco { None } else { args.mujoco_python.clone().or_else(bench::default_mujoco_python) };
+    let mujoco = match &python {
+        Some(py) => {
+            eprintln!("timing {id}: Gymnasium + MuJoCo ({}) …", py.display());
+            Some(bench::mujoco_rates(py, &id, args.steps)?)
+        }
+        None => None,
+    };
+    let result = bench::EnvBench {
+        env: id.clone(),
+        single_thread_steps_per_s: single,
+        vec_envs: args.envs,
+        vec_1_thread_steps_per_s: vec1,
+        vec_2_threads_steps_per_s: vec2,
+        mujoco,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    println!("{id} (random actions, auto-reset)");
+    println!("  port, 1 env, 1 thread        {:>10.0} steps/s", single);
+    println!("  port, VecEnv {:>3}, 1 thread   {:>10.0} steps/s", args.envs, vec1);
+    println!("  port, VecEnv {:>3}, 2 threads  {:>10.0} steps/s  ({:.2}× the 1-thread VecEnv)", args.envs, vec2, result.vec_scaling());
+    match (mujoco, result.ratio_vs_gymnasium(), result.ratio_vs_raw_mujoco()) {
+        (Some(m), Some(r), Some(raw)) => {
+            println!("  Gymnasium+MuJoCo env.step    {:>10.0} steps/s  (port = {r:.2}×)", m.env_step_per_s);
+            println!("  raw mj_step × frame_skip     {:>10.0} steps/s  (port = {raw:.2}×)", m.raw_mj_step_env_steps_per_s);
+        }
+        _ => println!("  (MuJoCo not measured: `make mujoco-venv` or pass --mujoco-python)"),
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! The `spikerl` command line: one module per job, each with its arguments and its command.
+
+pub mod bench;
+pub mod cert;
+pub mod snn_report;
+pub mod tasks;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "spikerl", version, about = "Deep spiking reinforcement learning for continuous control: PopSAN spiking actors trained with TD3 on MuJoCo-free ports of the locomotion tasks")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a spiking actor with TD3: learner and actor threads in this process.
+    Train(Box<train::TrainArgs>),
+    /// Train as `train` does, with actors on other machines connecting over QUIC
+    /// (`spikerl-actor --connect`).
+    Learner(Box<train::LearnerArgs>),
+    /// Make a run's certificates for `learner` and `spikerl-actor`: the run CA (once), a node
+    /// certificate, and the run token.
+    Cert(cert::CertArgs),
+    /// Evaluate a trained policy: mean ± std return over deterministic episodes.
+    Eval(train::EvalArgs),
+    /// Redraw a run's learning curve from its metrics.jsonl (e.g. after the run was killed).
+    Plot(train::PlotArgs),
+    /// Run episodes of a task with a fixed policy and print how each went.
+    Rollout(tasks::RolloutArgs),
+    /// Compare a port with MuJoCo's reference data, figure by figure.
+    Envcheck(tasks::EnvcheckArgs),
+    /// Step one task for another program over stdin/stdout (binary protocol; Python client:
+    /// scripts/spikerl_env.py).
+    Envserve(tasks::EnvserveArgs),
+    /// Firing rates, synaptic operations and energy of the spiking actor on a task.
+    SnnReport(snn_report::SnnReportArgs),
+    /// Benchmarks: env steps/s against MuJoCo, QUIC transport throughput.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}

@@ -1,0 +1,161 @@
+//! `spikerl train`, `spikerl learner`, `spikerl eval`, `spikerl plot`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{ArgMatches, Args};
+use spikerl_net::quic::{TlsFiles, run_token};
+use spikerl_snn::Precision;
+
+use crate::config::RunConfig;
+use crate::train::output::{METRICS_FILE, read_metrics};
+use crate::train::plot::{CURVE_FILE, learning_curve};
+use crate::train::transport::remote::RemoteOptions;
+use crate::train::{Run, TaskShape, checkpoints, cores};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub run: RunConfig,
+    /// Run directory [default: runs/<task>-seed<seed>; with --resume, the checkpoint's].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A TOML file of settings, keys named as the flags (batch_size for --batch-size) and as in
+    /// report.md; flags given override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue from a checkpoint: its hyperparameters, actor shape and seed are kept, and its
+    /// precision unless --precision is given; raise --steps past its env steps.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// No progress bar (progress still goes to metrics.jsonl).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct LearnerArgs {
+    /// Address to accept actors on, e.g. 0.0.0.0:7000.
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    /// Directory of the run's certificates (`spikerl cert`).
+    #[arg(long, default_value = "certs")]
+    pub certs: PathBuf,
+    /// This node's certificate name in --certs.
+    #[arg(long, default_value = "learner")]
+    pub name: String,
+    /// The run token actors must present [default: $SPIKERL_TOKEN, else CERTS/token].
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Parameters on the wire: bf16 (half the bytes) or fp32 (exact).
+    #[arg(long, value_enum, default_value_t = Precision::Bf16)]
+    pub param_precision: Precision,
+    /// Training flags as for `spikerl train`; --actors counts local actor threads (default 0).
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A run's checkpoint.bin, policy.paramset or best_policy.paramset.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The task (as for `train --env`).
+    #[arg(long)]
+    pub env: String,
+    /// Episodes to average over.
+    #[arg(long, default_value_t = 10)]
+    pub episodes: usize,
+    /// Seed of the first episode (episode k: seed + k).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// The run directory (holds metrics.jsonl).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The plot's title.
+    #[arg(long, default_value = "learning curve")]
+    pub title: String,
+}
+
+pub fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
+    let actors = cores().saturating_sub(1).max(1);
+    run_training(args, matches, actors, None)
+}
+
+pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
+    let token = run_token(args.token.as_deref(), &args.certs)?;
+    let tls = TlsFiles::in_dir(&args.certs, &args.name);
+    for path in [&tls.ca, &tls.cert, &tls.key] {
+        if !path.exists() {
+            bail!("{} is missing: make the run's certificates with `spikerl cert --dir {} --name {} --host <this machine's address>`", path.display(), args.certs.display(), args.name);
+        }
+    }
+    let remote = RemoteOptions { listen: args.listen, tls, token, param_precision: args.param_precision };
+    run_training(args.train, matches, 0, Some(remote))
+}
+
+/// Resolves the run (task, configuration layers, device, run directory) and trains.
+fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, remote: Option<RemoteOptions>) -> Result<()> {
+    // A registered task by its canonical id; an MJCF file by its path (every actor makes it
+    // from there).
+    let given = &RunConfig::requested_env(&args.run, matches, args.config.as_deref())?;
+    let probe = spikerl_envs::make(given)?;
+    let registered = spikerl_envs::make(&probe.spec().id).is_ok();
+    let env = if registered { probe.spec().id.clone() } else { given.clone() };
+    let config = RunConfig::resolve(&args.run, matches, args.config.as_deref(), &env)?;
+    let run_name = if registered { env.replace(':', "-") } else { Path::new(given).file_stem().map_or("mjcf".into(), |s| s.to_string_lossy().into_owned()) };
+    let out = match (&args.out, &args.resume) {
+        (Some(out), _) => out.clone(),
+        (None, Some(ck)) => ck.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+        (None, None) => PathBuf::from("runs").join(format!("{run_name}-seed{}", config.runtime.seed)),
+    };
+    let run = Run {
+        task: TaskShape::of(&env)?,
+        device: config.runtime.device.resolve()?,
+        precision: config.runtime.precision.unwrap_or(Precision::F32),
+        actors: config.runtime.actors.unwrap_or(default_actors),
+        out: out.clone(),
+        resume: args.resume,
+        progress: !args.quiet,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        remote,
+        config,
+    };
+    let s = crate::train::train(run)?;
+    let eval = s.final_eval.map_or("no evaluation".into(), |e| format!("final eval return {:.1} ± {:.1}", e.mean, e.std));
+    println!(
+        "{} env steps, {} updates · {eval} · {:.0} env steps/s, {:.0} updates/s this session · {}",
+        s.env_steps,
+        s.updates,
+        s.steps_per_s(),
+        s.updates_per_s(),
+        out.join("report.md").display()
+    );
+    Ok(())
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let params = checkpoints::load_policy(&args.checkpoint)?;
+    let id = spikerl_envs::make(&args.env)?.spec().id.clone();
+    if args.episodes == 0 {
+        bail!("--episodes must be positive");
+    }
+    let r = spikerl_actors::evaluate(&params, &id, args.episodes, args.seed).with_context(|| format!("{} on {id}", args.checkpoint.display()))?;
+    println!("{id}: {} episodes, return {:.2} ± {:.2}, length {:.1}", args.episodes, r.mean(), r.std(), r.mean_len());
+    Ok(())
+}
+
+pub fn plot(args: PlotArgs) -> Result<()> {
+    let metrics = read_metrics(&args.run.join(METRICS_FILE));
+    if metrics.evals.is_empty() && metrics.train_returns.is_empty() {
+        bail!("{} has no evaluations or training returns in {METRICS_FILE}", args.run.display());
+    }
+    let png = args.run.join(CURVE_FILE);
+    learning_curve(&png, &args.title, &metrics)?;
+    println!("{} evaluations → {}", metrics.evals.len(), png.display());
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! The run's files for continuing and for using the policy: `checkpoint.bin` (everything to
+//! resume), `policy.paramset` (the actor alone), written atomically.
+
+use anyhow::{Context, Result, bail};
+use spikerl_learner::checkpoint::Checkpoint;
+use spikerl_snn::{ParamSet, Precision};
+
+use super::output::RunOutput;
+use super::{Learner, Run, TaskShape};
+
+pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
+pub const POLICY_FILE: &str = "policy.paramset";
+pub const BEST_POLICY_FILE: &str = "best_policy.paramset";
+
+/// Writes the checkpoint and the current policy (a `ParamSet`, f32).
+pub fn save(run: &Run, learner: &Learner, out: &RunOutput, runtime: Vec<u8>) -> Result<()> {
+    learner.checkpoint(run, runtime).save(&out.dir.join(CHECKPOINT_FILE))?;
+    write_policy(&out.dir.join(POLICY_FILE), &learner.params())
+}
+
+/// Writes a `ParamSet` (f32) atomically.
+pub fn write_policy(path: &std::path::Path, params: &ParamSet) -> Result<()> {
+    let name = path.file_name().map_or("policy".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, params.encode(Precision::F32)).and_then(|_| std::fs::rename(&tmp, path)).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Loads a checkpoint for `--resume` and checks it fits the run. The run continues with the
+/// checkpoint's hyperparameters, actor shape and seed, and its precision unless another was
+/// asked for; its schedule and runtime are this command line's.
+pub fn load_for_resume(run: &mut Run) -> Result<Option<Checkpoint>> {
+    let Some(path) = run.resume.clone() else { return Ok(None) };
+    let ck = Checkpoint::load(&path)?;
+    let c = &mut run.config;
+    if ck.env_id != c.env {
+        bail!("{} is a checkpoint of {}, not {}", path.display(), ck.env_id, c.env);
+    }
+    if ck.sync != c.runtime.sync {
+        bail!("{} was written by a {} run; resume it {}", path.display(), if ck.sync { "--sync" } else { "non---sync" }, if ck.sync { "with --sync" } else { "without --sync" });
+    }
+    if ck.env_steps >= c.schedule.steps {
+        bail!("{} has already taken {} env steps; ask for more with --steps", path.display(), ck.env_steps);
+    }
+    c.algorithm = ck.algorithm.clone();
+    c.actor = ck.actor.clone();
+    c.runtime.seed = ck.seed;
+    if c.runtime.precision.is_none() {
+        run.precision = ck.precision;
+    }
+    Ok(Some(ck))
+}
+
+/// The actor of a training checkpoint, or a `ParamSet` file.
+pub fn load_policy(path: &std::path::Path) -> Result<ParamSet> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if Checkpoint::is_checkpoint(&bytes) {
+        let ck = Checkpoint::load(path)?;
+        let task = TaskShape::of(&ck.env_id)?;
+        let spec = ck.actor.spec(task.obs_dim, task.act_dim, task.act_limit)?;
+        let normalizer = spikerl_learner::normalizer::Normalizer::from_vec(task.obs_dim, &ck.td3.normalizer).map_err(anyhow::Error::msg)?;
+        return Ok(ParamSet::from_flat(spec, ck.param_version, normalizer.mean(), normalizer.std(), ck.td3.actor)?);
+    }
+    ParamSet::decode(&bytes).with_context(|| format!("{} is neither a checkpoint nor a ParamSet", path.display()))
+}

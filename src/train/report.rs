@@ -1,0 +1,71 @@
+//! What a run says about itself: the banner a session starts with, and `report.md` at its end.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use spikerl_learner::checkpoint::Checkpoint;
+
+use super::checkpoints::{BEST_POLICY_FILE, CHECKPOINT_FILE, POLICY_FILE};
+use super::output::{EvalPoint, RunOutput};
+use super::plot::{CURVE_FILE, steps_label};
+use super::{Run, RunSummary, target_reached};
+
+/// The first lines of a session: what runs, where its results go, how to stop and continue.
+pub fn banner(run: &Run, resume: Option<&Checkpoint>) -> String {
+    let c = &run.config;
+    let task = if let Some(id) = c.env.strip_prefix(spikerl_envs::gym::PREFIX) {
+        format!("{id} (Gymnasium's own task on MuJoCo, in a Python process)")
+    } else if spikerl_envs::canonical_id(&c.env).is_some() {
+        format!("{} (spikerl's MuJoCo-free port)", c.env)
+    } else {
+        format!("{} (an MJCF model, HalfCheetah's rules)", c.env)
+    };
+    let mode = if c.runtime.sync {
+        "synchronous (--sync: reproducible bit for bit)".to_string()
+    } else {
+        let remote = run.remote.as_ref().map_or(String::new(), |r| format!(" + remote actors on {}", r.listen));
+        format!("{} local actor(s) × {} env(s){remote}", run.actors, c.runtime.envs_per_actor)
+    };
+    let from = resume.map_or(String::new(), |ck| format!(", continuing from {} env steps", ck.env_steps));
+    let path = run.out.display();
+    format!(
+        "training: {task}\n\
+         recipe: PopSAN spiking actor ({:?} LIF, T = {}, {:?} encoding) + TD3, seed {}, {} env steps{from}\n\
+         learner: {} on {:?}, {mode}\n\
+         results: {path}/ (report.md, {CURVE_FILE}, metrics.jsonl, {CHECKPOINT_FILE}, {POLICY_FILE})\n\
+         Ctrl-C stops cleanly (checkpoint, report, curve); continue with --resume {path}/{CHECKPOINT_FILE} --steps N",
+        c.actor.actor_hidden,
+        c.actor.timesteps,
+        c.actor.encoding,
+        c.runtime.seed,
+        steps_label(c.schedule.steps as f64),
+        run.precision,
+        run.device,
+    )
+}
+
+pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
+    let c = &run.config;
+    let mut r = String::new();
+    let _ = writeln!(r, "# {} · PopSAN-TD3\n", c.env);
+    let _ = writeln!(r, "Command: `{}`\n", run.command);
+    let eval = |e: Option<EvalPoint>| e.map_or("—".to_string(), |e| format!("{:.1} ± {:.1} (at {} env steps)", e.mean, e.std, e.env_steps));
+    let _ = writeln!(r, "| | |\n|---|---|");
+    let _ = writeln!(r, "| final evaluation ({} episodes, no noise) | {} |", c.schedule.eval_episodes, eval(s.final_eval));
+    let _ = writeln!(r, "| best evaluation | {} |", eval(s.best_eval));
+    let _ = writeln!(r, "| env steps / updates | {} / {} |", s.env_steps, s.updates);
+    if let Some(t) = c.schedule.target_return {
+        let _ = writeln!(r, "| target return | {t} ({}) |", if target_reached(run, out) { "reached" } else { "not reached" });
+    }
+    let _ = writeln!(r, "| this session | {} env steps, {} updates in {:.0} s: {:.0} env steps/s, {:.0} updates/s |", s.session_steps, s.session_updates, s.session_s, s.steps_per_s(), s.updates_per_s());
+    let mode = if c.runtime.sync { "synchronous (--sync)".to_string() } else { format!("{} local actor(s) × {} env(s), learner threads {}", run.actors, c.runtime.envs_per_actor, c.runtime.learner_threads.unwrap_or_else(super::cores)) };
+    let _ = writeln!(r, "| runtime | {mode} |");
+    let _ = writeln!(r, "| precision / device | {} / {:?} |", run.precision, run.device);
+    let _ = writeln!(r, "| seed | {} |\n", c.runtime.seed);
+    if !out.evals.is_empty() {
+        let _ = writeln!(r, "![learning curve]({CURVE_FILE})\n");
+    }
+    let _ = writeln!(r, "## Configuration\n\nAs `--config` reads it (the command line's flags have the same names):\n\n```toml\n{}```", c.to_toml());
+    let _ = writeln!(r, "\nFiles: `metrics.jsonl` (progress and evaluations), `{CHECKPOINT_FILE}` (resume with `--resume`), `{POLICY_FILE}` (the actor, for `spikerl eval` / `snn-report`), `{BEST_POLICY_FILE}` (the actor of the best evaluation).");
+    std::fs::write(out.dir.join("report.md"), r).context("cannot write report.md")
+}

@@ -1,0 +1,199 @@
+//! The asynchronous runtime: the learner on this thread, its actors behind transports (local
+//! threads, remote machines, or both), evaluation on a thread of its own.
+//!
+//! Replay ratio: the learner owes `updates_per_step` updates per env step after
+//! `update_after` and takes data only while it owes updates for it; actors may run a bounded
+//! distance ahead ([`Budget`]), which grows only as the learner updates — local ones wait on
+//! a throttle, remote ones on credit the learner grants back as it consumes their batches.
+//! Learning therefore does not depend on which side is faster.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use crossbeam_channel::{Select, TryRecvError};
+use spikerl_learner::checkpoint::Checkpoint;
+
+use super::checkpoints;
+use super::evaluator::Evaluator;
+use super::output::RunOutput;
+use super::stop::stop_requested;
+use super::sync::next_mark;
+use super::transport::actor_threads::{ActorThreads, ActorThreadsOptions};
+use super::transport::{LearnerTransport, RemoteActors};
+use super::{Learner, Run, RunSummary, eval_seed, target_reached};
+
+/// Transitions per batch a local actor sends (about: whole steps of all its envs).
+const BATCH_TRANSITIONS: usize = 64;
+
+/// How far the actors may have collected, given the learner's progress.
+struct Budget {
+    updates_per_step: f64,
+    update_after: u64,
+    /// Steps the actors may run ahead of what the learner owes updates for.
+    slack: u64,
+    /// A run resumed without its replay buffer collects this far before it owes updates.
+    refill_until: u64,
+    /// `--steps`, rounded up to whole steps of every env.
+    end: u64,
+}
+
+impl Budget {
+    fn allowed(&self, learner: &Learner) -> u64 {
+        if self.updates_per_step <= 0.0 {
+            return self.end;
+        }
+        let owed = (learner.updates() as f64 / self.updates_per_step) as u64;
+        ((self.update_after + owed).max(self.refill_until) + self.slack).min(self.end)
+    }
+}
+
+pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result<RunSummary> {
+    let c = &run.config;
+    let mut learner = Learner::new(run)?;
+    if let Some(ck) = &resume {
+        learner.restore(ck)?;
+        if ck.replay.is_none() {
+            out.println("note: the checkpoint holds no replay buffer (--save-replay); updates wait for new data");
+        }
+    }
+    let session_start = (learner.env_steps, learner.updates());
+    let envs = c.runtime.envs_per_actor;
+    let steps_per_env = (BATCH_TRANSITIONS / envs).max(1);
+    let budget = Budget {
+        updates_per_step: c.algorithm.updates_per_step,
+        update_after: c.algorithm.update_after,
+        slack: (2 * run.actors as u64 * (steps_per_env * envs) as u64).max(c.algorithm.update_every),
+        refill_until: if learner.replay.is_empty() { learner.env_steps + c.algorithm.update_after } else { 0 },
+        end: c.schedule.steps.div_ceil(envs as u64) * envs as u64,
+    };
+
+    let mut transports: Vec<Box<dyn LearnerTransport>> = Vec::new();
+    if run.actors > 0 {
+        let options = ActorThreadsOptions {
+            env_id: c.env.clone(),
+            actors: run.actors,
+            envs_per_actor: envs,
+            batch_steps: steps_per_env * envs,
+            seed: c.runtime.seed,
+            random_steps: c.algorithm.start_steps.saturating_sub(learner.env_steps),
+            act_noise: c.algorithm.act_noise,
+            base: learner.env_steps,
+            initial_allowance: budget.allowed(&learner).saturating_sub(learner.env_steps),
+        };
+        transports.push(Box::new(ActorThreads::spawn(options, (learner.version > 0).then(|| learner.params()))));
+    }
+    if let Some(remote) = &run.remote {
+        let run_id = run.out.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
+        let actors = RemoteActors::listen(remote, &run_id, &c.env, c.algorithm.act_noise, &learner.params())?;
+        out.println(format!("listening for actors on {} (QUIC)", actors.local_addr()));
+        transports.push(Box::new(actors));
+    }
+    let evaluator = Evaluator::spawn(&c.env, c.schedule.eval_episodes, eval_seed(run));
+
+    let result = learn(run, out, &mut learner, &mut transports, &budget, &evaluator);
+    let failures: Vec<String> = transports.into_iter().flat_map(|t| t.close()).collect();
+    result?;
+    // Last evaluation, then the final checkpoint.
+    if !target_reached(run, out) && out.evals.last().is_none_or(|e| e.env_steps != learner.env_steps) {
+        evaluator.submit(learner.env_steps, learner.updates(), learner.params());
+    }
+    evaluator.finish(out)?;
+    checkpoints::save(run, &learner, out, Vec::new())?;
+    for f in &failures {
+        tracing::warn!("{f}");
+    }
+    Ok(RunSummary::new(&learner, out, session_start))
+}
+
+/// The learner's loop: take batches while updates are owed for them, update, publish, and
+/// evaluate, checkpoint and report on schedule, until `--steps`, Ctrl-C or the target return.
+fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, transports: &mut [Box<dyn LearnerTransport>], budget: &Budget, evaluator: &Evaluator) -> Result<()> {
+    let (c, s) = (&run.config.algorithm, &run.config.schedule);
+    let mut next_eval = next_mark(learner.env_steps, s.eval_every);
+    let mut next_checkpoint = next_mark(learner.env_steps, s.checkpoint_every);
+    let mut last_publish = learner.updates();
+    loop {
+        for t in transports.iter_mut() {
+            for line in t.poll(c.start_steps.saturating_sub(learner.env_steps)) {
+                out.println(line);
+            }
+        }
+        // Take data only while the learner owes updates for it; one batch per transport in
+        // turn, so that no transport starves another.
+        let mut got = false;
+        let mut stopped = 0;
+        while learner.env_steps < budget.allowed(learner) {
+            let mut any = false;
+            stopped = 0;
+            for t in transports.iter_mut() {
+                match t.batches().try_recv() {
+                    Ok(batch) => {
+                        let accepted = match learner.ingest(&batch) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                tracing::warn!("dropped a batch from actor {}: {e}", batch.actor_id);
+                                false
+                            }
+                        };
+                        t.taken(&batch, accepted, learner.version);
+                        any = true;
+                    }
+                    Err(TryRecvError::Disconnected) => stopped += 1,
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+            if !any {
+                break;
+            }
+            got = true;
+        }
+        let done = learner.env_steps >= s.steps || stop_requested();
+        if learner.updates() < learner.updates_due() && !stop_requested() {
+            learner.update();
+            if learner.updates() - last_publish >= s.publish_every {
+                let params = learner.publish();
+                for t in transports.iter_mut() {
+                    t.publish(&params);
+                }
+                last_publish = learner.updates();
+            }
+        } else if done {
+            break;
+        } else if !got {
+            if stopped == transports.len() {
+                bail!("every actor stopped before the run ended (see the log above)");
+            }
+            // Nothing to do until data arrives.
+            let mut select = Select::new();
+            for t in transports.iter() {
+                select.recv(t.batches());
+            }
+            let _ = select.ready_timeout(Duration::from_millis(20));
+        }
+        let allowed = budget.allowed(learner);
+        for t in transports.iter() {
+            t.allow(allowed);
+        }
+        if learner.env_steps >= next_eval && !done {
+            evaluator.submit(learner.env_steps, learner.updates(), learner.params());
+            next_eval = next_mark(learner.env_steps, s.eval_every);
+        }
+        while let Some(steps) = evaluator.collect_one(out)? {
+            if target_reached(run, out) {
+                out.println(format!("target return reached at {steps} env steps"));
+                return Ok(());
+            }
+        }
+        if learner.env_steps >= next_checkpoint && !done {
+            checkpoints::save(run, learner, out, Vec::new())?;
+            next_checkpoint = next_mark(learner.env_steps, s.checkpoint_every);
+        }
+        out.tick(learner.env_steps, learner.updates(), Duration::from_secs(2), |r| {
+            learner.fill_progress(r);
+            for t in transports.iter_mut() {
+                t.report(r);
+            }
+        })?;
+    }
+    Ok(())
+}

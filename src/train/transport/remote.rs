@@ -1,0 +1,202 @@
+//! Actors on other machines: the learner's QUIC endpoint (`spikerl_net::quic`), the credit it
+//! grants back as batches are consumed, and what it reports per actor (connected since,
+//! transitions/s, policy lag, refused batches).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use anyhow::Result;
+use crossbeam_channel::Receiver;
+use serde::{Deserialize, Serialize};
+use spikerl_net::TransitionBatch;
+use spikerl_net::quic::{LearnerLink, LearnerOptions, LinkEvent, RUN_OVER, TlsFiles};
+use spikerl_snn::{ParamSet, Precision};
+
+use super::LearnerTransport;
+use crate::train::output::MetricsRecord;
+
+/// `spikerl learner`'s network settings.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    pub listen: SocketAddr,
+    pub tls: TlsFiles,
+    pub token: String,
+    /// Parameters on the wire: bf16 (default) or f32 (exact).
+    pub param_precision: Precision,
+}
+
+/// One remote actor, as `metrics.jsonl` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActorReport {
+    pub id: u32,
+    pub addr: String,
+    pub connected: bool,
+    /// Seconds since the run started at which this actor (last) connected.
+    pub connected_at_s: f64,
+    pub transitions: u64,
+    pub transitions_per_s: f64,
+    pub policy_lag: f64,
+    /// Batches the learner refused (wrong shape, non-finite values).
+    pub dropped_batches: u64,
+    /// What the actor last reported (`Stats`): its env steps/s and the policy version it acts with.
+    pub reported_steps_per_s: Option<f64>,
+    pub reported_policy_version: Option<u64>,
+}
+
+/// An actor's report and the counters behind its rates.
+struct ActorRecord {
+    report: ActorReport,
+    /// When the current rate window started, and the transitions counted by then.
+    window_start: Instant,
+    transitions_at_window_start: u64,
+    /// Policy lag summed over this window's batches.
+    lag_sum: u64,
+    lag_batches: u64,
+}
+
+pub struct RemoteActors {
+    link: LearnerLink,
+    precision: Precision,
+    start: Instant,
+    actors: BTreeMap<u32, ActorRecord>,
+    /// Connection news not yet shown.
+    lines: Vec<String>,
+}
+
+impl RemoteActors {
+    pub fn listen(opts: &RemoteOptions, run_id: &str, env_id: &str, act_noise: f32, params: &ParamSet) -> Result<Self> {
+        let options = LearnerOptions {
+            listen: opts.listen,
+            tls: opts.tls.clone(),
+            token: opts.token.clone(),
+            run_id: run_id.into(),
+            env_id: env_id.into(),
+            act_noise,
+            random_steps: 0,
+        };
+        let link = LearnerLink::listen(options, params.encode(opts.param_precision), 64)?;
+        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), lines: Vec::new() })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.link.local_addr()
+    }
+
+    fn connected(&self) -> u64 {
+        self.actors.values().filter(|a| a.report.connected).count() as u64
+    }
+
+    fn take_events(&mut self) {
+        while let Ok(event) = self.link.events.try_recv() {
+            match event {
+                LinkEvent::Connected { actor_id, addr, envs } => {
+                    tracing::info!("actor {actor_id} connected from {addr} ({envs} envs)");
+                    self.lines.push(format!("actor {actor_id} connected from {addr} ({envs} envs)"));
+                    let now = Instant::now();
+                    let connected_at_s = self.start.elapsed().as_secs_f64();
+                    let record = self.actors.entry(actor_id).or_insert_with(|| ActorRecord {
+                        report: ActorReport {
+                            id: actor_id,
+                            addr: String::new(),
+                            connected: true,
+                            connected_at_s,
+                            transitions: 0,
+                            transitions_per_s: 0.0,
+                            policy_lag: 0.0,
+                            dropped_batches: 0,
+                            reported_steps_per_s: None,
+                            reported_policy_version: None,
+                        },
+                        window_start: now,
+                        transitions_at_window_start: 0,
+                        lag_sum: 0,
+                        lag_batches: 0,
+                    });
+                    // A reconnecting actor keeps its totals.
+                    record.report = ActorReport { addr: addr.to_string(), connected: true, connected_at_s, transitions_per_s: 0.0, policy_lag: 0.0, reported_steps_per_s: None, reported_policy_version: None, ..record.report.clone() };
+                    record.window_start = now;
+                    record.transitions_at_window_start = record.report.transitions;
+                }
+                LinkEvent::Disconnected { actor_id, reason } => {
+                    tracing::warn!("actor {actor_id} disconnected: {reason}");
+                    self.lines.push(format!("actor {actor_id} disconnected: {reason}"));
+                    if let Some(a) = self.actors.get_mut(&actor_id) {
+                        a.report.connected = false;
+                    }
+                }
+                LinkEvent::Refused { addr, reason } => {
+                    tracing::warn!("refused a connection from {addr}: {reason}");
+                    self.lines.push(format!("refused a connection from {addr}: {reason}"));
+                }
+                LinkEvent::Stats { actor_id, stats } => {
+                    if let Some(a) = self.actors.get_mut(&actor_id) {
+                        a.report.reported_steps_per_s = Some(stats.steps_per_s);
+                        a.report.reported_policy_version = Some(stats.policy_version);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every actor's figures since the last call.
+    fn reports(&mut self) -> Vec<ActorReport> {
+        let now = Instant::now();
+        self.actors
+            .values_mut()
+            .map(|a| {
+                let dt = now.duration_since(a.window_start).as_secs_f64().max(1e-9);
+                a.report.transitions_per_s = (a.report.transitions - a.transitions_at_window_start) as f64 / dt;
+                a.report.policy_lag = if a.lag_batches > 0 { a.lag_sum as f64 / a.lag_batches as f64 } else { 0.0 };
+                (a.window_start, a.transitions_at_window_start, a.lag_sum, a.lag_batches) = (now, a.report.transitions, 0, 0);
+                a.report.clone()
+            })
+            .collect()
+    }
+}
+
+impl LearnerTransport for RemoteActors {
+    fn batches(&self) -> &Receiver<TransitionBatch> {
+        &self.link.batches
+    }
+
+    /// Connection events first, so that an actor's batches count from its first one; a newly
+    /// connecting actor takes its share of the uniform-random start that is left.
+    fn poll(&mut self, random_left: u64) -> Vec<String> {
+        self.take_events();
+        self.link.set_random_steps(random_left / (self.connected() + 1));
+        std::mem::take(&mut self.lines)
+    }
+
+    fn taken(&mut self, batch: &TransitionBatch, accepted: bool, version: u64) {
+        if !self.actors.contains_key(&batch.actor_id) {
+            // Its Connected event is queued behind this batch's arrival.
+            self.take_events();
+        }
+        if let Some(a) = self.actors.get_mut(&batch.actor_id) {
+            if accepted {
+                a.report.transitions += batch.len() as u64;
+                if batch.policy_version > 0 {
+                    a.lag_sum += version.saturating_sub(batch.policy_version);
+                    a.lag_batches += 1;
+                }
+            } else {
+                a.report.dropped_batches += 1;
+            }
+        }
+        self.link.consumed(batch.actor_id, batch.len() as u64);
+    }
+
+    fn publish(&mut self, params: &ParamSet) {
+        self.link.publish(params.encode(self.precision));
+    }
+
+    fn report(&mut self, record: &mut MetricsRecord) {
+        record.remote_actors = Some(self.reports());
+    }
+
+    fn close(self: Box<Self>) -> Vec<String> {
+        self.link.close(RUN_OVER);
+        Vec::new()
+    }
+}
