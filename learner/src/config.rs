@@ -53,7 +53,7 @@ pub struct Td3Config {
     #[arg(long, default_value_t = 2)]
     pub policy_delay: u64,
     /// Hidden layer widths of each critic (ReLU MLPs), comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [256, 256])]
+    #[arg(long, value_delimiter = ',', default_value = "256,256")]
     pub critic_hidden: Vec<usize>,
 }
 
@@ -114,7 +114,7 @@ impl Td3Config {
 #[command(next_help_heading = "Spiking actor (PopSAN)")]
 pub struct ActorConfig {
     /// Hidden LIF layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [256, 256])]
+    #[arg(long, value_delimiter = ',', default_value = "256,256")]
     pub actor_hidden: Vec<usize>,
     /// Simulation timesteps per action.
     #[arg(long, default_value_t = 5)]

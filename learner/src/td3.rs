@@ -98,8 +98,7 @@ pub struct Td3<K: Kernels> {
     normalizer: Normalizer,
     rng: SplitMix,
     updates: u64,
-    /// (critic loss, actor loss, mean Q) of the last update.
-    last: Option<(K::Vector, Option<K::Vector>, K::Vector)>,
+    last: Option<Losses<K::Vector>>,
     threads: LearnerThreads,
     /// Lengths of the actor's and the critics' parameter vectors.
     sizes: (usize, usize),
@@ -158,8 +157,8 @@ impl<K: Kernels> Td3<K> {
             self.kernels.lerp(&mut self.critic_target, &self.critic, w);
             actor_loss = Some(actor.loss);
         }
-        let previous_actor_loss = self.last.take().and_then(|l| l.1);
-        self.last = Some((critics.loss, actor_loss.or(previous_actor_loss), critics.q_mean.expect("the critic pass reports Q")));
+        let previous_actor_loss = self.last.take().and_then(|l| l.actor);
+        self.last = Some(Losses { critic: critics.loss, actor: actor_loss.or(previous_actor_loss), q_mean: critics.q_mean.expect("the critic pass reports Q") });
     }
 
     /// Normalised rows of `mb` and their random draws, one shard per learner thread, on the
@@ -225,6 +224,14 @@ impl<K: Kernels> Td3<K> {
     fn encoder_uniforms(&mut self, batch: usize) -> Option<Vec<f32>> {
         (self.spec.encoding == Encoding::Poisson).then(|| (0..self.spec.timesteps * batch * self.spec.obs_dim * self.spec.encoder_pop).map(|_| self.rng.next_f32()).collect())
     }
+}
+
+/// The last update's losses (the actor's from the last actor update) and mean Q1, on the
+/// backend until read.
+struct Losses<V> {
+    critic: V,
+    actor: Option<V>,
+    q_mean: V,
 }
 
 /// The batch size every shard scales its loss by, and the constants of the losses.
@@ -342,7 +349,7 @@ impl<K: Kernels> Agent for Td3<K> {
     fn stats(&self) -> Option<UpdateStats> {
         let k = &*self.kernels;
         let scalar = |v: &K::Vector| f64::from(k.download(v)[0]);
-        self.last.as_ref().map(|(q, pi, qm)| UpdateStats { critic_loss: scalar(q), actor_loss: pi.as_ref().map(scalar), q_mean: scalar(qm) })
+        self.last.as_ref().map(|l| UpdateStats { critic_loss: scalar(&l.critic), actor_loss: l.actor.as_ref().map(scalar), q_mean: scalar(&l.q_mean) })
     }
 
     fn state(&self) -> Td3State {

@@ -143,7 +143,7 @@ impl FrameDecoder {
     }
 
     /// The next whole message, `None` until its last byte has arrived.
-    pub fn next<M: DeserializeOwned>(&mut self) -> Result<Option<M>, WireError> {
+    pub fn next_message<M: DeserializeOwned>(&mut self) -> Result<Option<M>, WireError> {
         if !self.preamble_seen {
             if self.pending() < PREAMBLE_BYTES {
                 return Ok(None);
@@ -219,7 +219,7 @@ mod tests {
             let mut got = Vec::new();
             for part in [&bytes[..split], &bytes[split..]] {
                 d.push(part);
-                while let Some(m) = d.next::<ActorMessage>().unwrap() {
+                while let Some(m) = d.next_message::<ActorMessage>().unwrap() {
                     got.push(m);
                 }
             }
@@ -232,20 +232,20 @@ mod tests {
         encode_frame(&welcome, &mut bytes).unwrap();
         let mut d = FrameDecoder::new();
         d.push(&bytes);
-        assert_eq!(d.next::<LearnerMessage>().unwrap(), Some(welcome));
+        assert_eq!(d.next_message::<LearnerMessage>().unwrap(), Some(welcome));
     }
 
     #[test]
     fn foreign_streams_are_refused() {
         let mut d = FrameDecoder::new();
         d.push(b"GET / HTTP/1.1\r\n");
-        assert!(matches!(d.next::<ActorMessage>(), Err(WireError::BadMagic(_))));
+        assert!(matches!(d.next_message::<ActorMessage>(), Err(WireError::BadMagic(_))));
 
         let mut old = preamble();
         old[4..].copy_from_slice(&(PROTOCOL_VERSION + 1).to_le_bytes());
         let mut d = FrameDecoder::new();
         d.push(&old);
-        assert_eq!(d.next::<ActorMessage>(), Err(WireError::Version { theirs: PROTOCOL_VERSION + 1, ours: PROTOCOL_VERSION }));
+        assert_eq!(d.next_message::<ActorMessage>(), Err(WireError::Version { theirs: PROTOCOL_VERSION + 1, ours: PROTOCOL_VERSION }));
     }
 
     #[test]
@@ -254,7 +254,7 @@ mod tests {
         bytes.extend_from_slice(&(MAX_FRAME_BYTES as u32 + 1).to_le_bytes());
         let mut d = FrameDecoder::new();
         d.push(&bytes);
-        assert_eq!(d.next::<ActorMessage>(), Err(WireError::FrameTooLarge { len: MAX_FRAME_BYTES + 1, max: MAX_FRAME_BYTES }));
+        assert_eq!(d.next_message::<ActorMessage>(), Err(WireError::FrameTooLarge { len: MAX_FRAME_BYTES + 1, max: MAX_FRAME_BYTES }));
 
         let huge = ActorMessage::Goodbye { reason: "x".repeat(MAX_FRAME_BYTES) };
         let mut out = vec![9];
@@ -290,7 +290,7 @@ mod tests {
             let mut d = FrameDecoder::new();
             d.push(&bytes);
             loop {
-                match d.next::<ActorMessage>() {
+                match d.next_message::<ActorMessage>() {
                     Ok(Some(_)) => decoded += 1,
                     Ok(None) => break,
                     Err(_) => {
@@ -313,6 +313,6 @@ mod tests {
         let mut d = FrameDecoder::new();
         d.push(&preamble());
         d.push(&frame);
-        assert_eq!(d.next::<ActorMessage>(), Err(WireError::TrailingBytes(2)));
+        assert_eq!(d.next_message::<ActorMessage>(), Err(WireError::TrailingBytes(2)));
     }
 }

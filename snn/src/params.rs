@@ -60,6 +60,7 @@ pub fn layout(spec: &PopSanSpec) -> Vec<TensorInfo> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
+    /// IEEE single precision.
     #[serde(rename = "fp32", alias = "f32")]
     #[cfg_attr(feature = "clap", value(name = "fp32", alias = "f32"))]
     F32,

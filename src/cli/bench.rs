@@ -63,7 +63,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
 
 fn bench_transport(args: BenchTransportArgs) -> Result<()> {
     use crate::transport_bench::{measure, plot};
-    if args.actors.is_empty() || args.actors.contains(&0) || !(args.duration > 0.0) {
+    if args.actors.is_empty() || args.actors.contains(&0) || !args.duration.is_finite() || args.duration <= 0.0 {
         bail!("--actors needs positive counts and --duration a positive number of seconds");
     }
     let env_id = spikerl_envs::make(&args.env)?.spec().id.clone();

@@ -13,7 +13,8 @@ pub struct CertArgs {
     /// Name of the node certificate to make (NAME.pem, NAME.key).
     #[arg(long)]
     pub name: String,
-    /// Host names or IP addresses the node is reached at (learners; repeatable).
+    /// Host names or IP addresses the node is reached at (learners; repeatable) [default: none,
+    /// for an actor].
     #[arg(long = "host")]
     pub hosts: Vec<String>,
 }

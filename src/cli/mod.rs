@@ -42,3 +42,38 @@ pub enum Command {
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every option of every subcommand says what it does and, unless it is a switch or
+    /// required, what it defaults to.
+    #[test]
+    fn every_option_has_help_and_a_default() {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let name = arg.get_long().map_or_else(|| arg.get_id().to_string(), |l| format!("--{l}"));
+                if name == "--help" || name == "--version" {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("{path} {name}: no help"));
+                }
+                let switch = matches!(arg.get_action(), clap::ArgAction::SetTrue | clap::ArgAction::SetFalse);
+                if !switch && !arg.is_required_set() && arg.get_default_values().is_empty() && !help.contains("[default:") {
+                    missing.push(format!("{path} {name}: no default"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "spikerl", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+}

@@ -49,7 +49,8 @@ pub struct EnvcheckArgs {
     /// The port to check: Hopper-v4, HalfCheetah-v4 or Ant-v4 (any case).
     #[arg(long)]
     pub env: String,
-    /// Folder with `<Env>.model.json` etc. (default: ../shared/reference/mujoco, found upwards).
+    /// Folder with `<Env>.model.json` etc. [default: $SPIKERL_REFERENCE_DIR, else
+    /// shared/reference/mujoco found upwards from here].
     #[arg(long)]
     pub reference: Option<PathBuf>,
     /// Print every model fact, not only the summary.

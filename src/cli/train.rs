@@ -18,18 +18,19 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub run: RunConfig,
     /// Run directory [default: runs/<task>-seed<seed>; with --resume, the checkpoint's].
-    #[arg(long)]
+    #[arg(long, help_heading = "Files")]
     pub out: Option<PathBuf>,
     /// A TOML file of settings, keys named as the flags (batch_size for --batch-size) and as in
-    /// report.md; flags given override it.
-    #[arg(long)]
+    /// report.md; flags given override it [default: none, the task's preset].
+    #[arg(long, help_heading = "Files")]
     pub config: Option<PathBuf>,
     /// Continue from a checkpoint: its hyperparameters, actor shape and seed are kept, and its
-    /// precision unless --precision is given; raise --steps past its env steps.
-    #[arg(long)]
+    /// precision unless --precision is given; raise --steps past its env steps [default: a new
+    /// run].
+    #[arg(long, help_heading = "Files")]
     pub resume: Option<PathBuf>,
     /// No progress bar (progress still goes to metrics.jsonl).
-    #[arg(long)]
+    #[arg(long, help_heading = "Files")]
     pub quiet: bool,
 }
 

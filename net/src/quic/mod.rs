@@ -121,7 +121,7 @@ fn same_token(a: &str, b: &str) -> bool {
 /// Reads from `recv` into `decoder` until one whole message is there.
 async fn read_message<M: serde::de::DeserializeOwned>(recv: &mut RecvStream, decoder: &mut FrameDecoder, buf: &mut [u8]) -> Result<M, String> {
     loop {
-        if let Some(m) = decoder.next::<M>().map_err(|e| e.to_string())? {
+        if let Some(m) = decoder.next_message::<M>().map_err(|e| e.to_string())? {
             return Ok(m);
         }
         match recv.read(buf).await {
@@ -163,12 +163,14 @@ pub enum LinkEvent {
     Stats { actor_id: u32, stats: ActorStats },
 }
 
+/// The newest `Params` frame (encoded once per version) and the raw `ParamSet` bytes.
+type ParamsSlot = (Arc<Vec<u8>>, Arc<Vec<u8>>);
+
 struct Shared {
     options: LearnerOptions,
     /// Uniform-random steps the next actor to connect is told to take.
     random_steps: std::sync::atomic::AtomicU64,
-    /// The newest `Params` frame (encoded once per version) and the raw `ParamSet` bytes.
-    params: watch::Sender<(Arc<Vec<u8>>, Arc<Vec<u8>>)>,
+    params: watch::Sender<ParamsSlot>,
     batches: Sender<TransitionBatch>,
     events: Sender<LinkEvent>,
     /// Each connected actor's credit line (env steps to grant).
@@ -207,7 +209,7 @@ impl LearnerLink {
         Ok(Self { batches, events, shared, endpoint, local_addr, runtime })
     }
 
-    fn params_frame(params: Vec<u8>) -> (Arc<Vec<u8>>, Arc<Vec<u8>>) {
+    fn params_frame(params: Vec<u8>) -> ParamsSlot {
         let message = LearnerMessage::Params(params);
         let mut frame = Vec::new();
         encode_frame(&message, &mut frame).expect("a ParamSet fits in a frame");
