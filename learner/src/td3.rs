@@ -413,25 +413,34 @@ mod tests {
         (rb, rng)
     }
 
+    /// Starts `b` from `a`'s state, makes `updates` updates of both on the same minibatches, and
+    /// checks that they end in the same state (up to float rounding) with the same draws.
+    fn side_by_side(a: &mut dyn Agent, b: &mut dyn Agent, updates: usize) -> (Td3State, Td3State) {
+        // Same start whatever other tests do to libtorch's global generator meanwhile.
+        b.load_state(a.state()).unwrap();
+        let (rb, mut rng) = replay(4);
+        let mut mb = Minibatch::default();
+        for _ in 0..updates {
+            rb.sample_into(33, &mut rng, &mut mb);
+            a.update(&mb);
+            b.update(&mb);
+        }
+        let (sa, sb) = (a.state(), b.state());
+        assert_eq!(sa.rng, sb.rng, "same random draws");
+        let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()));
+        for (what, x, y) in [("actor", &sa.actor, &sb.actor), ("critics", &sa.critic, &sb.critic), ("actor target", &sa.actor_target, &sb.actor_target), ("critic target", &sa.critic_target, &sb.critic_target)] {
+            assert!(close(x, y), "{what} differ");
+        }
+        (sa, sb)
+    }
+
     /// Splitting the minibatch over threads computes the same update (summed gradients differ
     /// only in float rounding), with the same random draws.
     #[test]
     fn threaded_updates_equal_single_threaded() {
         for encoding in [Encoding::Deterministic, Encoding::Poisson] {
             let (mut one, mut three) = (learner(1, encoding), learner(3, encoding));
-            // Same start whatever other tests do to libtorch's global generator meanwhile.
-            three.load_state(one.state()).unwrap();
-            let (rb, mut rng) = replay(4);
-            let mut mb = Minibatch::default();
-            for _ in 0..6 {
-                rb.sample_into(33, &mut rng, &mut mb);
-                one.update(&mb);
-                three.update(&mb);
-            }
-            let (a, b) = (one.state(), three.state());
-            assert_eq!(a.rng, b.rng, "same random draws");
-            let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()));
-            assert!(close(&a.actor, &b.actor) && close(&a.critic, &b.critic) && close(&a.actor_target, &b.actor_target));
+            let (a, _) = side_by_side(&mut *one, &mut *three, 6);
             assert!(a.actor != a.actor_target, "the actor was updated");
             let (s1, s3) = (one.stats().unwrap(), three.stats().unwrap());
             assert!((s1.critic_loss - s3.critic_loss).abs() <= 1e-4 * (1.0 + s1.critic_loss.abs()));
@@ -450,17 +459,7 @@ mod tests {
         let mut cpu = Td3::new(CpuKernels::new(actor.clone(), critic.clone(), Precision::F32), config.clone(), spec.clone(), &init, 3, 2).unwrap();
         let mut ops = Td3::new(TchKernels::new(actor, critic, Precision::F32, Device::Cpu), config, spec, &init, 3, 1).unwrap();
         let start = Agent::state(&cpu);
-        ops.load_state(start.clone()).unwrap();
-        let (rb, mut rng) = replay(6);
-        let mut mb = Minibatch::default();
-        for _ in 0..4 {
-            rb.sample_into(33, &mut rng, &mut mb);
-            cpu.update(&mb);
-            ops.update(&mb);
-        }
-        let (a, b) = (Agent::state(&cpu), ops.state());
-        let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + p.abs()));
-        assert!(close(&a.actor, &b.actor) && close(&a.critic, &b.critic) && close(&a.critic_target, &b.critic_target));
+        let (a, _) = side_by_side(&mut cpu, &mut ops, 4);
         assert_ne!(a.critic, start.critic, "the critics moved");
     }
 
