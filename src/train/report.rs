@@ -30,18 +30,29 @@ pub fn banner(run: &Run, resume: Option<&Checkpoint>) -> String {
     let path = run.out.display();
     format!(
         "training: {task}\n\
-         recipe: PopSAN spiking actor ({:?} LIF, T = {}, {:?} encoding) + TD3, seed {}, {} env steps{from}\n\
-         learner: {} on {:?}, {mode}\n\
+         recipe: PopSAN spiking actor ({} LIF, T = {}, {} encoding) + TD3, seed {}, {} env steps{from}\n\
+         learner: {} on {}, {mode}\n\
          results: {path}/ (report.md, {CURVE_FILE}, metrics.jsonl, {CHECKPOINT_FILE}, {POLICY_FILE})\n\
          Ctrl-C stops cleanly (checkpoint, report, curve); continue with --resume {path}/{CHECKPOINT_FILE} --steps N",
-        c.actor.actor_hidden,
+        c.actor.actor_hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
         c.actor.timesteps,
-        c.actor.encoding,
+        match c.actor.encoding {
+            spikerl_snn::Encoding::Deterministic => "deterministic",
+            spikerl_snn::Encoding::Poisson => "Poisson",
+        },
         c.runtime.seed,
         steps_label(c.schedule.steps as f64),
         run.precision,
-        run.device,
+        device_name(run.device),
     )
+}
+
+/// `cpu` or `cuda:N`, as `--device` takes it.
+fn device_name(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
 }
 
 pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
@@ -60,7 +71,7 @@ pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
     let _ = writeln!(r, "| this session | {} env steps, {} updates in {:.0} s: {:.0} env steps/s, {:.0} updates/s |", s.session_steps, s.session_updates, s.session_s, s.steps_per_s(), s.updates_per_s());
     let mode = if c.runtime.sync { "synchronous (--sync)".to_string() } else { format!("{} local actor(s) × {} env(s), learner threads {}", run.actors, c.runtime.envs_per_actor, c.runtime.learner_threads.unwrap_or_else(super::cores)) };
     let _ = writeln!(r, "| runtime | {mode} |");
-    let _ = writeln!(r, "| precision / device | {} / {:?} |", run.precision, run.device);
+    let _ = writeln!(r, "| precision / device | {} / {} |", run.precision, device_name(run.device));
     let _ = writeln!(r, "| seed | {} |\n", c.runtime.seed);
     if !out.evals.is_empty() {
         let _ = writeln!(r, "![learning curve]({CURVE_FILE})\n");
