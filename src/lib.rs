@@ -1,11 +1,12 @@
 //! spikerl: deep spiking reinforcement learning for continuous control — the `spikerl`
 //! command's jobs ([`cli`]), the run configuration ([`config`]), the training runtimes
-//! ([`train`]), the task server ([`envserve`]) and the benchmarks ([`bench`],
+//! ([`train`]), multi-seed runs and their statistics ([`sweep`]), the task server ([`envserve`]) and the benchmarks ([`bench`],
 //! [`transport_bench`]).
 
 pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod envserve;
+pub mod sweep;
 pub mod train;
 pub mod transport_bench;

@@ -1,7 +1,7 @@
 //! `spikerl`: parses the command line and hands it to the job's module in [`spikerl::cli`].
 
 use clap::{CommandFactory, FromArgMatches};
-use spikerl::cli::{Cli, Command, bench, cert, snn_report, tasks, train};
+use spikerl::cli::{Cli, Command, bench, cert, compare, snn_report, tasks, train};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -17,6 +17,7 @@ fn main() {
         Command::Train(args) => train::train(*args, sub),
         Command::Learner(args) => train::learner(*args, sub),
         Command::Cert(args) => cert::cert(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Eval(args) => train::eval(args),
         Command::Plot(args) => train::plot(args),
         Command::Rollout(args) => tasks::rollout(args),

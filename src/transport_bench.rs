@@ -129,8 +129,7 @@ pub fn measure(env_id: &str, actors: usize, duration: Duration, dir: &Path) -> R
 /// Transitions/s against actor count (log-2 axis).
 pub fn plot(path: &Path, env_id: &str, points: &[TransportPoint]) -> Result<()> {
     use plotters::prelude::*;
-    static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
-    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    crate::train::plot::register_font();
     let root = BitMapBackend::new(path, (800, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let x_max = points.iter().map(|p| (p.actors as f64).log2()).fold(0.0, f64::max).max(1.0);

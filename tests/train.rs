@@ -179,3 +179,53 @@ fn an_mjcf_file_trains_like_a_registered_task() {
     assert!(!evals(&run).is_empty());
     let _ = std::fs::remove_dir_all(&run);
 }
+
+/// `--seeds`: three Pendulum seeds into RUN/seed-K, an aggregate whose figures follow from the
+/// seeds' own evaluations, `--resume RUN` taking every seed further, and `compare`.
+#[test]
+fn a_multi_seed_run_aggregates_resumes_as_a_whole_and_compares() {
+    let run = scratch("seeds");
+    let r = run.to_str().unwrap();
+    let fast = ["--eval-every", "500", "--start-steps", "300", "--update-after", "200", "--quiet"];
+    let (ok, out, err) = spikerl(&[&["train", "--env", "pendulum-v1", "--seeds", "0-2", "--steps", "1000", "--out", r][..], &fast[..]].concat());
+    assert!(ok, "{err}\n{out}");
+    let summary = |dir: &Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let s = summary(&run);
+    let seeds = s["seeds"].as_array().unwrap();
+    assert_eq!(seeds.len(), 3);
+    let mut finals = Vec::new();
+    for (k, seed) in seeds.iter().enumerate() {
+        assert_eq!(seed["seed"], k);
+        let own = evals(&run.join(format!("seed-{k}")));
+        assert_eq!(seed["final_return"].as_f64().unwrap(), own.last().unwrap().1, "seed {k}'s final evaluation");
+        assert_eq!(seed["env_steps"], 1000);
+        finals.push(own.last().unwrap().1);
+    }
+    // Three seeds: the interquartile mean cuts nothing.
+    let iqm = s["iqm_final"]["value"].as_f64().unwrap();
+    assert!((iqm - finals.iter().sum::<f64>() / 3.0).abs() < 1e-9);
+    let (lo, hi) = (s["iqm_final"]["ci_low"].as_f64().unwrap(), s["iqm_final"]["ci_high"].as_f64().unwrap());
+    assert!(lo <= iqm && iqm <= hi);
+    assert_eq!(s["seeds_reaching_threshold"], finals.iter().filter(|&&f| f >= -300.0).count());
+    for f in ["summary.md", "curves.png", "seeds.toml"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+
+    // The whole run continues: every seed to the new --steps, with the run's own settings.
+    let (ok, out, err) = spikerl(&["train", "--resume", r, "--steps", "1500", "--quiet"]);
+    assert!(ok, "{err}\n{out}");
+    assert!(summary(&run)["seeds"].as_array().unwrap().iter().all(|s| s["env_steps"] == 1500), "{out}");
+    // Finished seeds are skipped; another configuration into the same directory is refused.
+    let (ok, out, _) = spikerl(&["train", "--resume", r, "--steps", "1500", "--quiet"]);
+    assert!(ok && out.matches("done (1500 env steps)").count() == 3, "{out}");
+    let (ok, _, err) = spikerl(&["train", "--env", "pendulum-v1", "--seeds", "0-1", "--steps", "500", "--out", r, "--quiet"]);
+    assert!(!ok && err.contains("--resume"), "{err}");
+
+    let cmp = run.join("cmp");
+    let (ok, out, err) = spikerl(&["compare", r, r, "--out", cmp.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("| Pendulum-v1 | 3 |") && cmp.join("compare.png").is_file() && cmp.join("compare.md").is_file(), "{out}");
+    let (ok, _, err) = spikerl(&["compare", r, "/no/such/run"]);
+    assert!(!ok && err.contains("/no/such/run"), "{err}");
+    let _ = std::fs::remove_dir_all(&run);
+}

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod cert;
+pub mod compare;
 pub mod snn_report;
 pub mod tasks;
 pub mod train;
@@ -25,6 +26,8 @@ pub enum Command {
     /// Make a run's certificates for `learner` and `spikerl-actor`: the run CA (once), a node
     /// certificate, and the run token.
     Cert(cert::CertArgs),
+    /// Several multi-seed runs' aggregates on one plot and in one table.
+    Compare(compare::CompareArgs),
     /// Evaluate a trained policy: mean ± std return over deterministic episodes.
     Eval(train::EvalArgs),
     /// Redraw a run's learning curve from its metrics.jsonl (e.g. after the run was killed).

@@ -8,6 +8,7 @@ use spikerl_net::quic::{TlsFiles, run_token};
 use spikerl_snn::Precision;
 
 use crate::config::RunConfig;
+use crate::sweep::{self, Manifest, SeedList};
 use crate::train::output::{METRICS_FILE, read_metrics};
 use crate::train::plot::{CURVE_FILE, learning_curve};
 use crate::train::transport::remote::RemoteOptions;
@@ -32,6 +33,11 @@ pub struct TrainArgs {
     /// No progress bar (progress still goes to metrics.jsonl).
     #[arg(long, help_heading = "Files")]
     pub quiet: bool,
+    /// Train several seeds, one after another, each in OUT/seed-K/, then aggregate them into
+    /// OUT/summary.md, summary.json and curves.png (e.g. 0-4, or 0,3,7) [default: one run,
+    /// --seed]. `--resume OUT` finishes what is unfinished.
+    #[arg(long, conflicts_with = "seed", help_heading = "Files")]
+    pub seeds: Option<SeedList>,
 }
 
 #[derive(Args)]
@@ -99,8 +105,21 @@ pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
     run_training(args.train, matches, 0, Some(remote))
 }
 
-/// Resolves the run (task, configuration layers, device, run directory) and trains.
+/// Resolves the run (task, configuration layers, device, run directory) and trains: one seed,
+/// or several (`--seeds`, or `--resume` of a multi-seed run's directory).
 fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, remote: Option<RemoteOptions>) -> Result<()> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    if let Some(dir) = args.resume.as_ref().filter(|r| sweep::is_multi_seed_run(r)) {
+        // A multi-seed run continues with its own configuration; only --steps may grow.
+        let m = Manifest::read(dir)?;
+        let mut config = m.config;
+        if matches.value_source("steps") == Some(clap::parser::ValueSource::CommandLine) {
+            config.schedule.steps = args.run.schedule.steps;
+        }
+        let run = resolved(config, dir.clone(), None, &args, default_actors, remote, command)?;
+        sweep::run(run, &m.seeds, dir)?;
+        return Ok(());
+    }
     // A registered task by its canonical id; an MJCF file by its path (every actor makes it
     // from there).
     let given = &RunConfig::requested_env(&args.run, matches, args.config.as_deref())?;
@@ -109,23 +128,19 @@ fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, re
     let env = if registered { probe.spec().id.clone() } else { given.clone() };
     let config = RunConfig::resolve(&args.run, matches, args.config.as_deref(), &env)?;
     let run_name = if registered { env.replace(':', "-") } else { Path::new(given).file_stem().map_or("mjcf".into(), |s| s.to_string_lossy().into_owned()) };
+    if let Some(seeds) = &args.seeds {
+        let dir = args.out.clone().unwrap_or_else(|| sweep::default_dir(&run_name, seeds));
+        sweep::check_fresh(&dir, &config, seeds)?;
+        let run = resolved(config, dir.clone(), None, &args, default_actors, remote, command)?;
+        sweep::run(run, seeds, &dir)?;
+        return Ok(());
+    }
     let out = match (&args.out, &args.resume) {
         (Some(out), _) => out.clone(),
         (None, Some(ck)) => ck.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
         (None, None) => PathBuf::from("runs").join(format!("{run_name}-seed{}", config.runtime.seed)),
     };
-    let run = Run {
-        task: TaskShape::of(&env)?,
-        device: config.runtime.device.resolve()?,
-        precision: config.runtime.precision.unwrap_or(Precision::F32),
-        actors: config.runtime.actors.unwrap_or(default_actors),
-        out: out.clone(),
-        resume: args.resume,
-        progress: !args.quiet,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        remote,
-        config,
-    };
+    let run = resolved(config, out.clone(), args.resume.clone(), &args, default_actors, remote, command)?;
     let s = crate::train::train(run)?;
     let eval = s.final_eval.map_or("no evaluation".into(), |e| format!("final eval return {:.1} ± {:.1}", e.mean, e.std));
     println!(
@@ -137,6 +152,22 @@ fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, re
         out.join("report.md").display()
     );
     Ok(())
+}
+
+/// A run of `config` on this machine.
+fn resolved(config: RunConfig, out: PathBuf, resume: Option<PathBuf>, args: &TrainArgs, default_actors: usize, remote: Option<RemoteOptions>, command: String) -> Result<Run> {
+    Ok(Run {
+        task: TaskShape::of(&config.env)?,
+        device: config.runtime.device.resolve()?,
+        precision: config.runtime.precision.unwrap_or(Precision::F32),
+        actors: config.runtime.actors.unwrap_or(default_actors),
+        out,
+        resume,
+        progress: !args.quiet,
+        command,
+        remote,
+        config,
+    })
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {

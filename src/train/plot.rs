@@ -23,10 +23,15 @@ pub fn steps_label(x: f64) -> String {
     }
 }
 
-pub fn learning_curve(path: &Path, title: &str, m: &Metrics) -> Result<()> {
+/// Makes the embedded DejaVu Sans the plots' "sans-serif" (no system fonts needed).
+pub fn register_font() {
     static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
     // Registering twice is harmless; the first registration wins.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+}
+
+pub fn learning_curve(path: &Path, title: &str, m: &Metrics) -> Result<()> {
+    register_font();
     let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
     root.fill(&WHITE)?;
     let x_max = m.evals.iter().map(|e| e.env_steps).chain(m.train_returns.iter().map(|t| t.0)).max().unwrap_or(1).max(1) as f64;

@@ -1,0 +1,173 @@
+//! Multi-seed runs: `spikerl train --seeds 0-4` trains each seed in `RUN/seed-K/` (one after
+//! another, each on every core), resumes as a whole (`--resume RUN` finishes what is
+//! unfinished), and aggregates into `RUN/summary.{md,json}` and `RUN/curves.png`.
+
+pub mod plot;
+pub mod stats;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use spikerl_learner::checkpoint::Checkpoint;
+
+use crate::config::RunConfig;
+use crate::train::checkpoints::CHECKPOINT_FILE;
+use crate::train::stop::stop_requested;
+use crate::train::{Run, train};
+use summary::{Summary, seed_dir};
+
+/// What `--resume RUN` needs to finish a multi-seed run.
+pub const MANIFEST: &str = "seeds.toml";
+
+/// A list of seeds: `0-4`, `0,3,7` or `0-2,10`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedList(pub Vec<u64>);
+
+impl FromStr for SeedList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut seeds = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let bad = || format!("bad seed list '{s}' (e.g. 0-4, 0,3,7 or 0-2,10)");
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+                    if a > b || b - a >= 1000 {
+                        return Err(bad());
+                    }
+                    seeds.extend(a..=b);
+                }
+                None => seeds.push(part.parse().map_err(|_| bad())?),
+            }
+        }
+        let mut unique = seeds.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.len() != seeds.len() {
+            return Err(format!("seed list '{s}' names a seed twice"));
+        }
+        Ok(Self(seeds))
+    }
+}
+
+impl std::fmt::Display for SeedList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let contiguous = self.0.windows(2).all(|w| w[1] == w[0] + 1);
+        match (contiguous, self.0.first(), self.0.last()) {
+            (true, Some(a), Some(b)) if self.0.len() > 1 => write!(f, "{a}-{b}"),
+            _ => f.write_str(&self.0.iter().map(u64::to_string).collect::<Vec<_>>().join(",")),
+        }
+    }
+}
+
+/// The final evaluation return a seed must reach to count as learned, per task: the bars
+/// the project holds its results to.
+pub fn threshold(env: &str) -> Option<f64> {
+    match env.strip_prefix(spikerl_envs::gym::PREFIX).unwrap_or(env) {
+        "Hopper-v4" => Some(2000.0),
+        "HalfCheetah-v4" => Some(5000.0),
+        "Ant-v4" => Some(2000.0),
+        "Pendulum-v1" => Some(-300.0),
+        _ => None,
+    }
+}
+
+/// A multi-seed run's manifest: the seeds and the configuration they share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub seeds: SeedList,
+    pub config: RunConfig,
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{} is not a multi-seed run (no {MANIFEST})", dir.display()))?;
+        toml::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))
+    }
+
+    fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = dir.join(format!(".{MANIFEST}.tmp"));
+        std::fs::write(&tmp, toml::to_string(self)?).and_then(|_| std::fs::rename(&tmp, dir.join(MANIFEST))).with_context(|| format!("cannot write {}", dir.join(MANIFEST).display()))
+    }
+}
+
+/// Whether `path` is a multi-seed run's directory.
+pub fn is_multi_seed_run(path: &Path) -> bool {
+    path.join(MANIFEST).is_file()
+}
+
+/// Trains every seed of `seeds` as `base` says, each in `dir/seed-K/`, skipping the finished
+/// and resuming the interrupted, then writes the aggregate.
+pub fn run(base: Run, seeds: &SeedList, dir: &Path) -> Result<Option<Summary>> {
+    let manifest = Manifest { seeds: seeds.clone(), config: base.config.clone() };
+    manifest.write(dir)?;
+    let steps = base.config.schedule.steps;
+    for (i, &seed) in seeds.0.iter().enumerate() {
+        if stop_requested() {
+            break;
+        }
+        let out = seed_dir(dir, seed);
+        let checkpoint = out.join(CHECKPOINT_FILE);
+        let mut run = Run { out: out.clone(), resume: None, ..base.clone() };
+        run.config.runtime.seed = seed;
+        if checkpoint.is_file() {
+            let ck = Checkpoint::load(&checkpoint)?;
+            if ck.env_steps >= steps {
+                println!("seed {seed} ({} of {}): done ({} env steps)", i + 1, seeds.0.len(), ck.env_steps);
+                continue;
+            }
+            run.resume = Some(checkpoint);
+        }
+        println!("seed {seed} ({} of {}) → {}", i + 1, seeds.0.len(), out.display());
+        let s = train(run)?;
+        println!("seed {seed}: {} env steps · final eval {}", s.env_steps, s.final_eval.map_or("—".into(), |e| format!("{:.1}", e.mean)));
+    }
+    let env = &base.config.env;
+    let summary = match Summary::read(dir, env, threshold(env), &seeds.0) {
+        Ok(s) => s,
+        Err(_) => return Ok(None),
+    };
+    let title = format!("{env} · PopSAN-TD3 · seeds {seeds}");
+    let paths = summary.write(dir, &title)?;
+    println!("summary: {}, {}, {}", paths[0].display(), paths[1].display(), paths[2].display());
+    Ok(Some(summary))
+}
+
+/// The run directory a multi-seed run defaults to.
+pub fn default_dir(run_name: &str, seeds: &SeedList) -> PathBuf {
+    PathBuf::from("runs").join(format!("{run_name}-seeds{seeds}"))
+}
+
+/// Fails unless `dir` can take this configuration (a fresh run into an old run's directory
+/// would mix two experiments).
+pub fn check_fresh(dir: &Path, config: &RunConfig, seeds: &SeedList) -> Result<()> {
+    if let Ok(m) = Manifest::read(dir)
+        && (m.config != *config || m.seeds != *seeds)
+    {
+        bail!("{} holds a multi-seed run of another configuration or seed list; continue it with --resume {}, or choose another --out", dir.display(), dir.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lists_parse_and_print() {
+        assert_eq!("0-4".parse::<SeedList>().unwrap().0, [0, 1, 2, 3, 4]);
+        assert_eq!("0,3,7".parse::<SeedList>().unwrap().0, [0, 3, 7]);
+        assert_eq!("0-2,10".parse::<SeedList>().unwrap().0, [0, 1, 2, 10]);
+        assert_eq!("5-9".parse::<SeedList>().unwrap().to_string(), "5-9");
+        assert_eq!("0,3".parse::<SeedList>().unwrap().to_string(), "0,3");
+        for bad in ["", "4-0", "a", "1,1", "0-2,2", "1-x"] {
+            assert!(bad.parse::<SeedList>().is_err(), "{bad}");
+        }
+    }
+}
