@@ -41,6 +41,12 @@ fn spiking_td3_learns_pendulum_within_20k_steps() {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     assert!(std::fs::read_to_string(run.join("report.md")).unwrap().contains("reached"));
+    // The actor's activity on the update batches, per layer, in the progress records and the report.
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let activity: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter_map(|r| r.get("actor_activity").cloned()).collect();
+    let last = activity.last().expect("progress records carry the actor's activity");
+    assert_eq!((last["firing"].as_array().unwrap().len(), last["in_window"].as_array().unwrap().len()), (3, 3));
+    assert!(std::fs::read_to_string(run.join("report.md")).unwrap().contains("| output population |"));
     // The best policy evaluates as well from the CLI (the learner went on updating after that
     // evaluation, so the final one may have moved); the final actor loads from either file.
     let mean_of = |file: &str| -> f64 {

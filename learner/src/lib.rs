@@ -19,7 +19,7 @@ mod threads;
 
 pub use config::{ActorConfig, Td3Config};
 pub use spikerl_snn::Precision;
-pub use td3::{Agent, Td3, Td3State, UpdateStats};
+pub use td3::{ActorActivity, Agent, Td3, Td3State, UpdateStats};
 
 pub mod prelude {
     pub use crate::checkpoint::{Checkpoint, CheckpointError, ReplayState};

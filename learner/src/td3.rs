@@ -43,6 +43,9 @@ pub trait Agent {
     fn param_set(&self, version: u64) -> ParamSet;
     /// Losses of the most recent update (the actor's from the most recent actor update).
     fn stats(&self) -> Option<UpdateStats>;
+    /// The spiking actor's activity on the update batches, averaged over the actor updates
+    /// since the last call (`None` before the first).
+    fn take_activity(&mut self) -> Option<ActorActivity>;
     fn state(&self) -> Td3State;
     /// Restores [`Agent::state`] into a learner built with the same config and spec.
     fn load_state(&mut self, s: Td3State) -> Result<(), String>;
@@ -69,6 +72,30 @@ pub struct UpdateStats {
     pub critic_loss: f64,
     pub actor_loss: Option<f64>,
     pub q_mean: f64,
+}
+
+/// What the spiking actor's neurons did on the update batches: the encoder's firing rate, and
+/// per spiking layer (hidden, …, output) the firing rate and the fraction of (timestep,
+/// sample, neuron) whose membrane lay inside the surrogate window — where gradient flows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActorActivity {
+    pub encoder_firing: f64,
+    pub firing: Vec<f64>,
+    pub in_window: Vec<f64>,
+}
+
+impl ActorActivity {
+    /// From a backend's [`Kernels::actor_activity`] layout, divided by `passes`.
+    fn from_sums(sums: &[f32], passes: f64) -> Self {
+        let v = |x: f32| f64::from(x) / passes;
+        Self { encoder_firing: v(sums[0]), firing: sums[1..].iter().step_by(2).map(|&x| v(x)).collect(), in_window: sums[2..].iter().step_by(2).map(|&x| v(x)).collect() }
+    }
+
+    /// The share of the output population's (timestep, sample, neuron) that passes no
+    /// gradient: when it nears 1, the actor stops learning.
+    pub fn output_dead(&self) -> f64 {
+        1.0 - self.in_window.last().copied().unwrap_or(1.0)
+    }
 }
 
 /// Everything a checkpoint holds of the learner, as plain values.
@@ -99,6 +126,8 @@ pub struct Td3<K: Kernels> {
     rng: SplitMix,
     updates: u64,
     last: Option<Losses<K::Vector>>,
+    /// Summed actor activity of the shards' actor passes since the last read, and their count.
+    activity: Option<(K::Vector, usize)>,
     threads: LearnerThreads,
     /// Lengths of the actor's and the critics' parameter vectors.
     sizes: (usize, usize),
@@ -121,6 +150,7 @@ impl<K: Kernels> Td3<K> {
             rng: SplitMix::new(seed ^ 0x0005_EED0_F7D3),
             updates: 0,
             last: None,
+            activity: None,
             threads: LearnerThreads::new(threads.max(1) - 1),
             sizes: (na, nc),
             kernels: Arc::new(kernels),
@@ -151,6 +181,15 @@ impl<K: Kernels> Td3<K> {
         let mut actor_loss = None;
         if actor_step {
             let actor = self.across_threads(&shards, scale, actor_pass::<K>);
+            if let Some(a) = actor.activity {
+                match &mut self.activity {
+                    Some((sum, passes)) => {
+                        self.kernels.add_assign(sum, &a);
+                        *passes += shards.len();
+                    }
+                    None => self.activity = Some((a, shards.len())),
+                }
+            }
             self.kernels.adam_step(&mut self.actor_adam, &mut self.actor, &actor.grad);
             let w = (1.0 - c.polyak) as f32;
             self.kernels.lerp(&mut self.actor_target, &self.actor, w);
@@ -211,6 +250,9 @@ impl<K: Kernels> Td3<K> {
             if let (Some(q), Some(part_q)) = (total.q_mean.as_mut(), part.q_mean.as_ref()) {
                 k.add_assign(q, part_q);
             }
+            if let (Some(a), Some(part_a)) = (total.activity.as_mut(), part.activity.as_ref()) {
+                k.add_assign(a, part_a);
+            }
         }
         total
     }
@@ -248,6 +290,8 @@ struct Pass<V> {
     grad: V,
     loss: V,
     q_mean: Option<V>,
+    /// The actor pass: [`Kernels::actor_activity`] of its forward pass.
+    activity: Option<V>,
 }
 
 type PassFn<K> = fn(&K, &Nets<<K as Kernels>::Vector>, &Shard<<K as Kernels>::Vector>, Scale) -> Pass<<K as Kernels>::Vector>;
@@ -303,7 +347,7 @@ fn critic_pass<K: Kernels>(k: &K, n: &Nets<K::Vector>, s: &Shard<K::Vector>, c: 
     let mut loss = k.sum_squares(&e1);
     k.add_assign(&mut loss, &k.sum_squares(&e2));
     let grad = k.critics_backward(&n.critic, &tape, &k.scale(&e1, 2.0 / c.batch), &k.scale(&e2, 2.0 / c.batch));
-    Pass { grad, loss: k.scale(&loss, 1.0 / c.batch), q_mean: Some(k.scale(&k.sum(&q1), 1.0 / c.batch)) }
+    Pass { grad, loss: k.scale(&loss, 1.0 / c.batch), q_mean: Some(k.scale(&k.sum(&q1), 1.0 / c.batch)), activity: None }
 }
 
 /// The actor's loss on a shard: `L_π = −Σ Q1(x, π(x))/B`; `∂L_π/∂Q1 = −1/B`, back through Q1
@@ -313,7 +357,7 @@ fn actor_pass<K: Kernels>(k: &K, n: &Nets<K::Vector>, s: &Shard<K::Vector>, c: S
     let (q_pi, q_tape) = k.q1_forward(&n.critic, &s.x, &a_pi);
     let grad_a = k.q1_action_grad(&n.critic, &q_tape, &k.filled(s.rows, -1.0 / c.batch));
     let grad = k.actor_backward(&n.actor, &actor_tape, &grad_a);
-    Pass { grad, loss: k.scale(&k.sum(&q_pi), -1.0 / c.batch), q_mean: None }
+    Pass { grad, loss: k.scale(&k.sum(&q_pi), -1.0 / c.batch), q_mean: None, activity: Some(k.actor_activity(&actor_tape)) }
 }
 
 impl<K: Kernels> Agent for Td3<K> {
@@ -352,6 +396,11 @@ impl<K: Kernels> Agent for Td3<K> {
         self.last.as_ref().map(|l| UpdateStats { critic_loss: scalar(&l.critic), actor_loss: l.actor.as_ref().map(scalar), q_mean: scalar(&l.q_mean) })
     }
 
+    fn take_activity(&mut self) -> Option<ActorActivity> {
+        let (sums, passes) = self.activity.take()?;
+        Some(ActorActivity::from_sums(&self.kernels.download(&sums), passes as f64))
+    }
+
     fn state(&self) -> Td3State {
         let k = &*self.kernels;
         Td3State {
@@ -385,6 +434,7 @@ impl<K: Kernels> Agent for Td3<K> {
         self.rng = SplitMix::new(s.rng);
         self.updates = s.updates;
         self.last = None;
+        self.activity = None;
         Ok(())
     }
 }
@@ -478,6 +528,11 @@ mod tests {
         assert_ne!(critic_step.critic, start.critic);
         td3.update(&mb);
         let actor_step = td3.state();
+        // One actor update, two shards: the actor's activity of those passes, read once.
+        let a = td3.take_activity().expect("an actor update happened");
+        assert_eq!((a.firing.len(), a.in_window.len()), (3, 3), "two hidden layers and the output");
+        assert!([a.encoder_firing].iter().chain(&a.firing).chain(&a.in_window).all(|x| (0.0..=1.0).contains(x)), "{a:?}");
+        assert!(td3.take_activity().is_none(), "read and reset");
         let w = (1.0 - td3.config().polyak) as f32;
         let follows = |before: &[f32], after: &[f32], online: &[f32]| {
             before.iter().zip(after).zip(online).all(|((t0, t1), p)| (t1 - (t0 + w * (p - t0))).abs() <= 1e-6 * (1.0 + t0.abs()))

@@ -239,3 +239,39 @@ fn adam_steps_agree_across_backends() {
     }
     assert!(fused.iter().zip(&init).all(|(p, q)| p != q), "every parameter moved");
 }
+
+/// The activity the learner reports (firing rates, share of membranes inside the surrogate
+/// window) is what the reference module's recorded spikes and voltages say, on every backend.
+#[test]
+fn actor_activity_is_the_recorded_spikes_and_voltages() {
+    tch::manual_seed(8);
+    let spec = PopSanSpec::new(11, 3, 1.0);
+    let mut params = ParamSet::init(&spec, 5).unwrap();
+    // Some neurons near threshold, some far from it: both shares away from 0 and 1.
+    params.tensor_mut("layers.1.bias").unwrap().iter_mut().enumerate().for_each(|(i, b)| *b += if i % 3 == 0 { 0.8 } else { 0.1 });
+    let module = PopSanModule::from_param_set(&params, Device::Cpu).unwrap();
+    let obs = Tensor::rand([B, 11], (Kind::Float, Device::Cpu)) * 6.0 - 3.0;
+    let (_, rec) = module.forward_recorded(&obs, Precision::F32, None);
+    let t_steps = rec.spikes.len();
+    let mean_over_time = |f: &dyn Fn(usize) -> Tensor| (0..t_steps).map(|t| f(t).mean(Kind::Float).double_value(&[])).sum::<f64>() / t_steps as f64;
+    let mut expected = vec![mean_over_time(&|t| rec.spikes[t][0].shallow_clone())];
+    for l in 0..spec.hidden.len() + 1 {
+        expected.push(mean_over_time(&|t| rec.spikes[t][l + 1].shallow_clone()));
+        expected.push(mean_over_time(&|t| (&rec.voltages[t][l] - 0.5).abs().lt(0.5).to_kind(Kind::Float)));
+    }
+    assert!(expected[1..].iter().all(|&x| x > 0.01 && x < 0.99), "a degenerate case: {expected:?}");
+    let x = values(&obs.clamp(-3.0, 3.0));
+    let (cpu, tensor) = backends(&spec, Precision::F32);
+    fn activity<K: Kernels>(k: &K, params: &[f32], x: &[f32]) -> Vec<f32> {
+        let (_, tape) = k.actor_forward(&k.upload(params), &k.upload(x), None);
+        k.download(&k.actor_activity(&tape))
+    }
+    let mut got = vec![("CPU kernels", activity(&cpu, params.flat(), &x))];
+    got.extend(tensor.iter().map(|k| ("tensor kernels", activity(k, params.flat(), &x))));
+    for (name, g) in got {
+        assert_eq!(g.len(), expected.len(), "{name}");
+        for (i, (a, e)) in g.iter().zip(&expected).enumerate() {
+            assert!((f64::from(*a) - e).abs() < 1e-5, "{name}: entry {i}: {a} vs {e}");
+        }
+    }
+}

@@ -146,6 +146,7 @@ impl Learner {
             r.actor_loss = s.actor_loss;
             r.q_mean = Some(s.q_mean);
         }
+        r.actor_activity = self.td3.take_activity();
         r.policy_lag = self.take_policy_lag();
         r.param_version = Some(self.version);
     }

@@ -43,6 +43,9 @@ pub struct MetricsRecord {
     pub eval_return_std: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_length: Option<f64>,
+    /// The spiking actor's activity on the update batches since the last record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_activity: Option<spikerl_learner::ActorActivity>,
     /// `spikerl learner`: every remote actor's figures since the last record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_actors: Option<Vec<super::transport::remote::ActorReport>>,
@@ -69,7 +72,15 @@ pub struct RunOutput {
     last_rate: (Instant, u64, u64),
     last_log: Instant,
     last_eval: Option<EvalPoint>,
+    /// The actor's activity of the latest record that had one.
+    pub last_activity: Option<spikerl_learner::ActorActivity>,
+    /// Consecutive records whose output population was ≥ 90 % gradient-dead.
+    dead_records: usize,
 }
+
+/// Records (2 s apart) of a ≥ 90 % gradient-dead output population before the run warns.
+const DEAD_RECORDS_BEFORE_WARNING: usize = 5;
+const DEAD_SHARE: f64 = 0.9;
 
 impl RunOutput {
     /// Opens (or, resuming, continues) a run directory.
@@ -98,6 +109,8 @@ impl RunOutput {
             bar,
             last_rate: (now, start_steps, 0),
             last_log: now,
+            last_activity: None,
+            dead_records: 0,
         })
     }
 
@@ -135,8 +148,33 @@ impl RunOutput {
         let eval = self.last_eval.map_or("eval —".to_string(), |e| format!("eval {:.1}", e.mean));
         let train = record.train_return.map_or(String::new(), |r| format!(" · train {r:.1}"));
         let actors = record.remote_actors.as_ref().map_or(String::new(), |a| format!(" · {} remote actor(s)", a.iter().filter(|a| a.connected).count()));
-        self.bar.set_message(format!("{sps:.0} steps/s · {ups:.0} upd/s · {eval}{train}{actors}"));
+        let dead = record.actor_activity.as_ref().map_or(String::new(), |a| format!(" · output {:.0} % gradient-dead", 100.0 * a.output_dead()));
+        self.bar.set_message(format!("{sps:.0} steps/s · {ups:.0} upd/s · {eval}{train}{dead}{actors}"));
+        if let Some(a) = &record.actor_activity {
+            self.watch_output(a, env_steps);
+            self.last_activity = Some(a.clone());
+        }
         self.write(&record)
+    }
+
+    /// Warns once the output population has stayed ≥ 90 % gradient-dead for
+    /// [`DEAD_RECORDS_BEFORE_WARNING`] records in a row (again after each recovery).
+    fn watch_output(&mut self, a: &spikerl_learner::ActorActivity, env_steps: u64) {
+        if a.output_dead() < DEAD_SHARE {
+            self.dead_records = 0;
+            return;
+        }
+        self.dead_records += 1;
+        if self.dead_records == DEAD_RECORDS_BEFORE_WARNING {
+            let line = format!(
+                "warning: at {env_steps} env steps the spiking actor's output population has been ≥ {:.0} % gradient-dead for {} progress records ({:.0} % now: membranes outside the surrogate window pass no gradient); the actor learns only through the rest, and stalls if it stays (docs/results/hopper.md)",
+                100.0 * DEAD_SHARE,
+                DEAD_RECORDS_BEFORE_WARNING,
+                100.0 * a.output_dead()
+            );
+            tracing::warn!("{line}");
+            self.println(line);
+        }
     }
 
     /// Logs an evaluation; with `params`, keeps them as `best_policy.paramset` when this is

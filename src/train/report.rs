@@ -76,6 +76,17 @@ pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
     if !out.evals.is_empty() {
         let _ = writeln!(r, "![learning curve]({CURVE_FILE})\n");
     }
+    if let Some(a) = &out.last_activity {
+        let _ = writeln!(r, "## The spiking actor at the end (update batches, last progress record)\n");
+        let _ = writeln!(r, "| layer | firing rate | membrane inside the surrogate window |\n|---|---:|---:|");
+        let _ = writeln!(r, "| encoder | {:.3} | (straight-through) |", a.encoder_firing);
+        let n = a.firing.len();
+        for (i, (f, w)) in a.firing.iter().zip(&a.in_window).enumerate() {
+            let name = if i + 1 == n { "output population".to_string() } else { format!("hidden {}", i + 1) };
+            let _ = writeln!(r, "| {name} | {f:.3} | {w:.3} |");
+        }
+        let _ = writeln!(r, "\nWhere the output population's share inside the window nears 0, no gradient reaches the actor: it has stopped learning. The whole history is in `metrics.jsonl` (`actor_activity` of the `progress` records).\n");
+    }
     let _ = writeln!(r, "## Configuration\n\nAs `--config` reads it (the command line's flags have the same names):\n\n```toml\n{}```", c.to_toml());
     let _ = writeln!(r, "\nFiles: `metrics.jsonl` (progress and evaluations), `{CHECKPOINT_FILE}` (resume with `--resume`), `{POLICY_FILE}` (the actor, for `spikerl eval` / `snn-report`), `{BEST_POLICY_FILE}` (the actor of the best evaluation).");
     std::fs::write(out.dir.join("report.md"), r).context("cannot write report.md")

@@ -20,6 +20,10 @@ use crate::optim::Adam;
 /// `[250,256]×[256,256]` 382 / 175 µs). Smaller products stay fp32 in bf16 mode.
 pub const CPU_BF16_MIN_MACS: usize = 3 << 20;
 
+/// Half the width of the rectangular surrogate gradient: a spiking neuron passes gradient
+/// only while its membrane lies within this of the threshold (PopSAN's pseudo-gradient).
+pub const SURROGATE_HALF_WIDTH: f32 = 0.5;
+
 /// One backend's implementation of the networks' passes and the update's vector arithmetic.
 pub trait Kernels: Send + Sync + 'static {
     /// A flat `f32` vector on this backend. Cheap to [`Kernels::share`] with learner threads.
@@ -39,6 +43,10 @@ pub trait Kernels: Send + Sync + 'static {
     fn actor_forward(&self, params: &Self::Vector, x: &Self::Vector, uniforms: Option<&Self::Vector>) -> (Self::Vector, Self::ActorTape);
     /// `∂loss/∂params` (the flat actor layout) from `∂loss/∂actions`.
     fn actor_backward(&self, params: &Self::Vector, tape: &Self::ActorTape, grad_actions: &Self::Vector) -> Self::Vector;
+    /// What the actor's neurons did in a forward pass: `[encoder firing rate, then per spiking
+    /// layer (hidden, …, output): its firing rate and the fraction of (timestep, sample,
+    /// neuron) whose membrane lay inside the surrogate window |v − threshold| < 0.5]`.
+    fn actor_activity(&self, tape: &Self::ActorTape) -> Self::Vector;
     /// `(Q1(x, a), Q2(x, a))`, each `[B]`.
     fn critics_forward(&self, params: &Self::Vector, x: &Self::Vector, a: &Self::Vector) -> (Self::Vector, Self::Vector, Self::CriticTape);
     /// `∂loss/∂params` (both critics, flat) from `∂loss/∂Q1` and `∂loss/∂Q2`.

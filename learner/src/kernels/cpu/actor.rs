@@ -10,6 +10,7 @@ use super::blas::{self, Mat, round_bf16};
 use super::events::{IndexSets, StripTable};
 use super::simd;
 use crate::Precision;
+use crate::kernels::SURROGATE_HALF_WIDTH;
 use crate::networks::ActorShape;
 
 /// What the forward pass keeps for the backward pass.
@@ -28,6 +29,19 @@ pub struct ActorTape {
     /// `tanh` of the decoder output `[B, act_dim]`.
     squashed: Vec<f32>,
     poisson: bool,
+}
+
+impl ActorTape {
+    /// [`crate::kernels::Kernels::actor_activity`] of this pass.
+    pub fn activity(&self, threshold: f32) -> Vec<f32> {
+        let rate = |s: &[f32]| s.iter().filter(|&&x| x != 0.0).count() as f32 / s.len().max(1) as f32;
+        let mut out = vec![rate(&self.spikes[0])];
+        for (s, v) in self.spikes[1..].iter().zip(&self.voltages) {
+            let inside = v.iter().filter(|&&v| (v - threshold).abs() < SURROGATE_HALF_WIDTH).count();
+            out.extend([rate(s), inside as f32 / v.len().max(1) as f32]);
+        }
+        out
+    }
 }
 
 /// Actions `[B, act_dim]` for normalised observations `x` (`[B, obs_dim]`); Poisson encoding
@@ -289,7 +303,7 @@ fn lif_backward(spec: &PopSanSpec, g_spikes: &[f32], spikes: &[f32], voltages: &
         let rows = t * n..(t + 1) * n;
         let step = g_spikes[rows.clone()].iter().zip(&spikes[rows.clone()]).zip(&voltages[rows.clone()]).zip(&mut g_current[rows]);
         for ((((&g, &st), &vt), out), (gv, gc)) in step.zip(gv_next.iter_mut().zip(gc_next.iter_mut())) {
-            let surrogate = if (vt - th).abs() < 0.5 { 1.0 } else { 0.0 };
+            let surrogate = if (vt - th).abs() < SURROGATE_HALF_WIDTH { 1.0 } else { 0.0 };
             let g_s = g - dv * vt * *gv;
             let g_v = surrogate * g_s + dv * (1.0 - st) * *gv;
             let g_c = g_v + dc * *gc;

@@ -70,6 +70,10 @@ impl Kernels for CpuKernels {
         Arc::new(grad)
     }
 
+    fn actor_activity(&self, tape: &Self::ActorTape) -> Self::Vector {
+        Arc::new(tape.activity(self.actor.spec.threshold))
+    }
+
     fn critics_forward(&self, params: &Self::Vector, x: &Self::Vector, a: &Self::Vector) -> (Self::Vector, Self::Vector, Self::CriticTape) {
         let (input, rows) = critic::joined(x, a, self.critic.obs_dim, self.critic.act_dim);
         let [layers1, layers2] = self.critic.critics();

@@ -15,6 +15,7 @@ use tch::{Kind, Tensor};
 
 use super::mm;
 use crate::Precision;
+use crate::kernels::SURROGATE_HALF_WIDTH;
 use crate::networks::ActorShape;
 
 /// What the forward pass keeps for the backward pass.
@@ -32,6 +33,18 @@ pub struct ActorTape {
     /// `tanh` of the decoder output `[B, act_dim]`.
     squashed: Tensor,
     poisson: bool,
+}
+
+impl ActorTape {
+    /// [`crate::kernels::Kernels::actor_activity`] of this pass, on the tape's device.
+    pub fn activity(&self, threshold: f32) -> Tensor {
+        let mut parts = vec![self.spikes[0].mean(Kind::Float).view([1])];
+        for (s, v) in self.spikes[1..].iter().zip(&self.voltages) {
+            parts.push(s.mean(Kind::Float).view([1]));
+            parts.push((v - threshold as f64).abs().lt(SURROGATE_HALF_WIDTH as f64).to_kind(Kind::Float).mean(Kind::Float).view([1]));
+        }
+        Tensor::cat(&parts, 0)
+    }
 }
 
 /// A named parameter of `flat` as a view in its PyTorch shape.
@@ -180,7 +193,7 @@ fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &Po
     let mut out = Vec::new();
     for t in (0..size[0]).rev() {
         let (vt, st) = (voltages.get(t), spikes.get(t));
-        let surrogate = (&vt - th).abs().lt(0.5).to_kind(Kind::Float);
+        let surrogate = (&vt - th).abs().lt(SURROGATE_HALF_WIDTH as f64).to_kind(Kind::Float);
         let g_s = g_spikes.get(t) - &vt * dv * &gv_next;
         let g_v = surrogate * g_s + (1.0 - st) * dv * &gv_next;
         let g_c = &g_v + &gc_next * dc;

@@ -82,6 +82,10 @@ impl Kernels for TchKernels {
         actor::backward(&self.actor, params, tape, &self.rows(grad_actions, self.actor.spec.act_dim), self.precision)
     }
 
+    fn actor_activity(&self, tape: &Self::ActorTape) -> Tensor {
+        tape.activity(self.actor.spec.threshold)
+    }
+
     fn critics_forward(&self, params: &Tensor, x: &Tensor, a: &Tensor) -> (Tensor, Tensor, CriticTape) {
         let input = self.joined(x, a);
         let [layers1, layers2] = self.critic.critics();
