@@ -12,7 +12,7 @@ use tch::Device;
 fn rate(device: Device, precision: Precision, batch: usize, updates: usize, threads: usize) -> f64 {
     let config = Td3Config { batch_size: batch, replay_size: 10_000, ..Td3Config::default() };
     let spec = ActorConfig::default().spec(11, 3, 1.0).unwrap();
-    let mut td3 = build(config, spec, device, precision, 0, threads).unwrap();
+    let mut td3 = build(config, spec, Surrogate::Rectangle, device, precision, 0, threads).unwrap();
     let mut rb = ReplayBuffer::new(11, 3, 10_000);
     let mut rng = SplitMix::new(1);
     for _ in 0..10_000 {

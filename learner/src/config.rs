@@ -128,11 +128,50 @@ pub struct ActorConfig {
     /// How observations become spikes.
     #[arg(long, value_enum, default_value_t = Encoding::Deterministic)]
     pub encoding: Encoding,
+    /// The spike's pseudo-derivative in the actor's backward pass.
+    #[arg(long, value_enum, default_value_t = Surrogate::Rectangle)]
+    pub surrogate: Surrogate,
+}
+
+/// The pseudo-derivative `∂s/∂v` of a spike `s = 1{v > threshold}` at `x = v − threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Surrogate {
+    /// `1{|x| < 0.5}`: PopSAN's; no gradient once a membrane leaves the window.
+    #[default]
+    Rectangle,
+    /// `1 / (1 + (πx)²)` (arctan, α = 2): 1 at threshold, never zero.
+    Arctan,
+    /// `1 / (1 + 4|x|)²` (SuperSpike's fast sigmoid): 1 at threshold, never zero.
+    FastSigmoid,
+}
+
+impl Surrogate {
+    #[inline(always)]
+    pub fn grad(self, x: f32) -> f32 {
+        match self {
+            Surrogate::Rectangle => {
+                if x.abs() < 0.5 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Surrogate::Arctan => {
+                let y = std::f32::consts::PI * x;
+                1.0 / (1.0 + y * y)
+            }
+            Surrogate::FastSigmoid => {
+                let d = 1.0 + 4.0 * x.abs();
+                1.0 / (d * d)
+            }
+        }
+    }
 }
 
 impl Default for ActorConfig {
     fn default() -> Self {
-        Self { actor_hidden: vec![256, 256], timesteps: 5, encoder_pop: 10, decoder_pop: 10, encoding: Encoding::Deterministic }
+        Self { actor_hidden: vec![256, 256], timesteps: 5, encoder_pop: 10, decoder_pop: 10, encoding: Encoding::Deterministic, surrogate: Surrogate::Rectangle }
     }
 }
 

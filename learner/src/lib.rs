@@ -17,7 +17,7 @@ pub mod replay;
 pub mod td3;
 mod threads;
 
-pub use config::{ActorConfig, Td3Config};
+pub use config::{ActorConfig, Surrogate, Td3Config};
 pub use spikerl_snn::Precision;
 pub use td3::{ActorActivity, Agent, Td3, Td3State, UpdateStats};
 
@@ -26,7 +26,7 @@ pub mod prelude {
     pub use crate::normalizer::Normalizer;
     pub use crate::replay::{Minibatch, ReplayBuffer};
     pub use crate::td3::{Agent, Td3State, build};
-    pub use crate::{ActorConfig, Precision, Td3Config};
+    pub use crate::{ActorConfig, Precision, Surrogate, Td3Config};
 }
 
 /// Keeps freed large blocks in the heap instead of returning them to the OS. Every update

@@ -11,19 +11,28 @@ use std::ops::Range;
 use spikerl_snn::{PopSanSpec, TensorInfo, layout};
 use tch::{Device, Kind, Tensor};
 
+use crate::config::Surrogate;
+
 /// The spiking actor's spec and where each of its tensors lies in the flat vector.
 #[derive(Debug, Clone)]
 pub struct ActorShape {
     pub spec: PopSanSpec,
     pub layout: Vec<TensorInfo>,
     pub n_params: usize,
+    /// The spike's pseudo-derivative in the backward pass.
+    pub surrogate: Surrogate,
 }
 
 impl ActorShape {
+    /// PopSAN's shape, trained with its rectangular surrogate.
     pub fn new(spec: PopSanSpec) -> Self {
         let layout = layout(&spec);
         let n_params = layout.last().map_or(0, |t| t.offset + t.len());
-        Self { spec, layout, n_params }
+        Self { spec, layout, n_params, surrogate: Surrogate::Rectangle }
+    }
+
+    pub fn with_surrogate(self, surrogate: Surrogate) -> Self {
+        Self { surrogate, ..self }
     }
 
     /// A named tensor's place in the flat vector.

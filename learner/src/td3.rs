@@ -19,7 +19,7 @@ use spikerl_snn::{Encoding, ParamSet, PopSanSpec};
 use tch::Device;
 
 use crate::Precision;
-use crate::config::Td3Config;
+use crate::config::{Surrogate, Td3Config};
 use crate::kernels::{CpuKernels, Kernels, TchKernels};
 use crate::networks::{ActorShape, CriticShape};
 use crate::normalizer::Normalizer;
@@ -54,10 +54,10 @@ pub trait Agent {
 /// A fresh TD3 learner on `device` (the CPU backend there, the tensor backend elsewhere):
 /// PopSAN's initialisation for the actor, PyTorch's for the critics. On the CPU each update's
 /// minibatch is split over `threads` threads.
-pub fn build(config: Td3Config, spec: PopSanSpec, device: Device, precision: Precision, seed: u64, threads: usize) -> Result<Box<dyn Agent>, String> {
+pub fn build(config: Td3Config, spec: PopSanSpec, surrogate: Surrogate, device: Device, precision: Precision, seed: u64, threads: usize) -> Result<Box<dyn Agent>, String> {
     config.validate()?;
     spec.validate().map_err(|e| e.to_string())?;
-    let actor = ActorShape::new(spec.clone());
+    let actor = ActorShape::new(spec.clone()).with_surrogate(surrogate);
     let critic = CriticShape::new(spec.obs_dim, spec.act_dim, &config.critic_hidden);
     tch::manual_seed(seed as i64);
     let critic_init = Vec::<f32>::try_from(&critic.init(device).to_device(Device::Cpu)).map_err(|e| e.to_string())?;
@@ -448,7 +448,7 @@ mod tests {
     fn learner(threads: usize, encoding: Encoding) -> Box<dyn Agent> {
         let config = Td3Config { batch_size: 33, replay_size: 1000, ..Td3Config::default() };
         let spec = ActorConfig { encoding, ..ActorConfig::default() }.spec(4, 2, 1.0).unwrap();
-        build(config, spec, Device::Cpu, Precision::F32, 9, threads).unwrap()
+        build(config, spec, Surrogate::Rectangle, Device::Cpu, Precision::F32, 9, threads).unwrap()
     }
 
     fn replay(seed: u64) -> (ReplayBuffer, SplitMix) {

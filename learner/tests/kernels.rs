@@ -275,3 +275,29 @@ fn actor_activity_is_the_recorded_spikes_and_voltages() {
         }
     }
 }
+
+/// The surrogates' values at hand-picked points, and both backends' actor gradients under each.
+#[test]
+fn every_surrogate_gives_the_same_gradient_on_every_backend() {
+    use spikerl_learner::Surrogate;
+    assert_eq!((Surrogate::Rectangle.grad(0.49), Surrogate::Rectangle.grad(-0.5), Surrogate::Rectangle.grad(2.0)), (1.0, 0.0, 0.0));
+    assert!((Surrogate::Arctan.grad(1.0) - 1.0 / (1.0 + std::f32::consts::PI.powi(2))).abs() < 1e-7 && Surrogate::Arctan.grad(0.0) == 1.0);
+    assert!((Surrogate::FastSigmoid.grad(-0.5) - 1.0 / 9.0).abs() < 1e-7 && Surrogate::FastSigmoid.grad(0.0) == 1.0);
+    let spec = PopSanSpec::new(11, 3, 1.0);
+    let params = ParamSet::init(&spec, 2).unwrap();
+    tch::manual_seed(9);
+    let x = values(&(Tensor::rand([B, 11], (Kind::Float, Device::Cpu)) * 6.0 - 3.0));
+    let g = values(&Tensor::randn([B, 3], (Kind::Float, Device::Cpu)));
+    let mut rect = None;
+    for s in [Surrogate::Rectangle, Surrogate::Arctan, Surrogate::FastSigmoid] {
+        let shape = || ActorShape::new(spec.clone()).with_surrogate(s);
+        let critic = || CriticShape::new(11, 3, &[32]);
+        let (_, cpu) = actor_pass(&CpuKernels::new(shape(), critic(), Precision::F32), params.flat(), &x, &g, None);
+        let (_, ops) = actor_pass(&TchKernels::new(shape(), critic(), Precision::F32, Device::Cpu), params.flat(), &x, &g, None);
+        close(&format!("{s:?}: CPU kernels vs tensor ops"), &ops, &cpu, 1e-4);
+        match &rect {
+            None => rect = Some(cpu),
+            Some(r) => assert!(max_abs_diff(r, &cpu).0 > 1e-3, "{s:?} changes the gradient"),
+        }
+    }
+}

@@ -29,7 +29,7 @@ impl Learner {
         let c = &run.config;
         let spec = c.actor.spec(run.task.obs_dim, run.task.act_dim, run.task.act_limit)?;
         let threads = c.runtime.learner_threads.unwrap_or_else(super::cores);
-        let td3 = build(c.algorithm.clone(), spec, run.device, run.precision, c.runtime.seed, threads).map_err(anyhow::Error::msg)?;
+        let td3 = build(c.algorithm.clone(), spec, c.actor.surrogate, run.device, run.precision, c.runtime.seed, threads).map_err(anyhow::Error::msg)?;
         let replay = ReplayBuffer::new(run.task.obs_dim, run.task.act_dim, c.algorithm.replay_size);
         Ok(Self { td3, replay, minibatch: Minibatch::default(), env_steps: 0, episodes: 0, version: 0, recent: VecDeque::new(), lag_sum: 0, lag_batches: 0 })
     }

@@ -10,6 +10,7 @@ use super::blas::{self, Mat, round_bf16};
 use super::events::{IndexSets, StripTable};
 use super::simd;
 use crate::Precision;
+use crate::config::Surrogate;
 use crate::kernels::SURROGATE_HALF_WIDTH;
 use crate::networks::ActorShape;
 
@@ -166,7 +167,7 @@ pub fn backward(shape: &ActorShape, flat: &[f32], tape: &ActorTape, grad_actions
         let (w_span, b_span) = (shape.span(&format!("layers.{l}.weight")), shape.span(&format!("layers.{l}.bias")));
         let n_out = b_span.len();
         let mut g_current = vec![0.0f32; g_spikes.len()];
-        lif_backward(spec, &g_spikes, &tape.spikes[l + 1], &tape.voltages[l], t_steps, &mut g_current);
+        lif_backward(spec, shape.surrogate, &g_spikes, &tape.spikes[l + 1], &tape.voltages[l], t_steps, &mut g_current);
         let input = &tape.spikes[l];
         let n_in = input.len() / (t_steps * rows);
         grad_times_spikes(&g_current, n_out, input, n_in, &mut grad[w_span.clone()], precision);
@@ -294,7 +295,17 @@ fn lif_forward(spec: &PopSanSpec, input: &[f32], bias: &[f32], t_steps: usize, s
 }
 
 /// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`.
-fn lif_backward(spec: &PopSanSpec, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
+fn lif_backward(spec: &PopSanSpec, surrogate: Surrogate, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
+    // One loop per surrogate, so that each compiles to straight-line vector code.
+    match surrogate {
+        Surrogate::Rectangle => lif_backward_with(spec, |x| Surrogate::Rectangle.grad(x), g_spikes, spikes, voltages, t_steps, g_current),
+        Surrogate::Arctan => lif_backward_with(spec, |x| Surrogate::Arctan.grad(x), g_spikes, spikes, voltages, t_steps, g_current),
+        Surrogate::FastSigmoid => lif_backward_with(spec, |x| Surrogate::FastSigmoid.grad(x), g_spikes, spikes, voltages, t_steps, g_current),
+    }
+}
+
+#[inline(always)]
+fn lif_backward_with(spec: &PopSanSpec, sg: impl Fn(f32) -> f32, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
     let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
     let n = spikes.len() / t_steps;
     let mut gv_next = vec![0.0f32; n];
@@ -303,9 +314,8 @@ fn lif_backward(spec: &PopSanSpec, g_spikes: &[f32], spikes: &[f32], voltages: &
         let rows = t * n..(t + 1) * n;
         let step = g_spikes[rows.clone()].iter().zip(&spikes[rows.clone()]).zip(&voltages[rows.clone()]).zip(&mut g_current[rows]);
         for ((((&g, &st), &vt), out), (gv, gc)) in step.zip(gv_next.iter_mut().zip(gc_next.iter_mut())) {
-            let surrogate = if (vt - th).abs() < SURROGATE_HALF_WIDTH { 1.0 } else { 0.0 };
             let g_s = g - dv * vt * *gv;
-            let g_v = surrogate * g_s + dv * (1.0 - st) * *gv;
+            let g_v = sg(vt - th) * g_s + dv * (1.0 - st) * *gv;
             let g_c = g_v + dc * *gc;
             *out = g_c;
             *gv = g_v;

@@ -15,6 +15,7 @@ use tch::{Kind, Tensor};
 
 use super::mm;
 use crate::Precision;
+use crate::config::Surrogate;
 use crate::kernels::SURROGATE_HALF_WIDTH;
 use crate::networks::ActorShape;
 
@@ -126,7 +127,7 @@ pub fn backward(shape: &ActorShape, flat: &Tensor, tape: &ActorTape, grad_action
 
     // Spiking layers, last to first.
     for l in (0..n_layers).rev() {
-        let g_current = lif_backward(&g_spikes, &tape.spikes[l + 1], &tape.voltages[l], spec);
+        let g_current = lif_backward(&g_spikes, &tape.spikes[l + 1], &tape.voltages[l], spec, shape.surrogate);
         let n_out = g_current.size()[2];
         let input = &tape.spikes[l];
         let n_in = input.size()[2];
@@ -185,7 +186,7 @@ fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, 
 }
 
 /// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`.
-fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &PopSanSpec) -> Tensor {
+fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &PopSanSpec, sg: Surrogate) -> Tensor {
     let (dc, dv, th) = (spec.current_decay as f64, spec.voltage_decay as f64, spec.threshold as f64);
     let size = spikes.size();
     let mut gv_next = g_spikes.get(0).zeros_like();
@@ -193,7 +194,12 @@ fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &Po
     let mut out = Vec::new();
     for t in (0..size[0]).rev() {
         let (vt, st) = (voltages.get(t), spikes.get(t));
-        let surrogate = (&vt - th).abs().lt(SURROGATE_HALF_WIDTH as f64).to_kind(Kind::Float);
+        let x = &vt - th;
+        let surrogate = match sg {
+            Surrogate::Rectangle => x.abs().lt(SURROGATE_HALF_WIDTH as f64).to_kind(Kind::Float),
+            Surrogate::Arctan => ((&x * std::f64::consts::PI).square() + 1.0).reciprocal(),
+            Surrogate::FastSigmoid => (x.abs() * 4.0 + 1.0).square().reciprocal(),
+        };
         let g_s = g_spikes.get(t) - &vt * dv * &gv_next;
         let g_v = surrogate * g_s + (1.0 - st) * dv * &gv_next;
         let g_c = &g_v + &gc_next * dc;
