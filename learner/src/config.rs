@@ -55,6 +55,32 @@ pub struct Td3Config {
     /// Hidden layer widths of each critic (ReLU MLPs), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "256,256")]
     pub critic_hidden: Vec<usize>,
+    /// What the critics' targets act with: the Polyak-averaged spiking actor (PopSAN's), or a
+    /// proxy ANN that imitates the spiking actor (Proxy Target, Xu et al. 2025).
+    #[arg(long, value_enum, default_value_t = TargetActor::Spiking)]
+    pub target_actor: TargetActor,
+    /// Proxy target: Adam steps per update towards the spiking actor's actions.
+    #[arg(long, default_value_t = 3)]
+    pub proxy_steps: u64,
+    /// Proxy target: Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub proxy_lr: f64,
+    /// Proxy target: hidden ReLU layer widths (tanh output × the action limit), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "512,512")]
+    pub proxy_hidden: Vec<usize>,
+}
+
+/// The actor whose actions the critics' TD targets use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetActor {
+    /// A Polyak-averaged copy of the spiking actor (TD3's and PopSAN's).
+    #[default]
+    Spiking,
+    /// An ANN that, before every critic update, takes `proxy_steps` Adam steps on the mean
+    /// squared distance between its actions and the spiking actor's at the batch's next
+    /// observations; the critics' targets stay Polyak-averaged.
+    Proxy,
 }
 
 impl Default for Td3Config {
@@ -75,6 +101,10 @@ impl Default for Td3Config {
             noise_clip: 0.5,
             policy_delay: 2,
             critic_hidden: vec![256, 256],
+            target_actor: TargetActor::Spiking,
+            proxy_steps: 3,
+            proxy_lr: 1e-3,
+            proxy_hidden: vec![512, 512],
         }
     }
 }
@@ -102,6 +132,14 @@ impl Td3Config {
         }
         if self.critic_hidden.is_empty() || self.critic_hidden.contains(&0) {
             return bad("critic_hidden needs at least one non-empty layer");
+        }
+        if self.target_actor == TargetActor::Proxy {
+            if self.proxy_steps == 0 || !(self.proxy_lr > 0.0 && self.proxy_lr.is_finite()) {
+                return bad("a proxy target needs proxy_steps ≥ 1 and a positive proxy_lr");
+            }
+            if self.proxy_hidden.is_empty() || self.proxy_hidden.contains(&0) {
+                return bad("proxy_hidden needs at least one non-empty layer");
+            }
         }
         Ok(())
     }

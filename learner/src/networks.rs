@@ -104,17 +104,49 @@ impl CriticShape {
         &self.layers
     }
 
-    /// PyTorch's `nn.Linear` initialisation, `U(±1/√fan_in)` for weights and biases, drawn
-    /// from libtorch's generator on `device` (seed it with `tch::manual_seed`).
+    /// PyTorch's initialisation of both critics (see [`linear_init`]).
     pub fn init(&self, device: Device) -> Tensor {
-        let parts: Vec<Tensor> = self
-            .layers
-            .iter()
-            .map(|l| {
-                let bound = 1.0 / (l.inp as f64).sqrt();
-                (Tensor::rand([(l.out * l.inp + l.out) as i64], (Kind::Float, device)) * 2.0 - 1.0) * bound
-            })
-            .collect();
-        Tensor::cat(&parts, 0)
+        linear_init(&self.layers, device)
+    }
+}
+
+/// PyTorch's `nn.Linear` initialisation of `layers`, `U(±1/√fan_in)` for weights and biases,
+/// drawn from libtorch's generator on `device` (seed it with `tch::manual_seed`).
+pub fn linear_init(layers: &[Linear], device: Device) -> Tensor {
+    let parts: Vec<Tensor> = layers
+        .iter()
+        .map(|l| {
+            let bound = 1.0 / (l.inp as f64).sqrt();
+            (Tensor::rand([(l.out * l.inp + l.out) as i64], (Kind::Float, device)) * 2.0 - 1.0) * bound
+        })
+        .collect();
+    Tensor::cat(&parts, 0)
+}
+
+/// The proxy target actor: an `obs → act` ReLU MLP with a `tanh` output times the action
+/// limit.
+#[derive(Debug, Clone)]
+pub struct ProxyShape {
+    pub layers: Vec<Linear>,
+    pub n_params: usize,
+    pub act_limit: f32,
+}
+
+impl ProxyShape {
+    pub fn new(obs_dim: usize, act_dim: usize, hidden: &[usize], act_limit: f32) -> Self {
+        let mut sizes = vec![obs_dim];
+        sizes.extend(hidden);
+        sizes.push(act_dim);
+        let mut layers = Vec::new();
+        let mut offset = 0;
+        for w in sizes.windows(2) {
+            layers.push(Linear { offset, out: w[1], inp: w[0] });
+            offset += w[1] * w[0] + w[1];
+        }
+        Self { layers, n_params: offset, act_limit }
+    }
+
+    pub fn act_dim(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.out)
     }
 }

@@ -19,9 +19,9 @@ use spikerl_snn::{Encoding, ParamSet, PopSanSpec};
 use tch::Device;
 
 use crate::Precision;
-use crate::config::{Surrogate, Td3Config};
+use crate::config::{Surrogate, TargetActor, Td3Config};
 use crate::kernels::{CpuKernels, Kernels, TchKernels};
-use crate::networks::{ActorShape, CriticShape};
+use crate::networks::{ActorShape, CriticShape, ProxyShape, linear_init};
 use crate::normalizer::Normalizer;
 use crate::optim::Adam;
 use crate::replay::Minibatch;
@@ -60,11 +60,28 @@ pub fn build(config: Td3Config, spec: PopSanSpec, surrogate: Surrogate, device: 
     let actor = ActorShape::new(spec.clone()).with_surrogate(surrogate);
     let critic = CriticShape::new(spec.obs_dim, spec.act_dim, &config.critic_hidden);
     tch::manual_seed(seed as i64);
-    let critic_init = Vec::<f32>::try_from(&critic.init(device).to_device(Device::Cpu)).map_err(|e| e.to_string())?;
+    let download = |t: tch::Tensor| Vec::<f32>::try_from(&t.to_device(Device::Cpu)).map_err(|e| e.to_string());
+    let critic_init = download(critic.init(device))?;
+    let proxy = (config.target_actor == TargetActor::Proxy).then(|| ProxyShape::new(spec.obs_dim, spec.act_dim, &config.proxy_hidden, spec.act_limit));
+    let proxy_init = proxy.as_ref().map(|p| download(linear_init(&p.layers, device))).transpose()?;
+    let init = Init { critic: &critic_init, proxy: proxy_init.as_deref() };
     Ok(match device {
-        Device::Cpu => Box::new(Td3::new(CpuKernels::new(actor, critic, precision), config, spec, &critic_init, seed, threads)?),
-        _ => Box::new(Td3::new(TchKernels::new(actor, critic, precision, device), config, spec, &critic_init, seed, 1)?),
+        Device::Cpu => {
+            let k = CpuKernels::new(actor, critic, precision);
+            Box::new(Td3::new(match proxy { Some(p) => k.with_proxy(p), None => k }, config, spec, init, seed, threads)?)
+        }
+        _ => {
+            let k = TchKernels::new(actor, critic, precision, device);
+            Box::new(Td3::new(match proxy { Some(p) => k.with_proxy(p), None => k }, config, spec, init, seed, 1)?)
+        }
     })
+}
+
+/// Initial parameters drawn outside the backend (PyTorch's initialisation).
+pub struct Init<'a> {
+    pub critic: &'a [f32],
+    /// The proxy target actor's, when there is one.
+    pub proxy: Option<&'a [f32]>,
 }
 
 /// Losses of the last update (read lazily: on a GPU each read synchronises).
@@ -72,6 +89,8 @@ pub struct UpdateStats {
     pub critic_loss: f64,
     pub actor_loss: Option<f64>,
     pub q_mean: f64,
+    /// The proxy target actor's mean squared distance to the spiking actor, after its steps.
+    pub proxy_loss: Option<f64>,
 }
 
 /// What the spiking actor's neurons did on the update batches: the encoder's firing rate, and
@@ -105,12 +124,17 @@ pub struct Td3State {
     pub actor_target: Vec<f32>,
     pub critic: Vec<f32>,
     pub critic_target: Vec<f32>,
-    pub actor_adam: (Vec<f32>, Vec<f32>, i64),
-    pub critic_adam: (Vec<f32>, Vec<f32>, i64),
+    pub actor_adam: AdamState,
+    pub critic_adam: AdamState,
     pub normalizer: Vec<f64>,
     pub rng: u64,
     pub updates: u64,
+    /// The proxy target actor: parameters and Adam state.
+    pub proxy: Option<(Vec<f32>, AdamState)>,
 }
+
+/// Adam's first and second moments and its step count.
+pub type AdamState = (Vec<f32>, Vec<f32>, i64);
 
 pub struct Td3<K: Kernels> {
     config: Td3Config,
@@ -128,22 +152,25 @@ pub struct Td3<K: Kernels> {
     last: Option<Losses<K::Vector>>,
     /// Summed actor activity of the shards' actor passes since the last read, and their count.
     activity: Option<(K::Vector, usize)>,
+    /// The proxy target actor and its optimiser (`--target-actor proxy`).
+    proxy: Option<(K::Vector, Adam<K::Vector>)>,
     threads: LearnerThreads,
     /// Lengths of the actor's and the critics' parameter vectors.
     sizes: (usize, usize),
 }
 
 impl<K: Kernels> Td3<K> {
-    pub fn new(kernels: K, config: Td3Config, spec: PopSanSpec, critic_init: &[f32], seed: u64, threads: usize) -> Result<Self, String> {
-        let init = ParamSet::init(&spec, seed).map_err(|e| e.to_string())?;
+    pub fn new(kernels: K, config: Td3Config, spec: PopSanSpec, init: Init, seed: u64, threads: usize) -> Result<Self, String> {
+        let actor = ParamSet::init(&spec, seed).map_err(|e| e.to_string())?;
         let k = &kernels;
         let zeros = |n: usize| k.filled(n, 0.0);
-        let (na, nc) = (init.flat().len(), critic_init.len());
+        let (na, nc) = (actor.flat().len(), init.critic.len());
         Ok(Self {
-            actor: k.upload(init.flat()),
-            actor_target: k.upload(init.flat()),
-            critic: k.upload(critic_init),
-            critic_target: k.upload(critic_init),
+            actor: k.upload(actor.flat()),
+            actor_target: k.upload(actor.flat()),
+            critic: k.upload(init.critic),
+            critic_target: k.upload(init.critic),
+            proxy: init.proxy.map(|p| (k.upload(p), Adam::new(zeros(p.len()), zeros(p.len()), config.proxy_lr))),
             actor_adam: Adam::new(zeros(na), zeros(na), config.actor_lr),
             critic_adam: Adam::new(zeros(nc), zeros(nc), config.critic_lr),
             normalizer: Normalizer::new(spec.obs_dim),
@@ -171,6 +198,10 @@ impl<K: Kernels> Td3<K> {
         let shards = self.shards(mb, &eps, target_uniforms.as_deref(), pi_uniforms.as_deref());
         let scale = Scale { batch: batch as f32, gamma: c.gamma as f32, act_limit: self.spec.act_limit };
 
+        // Proxy target (Xu et al. 2025): before the critics learn, the ANN the targets act with
+        // takes proxy_steps Adam steps towards the spiking actor's actions at x'.
+        let proxy_loss = self.proxy.is_some().then(|| self.step_proxy(mb, c.proxy_steps));
+
         // Critics: one Adam step along ∇L_Q.
         let critics = self.across_threads(&shards, scale, critic_pass::<K>);
         self.kernels.adam_step(&mut self.critic_adam, &mut self.critic, &critics.grad);
@@ -197,7 +228,35 @@ impl<K: Kernels> Td3<K> {
             actor_loss = Some(actor.loss);
         }
         let previous_actor_loss = self.last.take().and_then(|l| l.actor);
-        self.last = Some(Losses { critic: critics.loss, actor: actor_loss.or(previous_actor_loss), q_mean: critics.q_mean.expect("the critic pass reports Q") });
+        self.last = Some(Losses { critic: critics.loss, actor: actor_loss.or(previous_actor_loss), q_mean: critics.q_mean.expect("the critic pass reports Q"), proxy: proxy_loss });
+    }
+
+    /// `steps` Adam steps of the proxy on `L = Σ (proxy(x') − π(x'))² / (B·act_dim)`, the
+    /// spiking actor's actions taken once; the loss after the last step's forward pass.
+    fn step_proxy(&mut self, mb: &Minibatch, steps: u64) -> K::Vector {
+        let uniforms = self.encoder_uniforms(mb.rew.len());
+        let k = &*self.kernels;
+        let x2 = k.upload(&self.normalized(&mb.next_obs));
+        let uniforms = uniforms.map(|u| k.upload(&u));
+        let (target, _) = k.actor_forward(&self.actor, &x2, uniforms.as_ref());
+        let n = (mb.rew.len() * self.spec.act_dim) as f32;
+        let (params, adam) = self.proxy.as_mut().expect("a proxy target actor");
+        let mut loss = None;
+        for _ in 0..steps {
+            let (a, tape) = k.proxy_forward(params, &x2);
+            let diff = k.sub(&a, &target);
+            let grad = k.proxy_backward(params, &tape, &k.scale(&diff, 2.0 / n));
+            k.adam_step(adam, params, &grad);
+            loss = Some(k.scale(&k.sum_squares(&diff), 1.0 / n));
+        }
+        loss.expect("at least one proxy step")
+    }
+
+    /// `clip((o − μ)/σ, ±3)` for rows of observations.
+    fn normalized(&self, obs: &[f32]) -> Vec<f32> {
+        let od = self.spec.obs_dim;
+        let (mean, std) = (self.normalizer.mean(), self.normalizer.std());
+        obs.iter().enumerate().map(|(i, &o)| ((o - mean[i % od]) / std[i % od]).clamp(-3.0, 3.0)).collect()
     }
 
     /// Normalised rows of `mb` and their random draws, one shard per learner thread, on the
@@ -205,9 +264,7 @@ impl<K: Kernels> Td3<K> {
     fn shards(&self, mb: &Minibatch, eps: &[f32], target_uniforms: Option<&[f32]>, pi_uniforms: Option<&[f32]>) -> Vec<Shard<K::Vector>> {
         let (od, ad) = (self.spec.obs_dim, self.spec.act_dim);
         let batch = mb.rew.len();
-        let (mean, std) = (self.normalizer.mean(), self.normalizer.std());
-        let normalized = |obs: &[f32]| -> Vec<f32> { obs.iter().enumerate().map(|(i, &o)| ((o - mean[i % od]) / std[i % od]).clamp(-3.0, 3.0)).collect() };
-        let (x, x2) = (normalized(&mb.obs), normalized(&mb.next_obs));
+        let (x, x2) = (self.normalized(&mb.obs), self.normalized(&mb.next_obs));
         let k = &*self.kernels;
         let parts = self.threads.count().min(batch);
         let enc = self.spec.obs_dim * self.spec.encoder_pop;
@@ -258,7 +315,13 @@ impl<K: Kernels> Td3<K> {
     }
 
     fn nets(&self) -> Nets<K::Vector> {
-        Nets { actor: K::share(&self.actor), actor_target: K::share(&self.actor_target), critic: K::share(&self.critic), critic_target: K::share(&self.critic_target) }
+        Nets {
+            actor: K::share(&self.actor),
+            actor_target: K::share(&self.actor_target),
+            critic: K::share(&self.critic),
+            critic_target: K::share(&self.critic_target),
+            proxy: self.proxy.as_ref().map(|(p, _)| K::share(p)),
+        }
     }
 
     /// Uniform draws `[T, B, encoder neurons]` for a Poisson encoder from the learner's own
@@ -274,6 +337,7 @@ struct Losses<V> {
     critic: V,
     actor: Option<V>,
     q_mean: V,
+    proxy: Option<V>,
 }
 
 /// The batch size every shard scales its loss by, and the constants of the losses.
@@ -302,6 +366,8 @@ struct Nets<V> {
     actor_target: V,
     critic: V,
     critic_target: V,
+    /// The proxy target actor, which then acts for the targets instead of `actor_target`.
+    proxy: Option<V>,
 }
 
 /// Rows of the minibatch (normalised observations `x`, `x2`) and their random draws.
@@ -335,9 +401,13 @@ impl<V> Shard<V> {
 
 /// The critics' loss on a shard:
 /// `y = r + γ(1 − d)·min(Q1_targ, Q2_targ)(x', a')` at `a' = clip(π_targ(x') + ε, ±a_max)`,
-/// `L_Q = Σ(Q1(x, a) − y)²/B + Σ(Q2(x, a) − y)²/B`, `∂L_Q/∂Q_i = 2(Q_i − y)/B`.
+/// `L_Q = Σ(Q1(x, a) − y)²/B + Σ(Q2(x, a) − y)²/B`, `∂L_Q/∂Q_i = 2(Q_i − y)/B`. `π_targ` is the
+/// proxy when there is one.
 fn critic_pass<K: Kernels>(k: &K, n: &Nets<K::Vector>, s: &Shard<K::Vector>, c: Scale) -> Pass<K::Vector> {
-    let (a_targ, _) = k.actor_forward(&n.actor_target, &s.x2, s.target_uniforms.as_ref());
+    let a_targ = match &n.proxy {
+        Some(proxy) => k.proxy_forward(proxy, &s.x2).0,
+        None => k.actor_forward(&n.actor_target, &s.x2, s.target_uniforms.as_ref()).0,
+    };
     let a2 = k.add_clipped(&a_targ, &s.eps, c.act_limit);
     let (q1_targ, q2_targ, _) = k.critics_forward(&n.critic_target, &s.x2, &a2);
     let y = k.td_target(&s.r, &s.d, c.gamma, &q1_targ, &q2_targ);
@@ -393,7 +463,7 @@ impl<K: Kernels> Agent for Td3<K> {
     fn stats(&self) -> Option<UpdateStats> {
         let k = &*self.kernels;
         let scalar = |v: &K::Vector| f64::from(k.download(v)[0]);
-        self.last.as_ref().map(|l| UpdateStats { critic_loss: scalar(&l.critic), actor_loss: l.actor.as_ref().map(scalar), q_mean: scalar(&l.q_mean) })
+        self.last.as_ref().map(|l| UpdateStats { critic_loss: scalar(&l.critic), actor_loss: l.actor.as_ref().map(scalar), q_mean: scalar(&l.q_mean), proxy_loss: l.proxy.as_ref().map(scalar) })
     }
 
     fn take_activity(&mut self) -> Option<ActorActivity> {
@@ -413,6 +483,7 @@ impl<K: Kernels> Agent for Td3<K> {
             normalizer: self.normalizer.to_vec(),
             rng: self.rng.state(),
             updates: self.updates,
+            proxy: self.proxy.as_ref().map(|(p, adam)| (k.download(p), (k.download(&adam.m), k.download(&adam.v), adam.steps))),
         }
     }
 
@@ -423,6 +494,18 @@ impl<K: Kernels> Agent for Td3<K> {
             && [&s.critic, &s.critic_target, &s.critic_adam.0, &s.critic_adam.1].iter().all(|v| v.len() == nc);
         if !sizes_ok {
             return Err(format!("checkpoint networks do not match this configuration ({na} actor and {nc} critic parameters expected)"));
+        }
+        match (&mut self.proxy, &s.proxy) {
+            (Some((p, adam)), Some((params, (m, v, steps)))) => {
+                let n = k.download(p).len();
+                if [params, m, v].iter().any(|x| x.len() != n) {
+                    return Err(format!("the checkpoint's proxy target actor does not match this configuration ({n} parameters expected)"));
+                }
+                (*p, adam.m, adam.v, adam.steps) = (k.upload(params), k.upload(m), k.upload(v), *steps);
+            }
+            (None, None) => {}
+            (Some(_), None) => return Err("the checkpoint has no proxy target actor; resume it with --target-actor spiking".into()),
+            (None, Some(_)) => return Err("the checkpoint has a proxy target actor; resume it with --target-actor proxy".into()),
         }
         self.normalizer = Normalizer::from_vec(self.spec.obs_dim, &s.normalizer)?;
         self.actor = k.upload(&s.actor);
@@ -506,11 +589,48 @@ mod tests {
         let spec = ActorConfig::default().spec(4, 2, 1.0).unwrap();
         let (actor, critic) = (ActorShape::new(spec.clone()), CriticShape::new(4, 2, &config.critic_hidden));
         let init = vec![0.01f32; critic.n_params];
-        let mut cpu = Td3::new(CpuKernels::new(actor.clone(), critic.clone(), Precision::F32), config.clone(), spec.clone(), &init, 3, 2).unwrap();
-        let mut ops = Td3::new(TchKernels::new(actor, critic, Precision::F32, Device::Cpu), config, spec, &init, 3, 1).unwrap();
+        let init = || Init { critic: &init, proxy: None };
+        let mut cpu = Td3::new(CpuKernels::new(actor.clone(), critic.clone(), Precision::F32), config.clone(), spec.clone(), init(), 3, 2).unwrap();
+        let mut ops = Td3::new(TchKernels::new(actor, critic, Precision::F32, Device::Cpu), config, spec, init(), 3, 1).unwrap();
         let start = Agent::state(&cpu);
         let (a, _) = side_by_side(&mut cpu, &mut ops, 4);
         assert_ne!(a.critic, start.critic, "the critics moved");
+    }
+
+    /// With a proxy target actor the ANN learns to act as the spiking actor does (its loss
+    /// falls), both backends make the same updates, and a checkpoint carries it.
+    #[test]
+    fn a_proxy_target_actor_imitates_the_spiking_actor() {
+        let config = Td3Config { batch_size: 33, replay_size: 1000, target_actor: TargetActor::Proxy, proxy_hidden: vec![64, 64], proxy_steps: 3, ..Td3Config::default() };
+        let spec = ActorConfig::default().spec(4, 2, 1.0).unwrap();
+        let mut cpu = build(config.clone(), spec.clone(), Surrogate::Rectangle, Device::Cpu, Precision::F32, 3, 2).unwrap();
+        let (actor, critic) = (ActorShape::new(spec.clone()), CriticShape::new(4, 2, &config.critic_hidden));
+        let proxy = ProxyShape::new(4, 2, &config.proxy_hidden, 1.0);
+        let state = cpu.state();
+        let (c, p) = (state.critic.clone(), state.proxy.clone().unwrap().0);
+        let mut ops = Td3::new(TchKernels::new(actor, critic, Precision::F32, Device::Cpu).with_proxy(proxy), config.clone(), spec, Init { critic: &c, proxy: Some(&p) }, 3, 1).unwrap();
+        side_by_side(&mut *cpu, &mut ops, 4);
+        // A spiking actor far from the fresh proxy's ≈ 0 actions: decoder biases ±1 (the flat
+        // layout ends with them).
+        let mut s = cpu.state();
+        let n = s.actor.len();
+        s.actor[n - 2..].copy_from_slice(&[1.0, -1.0]);
+        cpu.load_state(s).unwrap();
+        let (rb, mut rng) = replay(7);
+        let mut mb = Minibatch::default();
+        rb.sample_into(33, &mut rng, &mut mb);
+        cpu.update(&mb);
+        let first = cpu.stats().unwrap().proxy_loss.expect("the proxy's loss");
+        for _ in 0..60 {
+            rb.sample_into(33, &mut rng, &mut mb);
+            cpu.update(&mb);
+        }
+        let last = cpu.stats().unwrap().proxy_loss.unwrap();
+        assert!(first > 0.1 && last < 0.1 * first, "the proxy's distance to the spiking actor: {first} → {last}");
+        let s = cpu.state();
+        assert!(s.proxy.is_some());
+        let mut plain = learner(1, Encoding::Deterministic);
+        assert!(plain.load_state(s).unwrap_err().contains("--target-actor proxy"));
     }
 
     /// Targets move only on actor steps, by `θ_targ += (1 − ρ)·(θ − θ_targ)` of the newly

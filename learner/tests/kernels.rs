@@ -301,3 +301,40 @@ fn every_surrogate_gives_the_same_gradient_on_every_backend() {
         }
     }
 }
+
+/// The proxy target actor (`tanh(MLP(x)) × a_max`): actions and `∂(Σ actions·R)/∂params` as
+/// autograd has them, on every backend.
+#[test]
+fn proxy_actor_matches_autograd() {
+    use spikerl_learner::networks::{ProxyShape, linear_init};
+    tch::manual_seed(10);
+    let shape = ProxyShape::new(11, 3, &[32, 16], 2.0);
+    let flat = linear_init(&shape.layers, Device::Cpu);
+    let x = Tensor::randn([B, 11], (Kind::Float, Device::Cpu));
+    let r = Tensor::randn([B, 3], (Kind::Float, Device::Cpu));
+    let leaf = flat.detach().set_requires_grad(true);
+    let mut h = x.shallow_clone();
+    for (i, l) in shape.layers.iter().enumerate() {
+        let w = leaf.narrow(0, l.offset as i64, (l.out * l.inp) as i64).view([l.out as i64, l.inp as i64]);
+        h = h.linear(&w, Some(&leaf.narrow(0, l.bias().start as i64, l.out as i64)));
+        if i + 1 < shape.layers.len() {
+            h = h.relu();
+        }
+    }
+    let actions = h.tanh() * 2.0;
+    let reference = values(&Tensor::run_backward(&[&(&actions * &r).sum(Kind::Float)], &[&leaf], false, false).remove(0));
+    let spec = PopSanSpec::new(11, 3, 2.0);
+    let (cpu, tensor) = backends(&spec, Precision::F32);
+    fn pass<K: Kernels>(k: &K, flat: &[f32], x: &[f32], r: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let p = k.upload(flat);
+        let (a, tape) = k.proxy_forward(&p, &k.upload(x));
+        (k.download(&a), k.download(&k.proxy_backward(&p, &tape, &k.upload(r))))
+    }
+    let (fv, xv, rv) = (values(&flat), values(&x), values(&r));
+    let mut results = vec![("CPU kernels", pass(&cpu.with_proxy(shape.clone()), &fv, &xv, &rv))];
+    results.extend(tensor.into_iter().map(|k| ("tensor kernels", pass(&k.with_proxy(shape.clone()), &fv, &xv, &rv))));
+    for (name, (a, g)) in results {
+        close(&format!("{name}: proxy actions"), &values(&actions), &a, 1e-5);
+        close(&format!("{name}: proxy gradient"), &reference, &g, 1e-4);
+    }
+}

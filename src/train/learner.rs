@@ -145,6 +145,7 @@ impl Learner {
             r.critic_loss = Some(s.critic_loss);
             r.actor_loss = s.actor_loss;
             r.q_mean = Some(s.q_mean);
+            r.proxy_loss = s.proxy_loss;
         }
         r.actor_activity = self.td3.take_activity();
         r.policy_lag = self.take_policy_lag();

@@ -33,6 +33,9 @@ pub struct MetricsRecord {
     pub actor_loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub q_mean: Option<f64>,
+    /// `--target-actor proxy`: the proxy's mean squared distance to the spiking actor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_lag: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,7 +175,6 @@ impl RunOutput {
                 DEAD_RECORDS_BEFORE_WARNING,
                 100.0 * a.output_dead()
             );
-            tracing::warn!("{line}");
             self.println(line);
         }
     }

@@ -28,12 +28,17 @@ pub fn banner(run: &Run, resume: Option<&Checkpoint>) -> String {
     };
     let from = resume.map_or(String::new(), |ck| format!(", continuing from {} env steps", ck.env_steps));
     let path = run.out.display();
+    // A seed of a multi-seed run continues with the whole run.
+    let continue_with = match run.out.parent().filter(|p| crate::sweep::is_multi_seed_run(p)) {
+        Some(sweep) => format!("--resume {}", sweep.display()),
+        None => format!("--resume {path}/{CHECKPOINT_FILE} --steps N"),
+    };
     format!(
         "training: {task}\n\
          recipe: PopSAN spiking actor ({} LIF, T = {}, {} encoding) + TD3, seed {}, {} env steps{from}\n\
          learner: {} on {}, {mode}\n\
          results: {path}/ (report.md, {CURVE_FILE}, metrics.jsonl, {CHECKPOINT_FILE}, {POLICY_FILE})\n\
-         Ctrl-C stops cleanly (checkpoint, report, curve); continue with --resume {path}/{CHECKPOINT_FILE} --steps N",
+         Ctrl-C stops cleanly (checkpoint, report, curve); continue with {continue_with}",
         c.actor.actor_hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
         c.actor.timesteps,
         match c.actor.encoding {

@@ -32,6 +32,8 @@ pub trait Kernels: Send + Sync + 'static {
     type ActorTape: Send + 'static;
     /// What the critics' forward pass keeps for their backward pass.
     type CriticTape: Send + 'static;
+    /// What the proxy target actor's forward pass keeps for its backward pass.
+    type ProxyTape: Send + 'static;
 
     fn upload(&self, values: &[f32]) -> Self::Vector;
     fn download(&self, v: &Self::Vector) -> Vec<f32>;
@@ -55,6 +57,12 @@ pub trait Kernels: Send + Sync + 'static {
     fn q1_forward(&self, params: &Self::Vector, x: &Self::Vector, a: &Self::Vector) -> (Self::Vector, Self::CriticTape);
     /// `∂loss/∂a` (`[B, act_dim]`) from `∂loss/∂Q1`.
     fn q1_action_grad(&self, params: &Self::Vector, tape: &Self::CriticTape, grad_q1: &Self::Vector) -> Self::Vector;
+
+    /// The proxy target actor's actions `tanh(MLP(x)) × a_max` (`[B, act_dim]`). Panics on a
+    /// backend built without a proxy.
+    fn proxy_forward(&self, params: &Self::Vector, x: &Self::Vector) -> (Self::Vector, Self::ProxyTape);
+    /// `∂loss/∂params` of the proxy from `∂loss/∂actions`.
+    fn proxy_backward(&self, params: &Self::Vector, tape: &Self::ProxyTape, grad_actions: &Self::Vector) -> Self::Vector;
 
     /// `clip(a + ε, ±limit)`.
     fn add_clipped(&self, a: &Self::Vector, eps: &Self::Vector, limit: f32) -> Self::Vector;

@@ -1,13 +1,14 @@
-//! The twin critics on plain slices: one sgemm per layer with the bias and ReLU fused, and a
-//! backward pass that writes straight into the flat gradient (three products per layer, the
-//! ReLU mask in one pass).
+//! ReLU MLPs on plain slices — each twin critic, and the proxy target actor before its
+//! `tanh`: one sgemm per layer with the bias and ReLU fused, and a backward pass that writes
+//! straight into the flat gradient (three products per layer, the ReLU mask in one pass).
 
 use super::blas::{self, Mat};
 use super::simd;
 use crate::Precision;
 use crate::networks::Linear;
 
-/// An MLP's Q (`[B]`) and each layer's input (the last is the last hidden activation).
+/// An MLP's output (`[B, out]`) and each layer's input (the last is the last hidden
+/// activation).
 pub fn forward(flat: &[f32], layers: &[Linear], input: Vec<f32>, rows: usize, precision: Precision) -> (Vec<f32>, Vec<Vec<f32>>) {
     let mut inputs = Vec::with_capacity(layers.len());
     let mut h = input;
@@ -30,8 +31,8 @@ pub fn forward(flat: &[f32], layers: &[Linear], input: Vec<f32>, rows: usize, pr
     (h, inputs)
 }
 
-/// Backward of [`forward`] from `∂loss/∂Q` (`[B]`): writes the layers' gradient into `grad`
-/// (the flat gradient of both critics, when given) and returns `∂loss/∂input` when asked for.
+/// Backward of [`forward`] from `∂loss/∂output` (`[B, out]`): writes the layers' gradient into
+/// `grad` (a flat gradient, when given) and returns `∂loss/∂input` when asked for.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(flat: &[f32], layers: &[Linear], inputs: &[Vec<f32>], rows: usize, g_q: &[f32], mut grad: Option<&mut [f32]>, input_grad: bool, precision: Precision) -> Vec<f32> {
     let mut g = g_q.to_vec();

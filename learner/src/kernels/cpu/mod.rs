@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::Kernels;
 use crate::Precision;
-use crate::networks::{ActorShape, CriticShape};
+use crate::networks::{ActorShape, CriticShape, ProxyShape};
 use crate::optim::Adam;
 
 /// The CPU backend: vectors are shared, reference-counted `Vec<f32>`s, so learner threads read
@@ -22,13 +22,30 @@ use crate::optim::Adam;
 pub struct CpuKernels {
     actor: ActorShape,
     critic: CriticShape,
+    proxy: Option<ProxyShape>,
     precision: Precision,
 }
 
 impl CpuKernels {
     pub fn new(actor: ActorShape, critic: CriticShape, precision: Precision) -> Self {
-        Self { actor, critic, precision }
+        Self { actor, critic, proxy: None, precision }
     }
+
+    /// With the proxy target actor's passes.
+    pub fn with_proxy(self, proxy: ProxyShape) -> Self {
+        Self { proxy: Some(proxy), ..self }
+    }
+
+    fn proxy(&self) -> &ProxyShape {
+        self.proxy.as_ref().expect("a backend built with a proxy target actor")
+    }
+}
+
+/// The proxy's layer inputs and its `tanh` outputs.
+pub struct ProxyTape {
+    inputs: Vec<Vec<f32>>,
+    squashed: Vec<f32>,
+    rows: usize,
 }
 
 /// Every critic layer's input, per critic (critic 2's empty after [`Kernels::q1_forward`]).
@@ -46,6 +63,7 @@ impl Kernels for CpuKernels {
     type Vector = Arc<Vec<f32>>;
     type ActorTape = actor::ActorTape;
     type CriticTape = CriticTape;
+    type ProxyTape = ProxyTape;
 
     fn upload(&self, values: &[f32]) -> Self::Vector {
         Arc::new(values.to_vec())
@@ -101,6 +119,23 @@ impl Kernels for CpuKernels {
         let g_input = critic::backward(params, self.critic.critics()[0], &tape.inputs[0], tape.rows, grad_q1, None, true, self.precision);
         let (od, ad) = (self.critic.obs_dim, self.critic.act_dim);
         Arc::new(g_input.chunks_exact(od + ad).flat_map(|row| row[od..].iter().copied()).collect())
+    }
+
+    fn proxy_forward(&self, params: &Self::Vector, x: &Self::Vector) -> (Self::Vector, ProxyTape) {
+        let p = self.proxy();
+        let rows = x.len() / p.layers[0].inp;
+        let (z, inputs) = critic::forward(params, &p.layers, x.to_vec(), rows, self.precision);
+        let squashed: Vec<f32> = z.iter().map(|z| z.tanh()).collect();
+        let actions = squashed.iter().map(|s| s * p.act_limit).collect();
+        (Arc::new(actions), ProxyTape { inputs, squashed, rows })
+    }
+
+    fn proxy_backward(&self, params: &Self::Vector, tape: &ProxyTape, grad_actions: &Self::Vector) -> Self::Vector {
+        let p = self.proxy();
+        let g_z: Vec<f32> = grad_actions.iter().zip(&tape.squashed).map(|(g, s)| g * p.act_limit * (1.0 - s * s)).collect();
+        let mut grad = vec![0.0f32; p.n_params];
+        critic::backward(params, &p.layers, &tape.inputs, tape.rows, &g_z, Some(grad.as_mut_slice()), false, self.precision);
+        Arc::new(grad)
     }
 
     fn add_clipped(&self, a: &Self::Vector, eps: &Self::Vector, limit: f32) -> Self::Vector {

@@ -16,7 +16,7 @@ fn bias(flat: &Tensor, l: &Linear) -> Tensor {
     flat.narrow(0, l.bias().start as i64, l.out as i64)
 }
 
-/// An MLP's Q (`[B]`) and each layer's input (`[B, in]`; the last is the last hidden
+/// An MLP's output (`[B]` for one output, else `[B, out]`) and each layer's input (`[B, in]`; the last is the last hidden
 /// activation).
 pub fn forward(flat: &Tensor, layers: &[Linear], input: &Tensor, precision: Precision) -> (Tensor, Vec<Tensor>) {
     let mut inputs = Vec::with_capacity(layers.len());
@@ -33,10 +33,11 @@ pub fn forward(flat: &Tensor, layers: &[Linear], input: &Tensor, precision: Prec
     (h.squeeze_dim(-1), inputs)
 }
 
-/// Backward of [`forward`] from `∂loss/∂Q` (`[B]`): writes the layers' gradient into `grad`
-/// (the flat gradient, when given) and returns `∂loss/∂input`.
+/// Backward of [`forward`] from `∂loss/∂output` (`[B]` for one output, else `[B, out]`):
+/// writes the layers' gradient into `grad` (the flat gradient, when given) and returns
+/// `∂loss/∂input`.
 pub fn backward(flat: &Tensor, layers: &[Linear], inputs: &[Tensor], g_q: &Tensor, precision: Precision, grad: Option<&Tensor>) -> Tensor {
-    let mut g = g_q.unsqueeze(-1);
+    let mut g = if g_q.dim() == 1 { g_q.unsqueeze(-1) } else { g_q.shallow_clone() };
     for (i, l) in layers.iter().enumerate().rev() {
         let h = &inputs[i];
         if let Some(grad) = grad {

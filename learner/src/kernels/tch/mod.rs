@@ -9,20 +9,30 @@ use tch::{Device, Kind, Tensor};
 
 use super::{CPU_BF16_MIN_MACS, Kernels};
 use crate::Precision;
-use crate::networks::{ActorShape, CriticShape};
+use crate::networks::{ActorShape, CriticShape, ProxyShape};
 use crate::optim::Adam;
 
 /// The tensor backend on one device.
 pub struct TchKernels {
     actor: ActorShape,
     critic: CriticShape,
+    proxy: Option<ProxyShape>,
     precision: Precision,
     device: Device,
 }
 
 impl TchKernels {
     pub fn new(actor: ActorShape, critic: CriticShape, precision: Precision, device: Device) -> Self {
-        Self { actor, critic, precision, device }
+        Self { actor, critic, proxy: None, precision, device }
+    }
+
+    /// With the proxy target actor's passes.
+    pub fn with_proxy(self, proxy: ProxyShape) -> Self {
+        Self { proxy: Some(proxy), ..self }
+    }
+
+    fn proxy(&self) -> &ProxyShape {
+        self.proxy.as_ref().expect("a backend built with a proxy target actor")
     }
 
     pub fn device(&self) -> Device {
@@ -54,10 +64,17 @@ pub struct CriticTape {
     inputs: [Vec<Tensor>; 2],
 }
 
+/// The proxy's layer inputs and its `tanh` outputs.
+pub struct ProxyTape {
+    inputs: Vec<Tensor>,
+    squashed: Tensor,
+}
+
 impl Kernels for TchKernels {
     type Vector = Tensor;
     type ActorTape = actor::ActorTape;
     type CriticTape = CriticTape;
+    type ProxyTape = ProxyTape;
 
     fn upload(&self, values: &[f32]) -> Tensor {
         Tensor::from_slice(values).to_device(self.device)
@@ -111,6 +128,22 @@ impl Kernels for TchKernels {
         let g_input = critic::backward(params, self.critic.critics()[0], &tape.inputs[0], grad_q1, self.precision, None);
         let (od, ad) = (self.critic.obs_dim as i64, self.critic.act_dim as i64);
         g_input.narrow(1, od, ad).contiguous().view([-1])
+    }
+
+    fn proxy_forward(&self, params: &Tensor, x: &Tensor) -> (Tensor, ProxyTape) {
+        let p = self.proxy();
+        let (z, inputs) = critic::forward(params, &p.layers, &self.rows(x, p.layers[0].inp), self.precision);
+        let squashed = z.view([-1, p.act_dim() as i64]).tanh();
+        let actions = (&squashed * p.act_limit as f64).view([-1]);
+        (actions, ProxyTape { inputs, squashed })
+    }
+
+    fn proxy_backward(&self, params: &Tensor, tape: &ProxyTape, grad_actions: &Tensor) -> Tensor {
+        let p = self.proxy();
+        let g_z = self.rows(grad_actions, p.act_dim()) * p.act_limit as f64 * (1.0 - tape.squashed.square());
+        let grad = params.zeros_like();
+        let _ = critic::backward(params, &p.layers, &tape.inputs, &g_z, self.precision, Some(&grad));
+        grad
     }
 
     fn add_clipped(&self, a: &Tensor, eps: &Tensor, limit: f32) -> Tensor {
