@@ -38,15 +38,16 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     }
     let summaries: Vec<(String, Summary)> = args.runs.iter().map(|d| Ok((d.file_name().map_or_else(|| d.display().to_string(), |n| n.to_string_lossy().into_owned()), summary_of(d)?))).collect::<Result<_>>()?;
     let mut table = String::new();
-    let _ = writeln!(table, "| run | task | seeds | IQM of final evaluations [95 % CI] | mean [95 % CI] | seeds ≥ threshold |");
-    let _ = writeln!(table, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(table, "| run | task | seeds | IQM of final evaluations [95 % CI] | mean [95 % CI] | seeds ≥ threshold | output gradient-dead (late) |");
+    let _ = writeln!(table, "|---|---|---:|---:|---:|---:|---:|");
     for (name, s) in &summaries {
         let reached = match (s.threshold, s.seeds_reaching_threshold) {
             (Some(t), Some(k)) => format!("{k} of {} (≥ {t})", s.seeds.len()),
             _ => "—".into(),
         };
         let e = |e: &crate::sweep::stats::Estimate| format!("{:.1} [{:.1}, {:.1}]", e.value, e.ci_low, e.ci_high);
-        let _ = writeln!(table, "| {name} | {} | {} | {} | {} | {reached} |", s.env, s.seeds.len(), e(&s.iqm_final), e(&s.mean_final));
+        let dead = s.output_dead.map_or("—".to_string(), |d| format!("{:.0} %", 100.0 * d));
+        let _ = writeln!(table, "| {name} | {} | {} | {} | {} | {reached} | {dead} |", s.env, s.seeds.len(), e(&s.iqm_final), e(&s.mean_final));
     }
     print!("{table}");
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::stats::{Estimate, bootstrap, iqm, mean};
-use crate::train::output::{EvalPoint, METRICS_FILE, read_metrics};
+use crate::train::output::{EvalPoint, METRICS_FILE, Metrics, read_metrics};
 
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const SUMMARY_MD: &str = "summary.md";
@@ -28,6 +28,10 @@ pub struct SeedResult {
     pub reached_threshold: Option<bool>,
     /// Its evaluations: (env steps, mean return).
     pub curve: Vec<(u64, f64)>,
+    /// The output population's gradient-dead share, averaged over the last fifth of the run's
+    /// env steps (`None` without activity records).
+    #[serde(default)]
+    pub output_dead: Option<f64>,
 }
 
 /// The mean curve over seeds at one evaluation step (where every seed has been evaluated).
@@ -47,10 +51,22 @@ pub struct Summary {
     pub iqm_final: Estimate,
     pub mean_final: Estimate,
     pub seeds_reaching_threshold: Option<usize>,
+    /// Mean over seeds of their late output-population gradient-dead share.
+    #[serde(default)]
+    pub output_dead: Option<f64>,
     pub curve: Vec<CurvePoint>,
 }
 
 impl SeedResult {
+    /// From a seed's `metrics.jsonl`.
+    pub fn from_metrics(seed: u64, m: &Metrics, threshold: Option<f64>) -> Option<Self> {
+        let mut r = Self::from_evals(seed, &m.evals, threshold)?;
+        let end = m.output_dead.last().map_or(0, |d| d.0);
+        let late: Vec<f64> = m.output_dead.iter().filter(|d| d.0 * 5 >= end * 4).map(|d| d.1).collect();
+        r.output_dead = (!late.is_empty()).then(|| mean(&late));
+        Some(r)
+    }
+
     pub fn from_evals(seed: u64, evals: &[EvalPoint], threshold: Option<f64>) -> Option<Self> {
         let last = evals.last()?;
         let best = evals.iter().max_by(|a, b| a.mean.total_cmp(&b.mean))?;
@@ -62,6 +78,7 @@ impl SeedResult {
             best_at: best.env_steps,
             reached_threshold: threshold.map(|t| last.mean >= t),
             curve: evals.iter().map(|e| (e.env_steps, e.mean)).collect(),
+            output_dead: None,
         })
     }
 }
@@ -87,6 +104,10 @@ impl Summary {
             iqm_final: bootstrap(&finals, iqm),
             mean_final: bootstrap(&finals, mean),
             seeds_reaching_threshold: threshold.map(|_| seeds.iter().filter(|s| s.reached_threshold == Some(true)).count()),
+            output_dead: {
+                let dead: Vec<f64> = seeds.iter().filter_map(|s| s.output_dead).collect();
+                (!dead.is_empty()).then(|| mean(&dead))
+            },
             seeds,
             curve,
         })
@@ -96,7 +117,7 @@ impl Summary {
     pub fn read(dir: &Path, env: &str, threshold: Option<f64>, seeds: &[u64]) -> Result<Self> {
         let results = seeds
             .iter()
-            .filter_map(|&seed| SeedResult::from_evals(seed, &read_metrics(&seed_dir(dir, seed).join(METRICS_FILE)).evals, threshold))
+            .filter_map(|&seed| SeedResult::from_metrics(seed, &read_metrics(&seed_dir(dir, seed).join(METRICS_FILE)), threshold))
             .collect();
         Self::of(env, threshold, results)
     }
@@ -122,10 +143,11 @@ impl Summary {
             let _ = writeln!(r, "| seeds with a final evaluation ≥ {t} | {k} of {} |", self.seeds.len());
         }
         let _ = writeln!(r, "\n![curves]({CURVES_PNG})\n");
-        let _ = writeln!(r, "| seed | env steps | final evaluation | best evaluation (at env steps) |");
-        let _ = writeln!(r, "|---:|---:|---:|---:|");
+        let _ = writeln!(r, "| seed | env steps | final evaluation | best evaluation (at env steps) | output gradient-dead (last fifth) |");
+        let _ = writeln!(r, "|---:|---:|---:|---:|---:|");
         for s in &self.seeds {
-            let _ = writeln!(r, "| {} | {} | {:.1} | {:.1} ({}) |", s.seed, s.env_steps, s.final_return, s.best_return, s.best_at);
+            let dead = s.output_dead.map_or("—".to_string(), |d| format!("{:.0} %", 100.0 * d));
+            let _ = writeln!(r, "| {} | {} | {:.1} | {:.1} ({}) | {dead} |", s.seed, s.env_steps, s.final_return, s.best_return, s.best_at);
         }
         let _ = writeln!(r, "\nEach seed's run is in `seed-K/` (report.md, metrics.jsonl, checkpoint.bin). Evaluations: the deterministic policy, no exploration noise; the mean curve is drawn where every seed has been evaluated.");
         r
@@ -161,7 +183,10 @@ mod tests {
         assert_eq!(s.curve[1].mean.value, (300.0 + 3100.0 + 500.0) / 3.0);
         assert!(s.curve[1].mean.ci_low < s.curve[1].mean.value && s.curve[1].mean.value < s.curve[1].mean.ci_high);
         let md = s.markdown("test");
-        assert!(md.contains("1 of 3") && md.contains("| 1 | 3000 | 1900.0 | 3100.0 (2000) |"), "{md}");
+        assert!(md.contains("1 of 3") && md.contains("| 1 | 3000 | 1900.0 | 3100.0 (2000) | — |"), "{md}");
+        // The late gradient-dead share: records in the last fifth of the steps only.
+        let m = Metrics { evals: evals(&[(1000, 5.0)]), output_dead: vec![(100, 0.1), (700, 0.5), (800, 0.8), (1000, 1.0)], ..Metrics::default() };
+        assert_eq!(SeedResult::from_metrics(4, &m, None).unwrap().output_dead, Some(0.9));
         assert!(Summary::of("Hopper-v4", None, Vec::new()).is_err());
     }
 }

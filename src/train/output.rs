@@ -225,6 +225,9 @@ pub struct Metrics {
     pub train_returns: Vec<(u64, f64)>,
     /// Wall time of the sessions so far.
     pub wall_s: f64,
+    /// The output population's gradient-dead share at each progress record that had one:
+    /// (env steps, share).
+    pub output_dead: Vec<(u64, f64)>,
 }
 
 pub fn read_metrics(path: &Path) -> Metrics {
@@ -237,6 +240,9 @@ pub fn read_metrics(path: &Path) -> Metrics {
         }
         if let Some(ret) = r.train_return {
             m.train_returns.push((r.env_steps, ret));
+        }
+        if let Some(a) = &r.actor_activity {
+            m.output_dead.push((r.env_steps, a.output_dead()));
         }
     }
     m
