@@ -12,6 +12,7 @@
 //! println!("{} -> reward {}", obs.len(), step.reward);
 //! ```
 
+pub mod distribution;
 mod env;
 pub mod gym;
 pub mod locomotion;

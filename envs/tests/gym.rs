@@ -34,3 +34,21 @@ fn an_unknown_gymnasium_task_is_a_clear_error() {
     let err = make("gym:NoSuchTask-v0").err().expect("unknown task");
     assert!(err.to_string().contains("NoSuchTask"), "{err}");
 }
+
+/// Under uniform random actions the port's Hopper and HalfCheetah end their episodes as
+/// MuJoCo's do: episode lengths and returns pass two-sample Kolmogorov–Smirnov tests at 5 %
+/// (200 episodes each; HalfCheetah never terminates, so only its returns can differ).
+#[test]
+fn random_episodes_on_the_port_and_on_mujoco_have_the_same_distributions() {
+    use spikerl_envs::distribution::{ks_two_sample, random_episodes};
+    for id in ["Hopper-v4", "HalfCheetah-v4"] {
+        let mut port = make(id).unwrap();
+        let mut mujoco = make(&format!("gym:{id}")).unwrap();
+        let (port_len, port_ret) = random_episodes(port.as_mut(), 200, 0).unwrap();
+        let (mj_len, mj_ret) = random_episodes(mujoco.as_mut(), 200, 0).unwrap();
+        for (what, a, b) in [("lengths", &port_len, &mj_len), ("returns", &port_ret, &mj_ret)] {
+            let (d, p) = ks_two_sample(a, b);
+            assert!(p >= 0.05, "{id}: episode {what} differ (KS D {d:.3}, p {p:.4})");
+        }
+    }
+}

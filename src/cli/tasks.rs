@@ -56,6 +56,11 @@ pub struct EnvcheckArgs {
     /// Print every model fact, not only the summary.
     #[arg(long)]
     pub all: bool,
+    /// Also compare this many episodes of uniform random actions on the port and on
+    /// Gymnasium + MuJoCo (Python of .venv-mujoco or $SPIKERL_GYM_PYTHON): episode lengths and
+    /// returns by two-sample Kolmogorov–Smirnov tests at 5 % (≥ 200 recommended) [default: 0, off].
+    #[arg(long, default_value_t = 0)]
+    pub episodes: usize,
 }
 
 /// One episode of `rollout --json`.
@@ -146,6 +151,19 @@ pub fn envcheck(args: EnvcheckArgs) -> Result<()> {
     }
     let failed = failed_model + dynamics.iter().filter(|c| !c.passed()).count();
     println!("\n{} of {} checks within tolerance", model.len() + dynamics.len() - failed, model.len() + dynamics.len());
+    if args.episodes > 0 {
+        use spikerl_envs::distribution::{ks_two_sample, random_episodes};
+        let mut port = spikerl_envs::make(id)?;
+        let mut mujoco = spikerl_envs::make(&format!("{}{id}", spikerl_envs::gym::PREFIX))?;
+        let (port_len, port_ret) = random_episodes(port.as_mut(), args.episodes, 0)?;
+        let (mj_len, mj_ret) = random_episodes(mujoco.as_mut(), args.episodes, 0)?;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        println!("\n{} episodes of uniform random actions each, port vs Gymnasium + MuJoCo:", args.episodes);
+        for (what, a, b) in [("episode length", &port_len, &mj_len), ("episode return", &port_ret, &mj_ret)] {
+            let (d, p) = ks_two_sample(a, b);
+            println!("  {what:<15} mean {:>9.2} vs {:>9.2} · KS D {d:.3}, p {p:.3} · {}", mean(a), mean(b), if p >= 0.05 { "same distribution at 5 %" } else { "DIFFERENT at 5 %" });
+        }
+    }
     Ok(())
 }
 
