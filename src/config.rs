@@ -322,7 +322,10 @@ mod tests {
 
     /// Resolves `spikerl train ARGS` with `file` as the --config file's text.
     fn resolve(args: &[&str], file: Option<&str>) -> Result<RunConfig> {
-        let path = std::env::temp_dir().join(format!("spikerl-config-test-{}-{}.toml", std::process::id(), args.join("_").replace(['/', ' '], "")));
+        // One file per call: the tests run in parallel.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("spikerl-config-test-{}-{call}.toml", std::process::id()));
         let mut argv = vec!["spikerl", "train"];
         argv.extend(args);
         let p = path.to_string_lossy().into_owned();
