@@ -29,7 +29,7 @@ pub struct CompareArgs {
 fn summary_of(dir: &std::path::Path) -> Result<Summary> {
     let m = Manifest::read(dir)?;
     let env = &m.config.env;
-    Summary::read(dir, env, threshold(env), &m.seeds.0).with_context(|| format!("{}", dir.display()))
+    Summary::read(dir, env, threshold(env), &m.seeds.0, Some(m.config.schedule.eval_every)).with_context(|| format!("{}", dir.display()))
 }
 
 pub fn compare(args: CompareArgs) -> Result<()> {

@@ -129,7 +129,7 @@ pub fn run(base: Run, seeds: &SeedList, dir: &Path) -> Result<Option<Summary>> {
         println!("seed {seed}: {} env steps · final eval {}", s.env_steps, s.final_eval.map_or("—".into(), |e| format!("{:.1}", e.mean)));
     }
     let env = &base.config.env;
-    let summary = match Summary::read(dir, env, threshold(env), &seeds.0) {
+    let summary = match Summary::read(dir, env, threshold(env), &seeds.0, Some(base.config.schedule.eval_every)) {
         Ok(s) => s,
         Err(_) => return Ok(None),
     };

@@ -84,17 +84,20 @@ impl SeedResult {
 }
 
 impl Summary {
-    /// Aggregates the seeds' results (at least one).
-    pub fn of(env: &str, threshold: Option<f64>, seeds: Vec<SeedResult>) -> Result<Self> {
+    /// Aggregates the seeds' results (at least one). With `eval_every`, each evaluation counts
+    /// at its scheduled mark (a multiple of `eval_every`): asynchronous runs evaluate at the
+    /// first env step past the mark, which differs from seed to seed by part of a batch.
+    pub fn of(env: &str, threshold: Option<f64>, seeds: Vec<SeedResult>, eval_every: Option<u64>) -> Result<Self> {
         if seeds.is_empty() {
             bail!("no seed has an evaluation yet");
         }
         let finals: Vec<f64> = seeds.iter().map(|s| s.final_return).collect();
         // The mean curve where every seed has an evaluation at that step.
         let mut by_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+        let mark = |step: u64| eval_every.filter(|&e| e > 0).map_or(step, |e| step / e * e);
         for s in &seeds {
             for &(step, r) in &s.curve {
-                by_step.entry(step).or_default().push(r);
+                by_step.entry(mark(step)).or_default().push(r);
             }
         }
         let curve = by_step.into_iter().filter(|(_, v)| v.len() == seeds.len()).map(|(env_steps, v)| CurvePoint { env_steps, mean: bootstrap(&v, mean) }).collect();
@@ -114,12 +117,12 @@ impl Summary {
     }
 
     /// Reads every `seed-K` directory of a multi-seed run.
-    pub fn read(dir: &Path, env: &str, threshold: Option<f64>, seeds: &[u64]) -> Result<Self> {
+    pub fn read(dir: &Path, env: &str, threshold: Option<f64>, seeds: &[u64], eval_every: Option<u64>) -> Result<Self> {
         let results = seeds
             .iter()
             .filter_map(|&seed| SeedResult::from_metrics(seed, &read_metrics(&seed_dir(dir, seed).join(METRICS_FILE)), threshold))
             .collect();
-        Self::of(env, threshold, results)
+        Self::of(env, threshold, results, eval_every)
     }
 
     /// Writes `summary.json`, `summary.md` and `curves.png` into `dir`; their paths.
@@ -175,7 +178,7 @@ mod tests {
         let b = SeedResult::from_evals(1, &evals(&[(1000, 20.0), (2000, 3100.0), (3000, 1900.0)]), Some(2000.0)).unwrap();
         let c = SeedResult::from_evals(2, &evals(&[(1000, 30.0), (2000, 500.0)]), Some(2000.0)).unwrap();
         assert_eq!((b.final_return, b.best_return, b.best_at), (1900.0, 3100.0, 2000));
-        let s = Summary::of("Hopper-v4", Some(2000.0), vec![a, b, c]).unwrap();
+        let s = Summary::of("Hopper-v4", Some(2000.0), vec![a, b, c.clone()], None).unwrap();
         assert_eq!(s.iqm_final.value, (2500.0 + 1900.0 + 500.0) / 3.0);
         assert_eq!(s.seeds_reaching_threshold, Some(1));
         let steps: Vec<u64> = s.curve.iter().map(|p| p.env_steps).collect();
@@ -187,6 +190,10 @@ mod tests {
         // The late gradient-dead share: records in the last fifth of the steps only.
         let m = Metrics { evals: evals(&[(1000, 5.0)]), output_dead: vec![(100, 0.1), (700, 0.5), (800, 0.8), (1000, 1.0)], ..Metrics::default() };
         assert_eq!(SeedResult::from_metrics(4, &m, None).unwrap().output_dead, Some(0.9));
-        assert!(Summary::of("Hopper-v4", None, Vec::new()).is_err());
+        assert!(Summary::of("Hopper-v4", None, Vec::new(), None).is_err());
+        // Evaluations a little past their marks (as asynchronous runs take them) count at the mark.
+        let late = SeedResult::from_evals(3, &evals(&[(1003, 40.0), (2001, 700.0)]), None).unwrap();
+        let s = Summary::of("Hopper-v4", None, vec![c, late], Some(1000)).unwrap();
+        assert_eq!(s.curve.iter().map(|p| (p.env_steps, p.mean.value)).collect::<Vec<_>>(), [(1000, 35.0), (2000, 600.0)]);
     }
 }
