@@ -195,12 +195,14 @@ impl<K: Kernels> Td3<K> {
         let target_uniforms = self.encoder_uniforms(batch);
         let actor_step = (self.updates + 1).is_multiple_of(c.policy_delay);
         let pi_uniforms = if actor_step { self.encoder_uniforms(batch) } else { None };
-        let shards = self.shards(mb, &eps, target_uniforms.as_deref(), pi_uniforms.as_deref());
+        // x = clip((o − μ)/σ, ±3) and x', once for the shards and the proxy.
+        let (x, x2) = (self.normalized(&mb.obs), self.normalized(&mb.next_obs));
+        let shards = self.shards(mb, &x, &x2, &eps, target_uniforms.as_deref(), pi_uniforms.as_deref());
         let scale = Scale { batch: batch as f32, gamma: c.gamma as f32, act_limit: self.spec.act_limit };
 
         // Proxy target (Xu et al. 2025): before the critics learn, the ANN the targets act with
         // takes proxy_steps Adam steps towards the spiking actor's actions at x'.
-        let proxy_loss = self.proxy.is_some().then(|| self.step_proxy(mb, c.proxy_steps));
+        let proxy_loss = self.proxy.is_some().then(|| self.step_proxy(&x2, mb.rew.len(), c.proxy_steps));
 
         // Critics: one Adam step along ∇L_Q.
         let critics = self.across_threads(&shards, scale, critic_pass::<K>);
@@ -233,13 +235,13 @@ impl<K: Kernels> Td3<K> {
 
     /// `steps` Adam steps of the proxy on `L = Σ (proxy(x') − π(x'))² / (B·act_dim)`, the
     /// spiking actor's actions taken once; the loss after the last step's forward pass.
-    fn step_proxy(&mut self, mb: &Minibatch, steps: u64) -> K::Vector {
-        let uniforms = self.encoder_uniforms(mb.rew.len());
+    fn step_proxy(&mut self, x2: &[f32], batch: usize, steps: u64) -> K::Vector {
+        let uniforms = self.encoder_uniforms(batch);
         let k = &*self.kernels;
-        let x2 = k.upload(&self.normalized(&mb.next_obs));
+        let x2 = k.upload(x2);
         let uniforms = uniforms.map(|u| k.upload(&u));
         let (target, _) = k.actor_forward(&self.actor, &x2, uniforms.as_ref());
-        let n = (mb.rew.len() * self.spec.act_dim) as f32;
+        let n = (batch * self.spec.act_dim) as f32;
         let (params, adam) = self.proxy.as_mut().expect("a proxy target actor");
         let mut loss = None;
         for _ in 0..steps {
@@ -261,10 +263,9 @@ impl<K: Kernels> Td3<K> {
 
     /// Normalised rows of `mb` and their random draws, one shard per learner thread, on the
     /// backend.
-    fn shards(&self, mb: &Minibatch, eps: &[f32], target_uniforms: Option<&[f32]>, pi_uniforms: Option<&[f32]>) -> Vec<Shard<K::Vector>> {
+    fn shards(&self, mb: &Minibatch, x: &[f32], x2: &[f32], eps: &[f32], target_uniforms: Option<&[f32]>, pi_uniforms: Option<&[f32]>) -> Vec<Shard<K::Vector>> {
         let (od, ad) = (self.spec.obs_dim, self.spec.act_dim);
         let batch = mb.rew.len();
-        let (x, x2) = (self.normalized(&mb.obs), self.normalized(&mb.next_obs));
         let k = &*self.kernels;
         let parts = self.threads.count().min(batch);
         let enc = self.spec.obs_dim * self.spec.encoder_pop;
@@ -276,10 +277,10 @@ impl<K: Kernels> Td3<K> {
                 let steps = |u: Option<&[f32]>| u.map(|u| k.upload(&u.chunks_exact(batch * enc).flat_map(|step| &step[rows.start * enc..rows.end * enc]).copied().collect::<Vec<f32>>()));
                 Shard {
                     rows: rows.len(),
-                    x: of(&x, od),
+                    x: of(x, od),
                     a: of(&mb.act, ad),
                     r: of(&mb.rew, 1),
-                    x2: of(&x2, od),
+                    x2: of(x2, od),
                     d: of(&mb.done, 1),
                     eps: of(eps, ad),
                     target_uniforms: steps(target_uniforms),
