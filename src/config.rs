@@ -153,6 +153,15 @@ impl std::fmt::Display for DeviceChoice {
     }
 }
 
+impl From<tch::Device> for DeviceChoice {
+    fn from(d: tch::Device) -> Self {
+        match d {
+            tch::Device::Cuda(i) => Self::Cuda(i),
+            _ => Self::Cpu,
+        }
+    }
+}
+
 impl DeviceChoice {
     /// The device, checked against this machine.
     pub fn resolve(self) -> Result<tch::Device> {

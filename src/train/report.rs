@@ -54,10 +54,7 @@ pub fn banner(run: &Run, resume: Option<&Checkpoint>) -> String {
 
 /// `cpu` or `cuda:N`, as `--device` takes it.
 fn device_name(device: tch::Device) -> String {
-    match device {
-        tch::Device::Cuda(i) => format!("cuda:{i}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
+    crate::config::DeviceChoice::from(device).to_string()
 }
 
 pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
