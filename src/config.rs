@@ -1,8 +1,8 @@
 //! One run configuration: every setting of `spikerl train` / `spikerl learner`, grouped as the
 //! report and `--config` files show them, each with its default.
 //!
-//! A setting comes from, last one winning: the task's preset ([`RunConfig::preset`]), the
-//! `--config` TOML file, the command line. The file may name a key inside its section
+//! A setting comes from, last one winning: the recipe's preset for the task
+//! ([`RunConfig::preset`]), the `--config` TOML file, the command line. The file may name a key inside its section
 //! (`[algorithm]` `batch_size = 32`) or on its own (`batch_size = 32`).
 
 use std::path::Path;
@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use clap::parser::{ArgMatches, ValueSource};
 use serde::{Deserialize, Serialize};
-use spikerl_learner::{ActorConfig, Precision, Td3Config};
+use spikerl_learner::{ActorConfig, Encoding, Precision, Surrogate, TargetActor, Td3Config};
 
 /// Everything a training run is told.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
@@ -22,6 +22,13 @@ pub struct RunConfig {
     /// gym:ID for Gymnasium's own task on MuJoCo, or an MJCF file.
     #[arg(long, default_value = "Hopper-v4")]
     pub env: String,
+    /// The defaults the other settings start from: spikerl's (stabilised against the
+    /// saturated-output stall, docs/results/stall-screen.md), or PopSAN's published recipe
+    /// exactly (rectangular surrogate, spiking target actor, Poisson encoding on Hopper and
+    /// Walker2d), for faithful comparisons.
+    #[arg(long, value_enum, default_value_t = Recipe::Spikerl)]
+    #[serde(default)]
+    pub recipe: Recipe,
     #[command(flatten)]
     pub algorithm: Td3Config,
     #[command(flatten)]
@@ -107,6 +114,17 @@ impl Default for Runtime {
 }
 
 /// `--device`: where the learner computes.
+/// A named starting point for every setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// This project's defaults (the flags' defaults below).
+    #[default]
+    Spikerl,
+    /// PopSAN-TD3 as Tang et al. 2020 published it.
+    Popsan,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum DeviceChoice {
@@ -184,11 +202,18 @@ impl DeviceChoice {
 }
 
 impl RunConfig {
-    /// The defaults for a task (a canonical id; `gym:ID` gets the port's): PopSAN/SpikeRL's
+    /// The recipe's defaults for a task (a canonical id; `gym:ID` gets the port's): the same
     /// everywhere except where a task needs its own.
-    pub fn preset(env: &str) -> Self {
+    pub fn preset(env: &str, recipe: Recipe) -> Self {
         let task = env.strip_prefix(spikerl_envs::gym::PREFIX).unwrap_or(env);
-        let mut c = Self { env: env.to_string(), algorithm: Td3Config::default(), actor: ActorConfig::default(), schedule: Schedule::default(), runtime: Runtime::default() };
+        let mut c = Self { env: env.to_string(), recipe, algorithm: Td3Config::default(), actor: ActorConfig::default(), schedule: Schedule::default(), runtime: Runtime::default() };
+        if recipe == Recipe::Popsan {
+            c.algorithm.target_actor = TargetActor::Spiking;
+            c.algorithm.policy_delay = 2;
+            c.actor.surrogate = Surrogate::Rectangle;
+            // popsan_td3 encodes Hopper's and Walker2d's observations as Poisson spikes.
+            c.actor.encoding = if matches!(task, "Hopper-v4" | "Walker2d-v4") { Encoding::Poisson } else { Encoding::Deterministic };
+        }
         if task == "Pendulum-v1" {
             // 200-step episodes and a small state: start learning early, stop early.
             c.algorithm.start_steps = 1000;
@@ -203,11 +228,22 @@ impl RunConfig {
     /// `given` (parsed from the command line) over the `--config` file over the task's preset.
     /// `matches` says which flags were given; `env` is the task's canonical id (or the MJCF path).
     pub fn resolve(given: &RunConfig, matches: &ArgMatches, file: Option<&Path>, env: &str) -> Result<Self> {
-        let mut merged = table(&Self::preset(env))?;
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let overrides: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
-            overlay(&mut merged, overrides).with_context(|| format!("{}", path.display()))?;
+        let path = file;
+        let file: Option<toml::Table> = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                Some(toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?)
+            }
+            None => None,
+        };
+        let recipe = match file.as_ref().and_then(|f| f.get("recipe")) {
+            _ if given_on_command_line(matches, "recipe") => given.recipe,
+            Some(r) => r.clone().try_into().context("recipe must be spikerl or popsan")?,
+            None => Recipe::default(),
+        };
+        let mut merged = table(&Self::preset(env, recipe))?;
+        if let Some(overrides) = file {
+            overlay(&mut merged, overrides).with_context(|| path.map_or("--config".into(), |p| p.display().to_string()))?;
         }
         let mut flags = toml::Table::new();
         for (key, value) in table(given)? {
@@ -297,7 +333,7 @@ fn overlay(base: &mut toml::Table, top: toml::Table) -> Result<()> {
                     Some(s) => {
                         base.get_mut(s).and_then(toml::Value::as_table_mut).expect("a section").insert(key, value);
                     }
-                    None if key == "env" => {
+                    None if key == "env" || key == "recipe" => {
                         base.insert(key, value);
                     }
                     None => bail!("unknown key '{key}' (the keys are the long flags' names, e.g. batch_size for --batch-size)"),
@@ -370,6 +406,21 @@ mod tests {
         // What the report prints reads back as the same configuration.
         let again = resolve(&[], Some(&c.to_toml())).unwrap();
         assert_eq!(again, c);
+    }
+
+    #[test]
+    fn the_popsan_recipe_is_the_published_one_under_any_flag() {
+        use spikerl_learner::{Encoding, Surrogate, TargetActor};
+        let c = resolve(&["--env", "hopper-v4", "--recipe", "popsan"], None).unwrap();
+        assert_eq!((c.actor.surrogate, c.actor.encoding, c.algorithm.target_actor, c.algorithm.policy_delay), (Surrogate::Rectangle, Encoding::Poisson, TargetActor::Spiking, 2));
+        assert_eq!(c.algorithm.membrane_reg, 0.0);
+        let c = resolve(&["--env", "halfcheetah-v4", "--recipe", "popsan"], None).unwrap();
+        assert_eq!(c.actor.encoding, Encoding::Deterministic, "popsan_td3 encodes HalfCheetah deterministically");
+        // The recipe from a file, a flag over it; what the report prints reads back the same.
+        let c = resolve(&["--env", "hopper-v4", "--surrogate", "arctan"], Some("recipe = \"popsan\"\n")).unwrap();
+        assert_eq!((c.recipe, c.actor.surrogate, c.actor.encoding), (Recipe::Popsan, Surrogate::Arctan, Encoding::Poisson));
+        assert_eq!(resolve(&[], Some(&c.to_toml())).unwrap(), c);
+        assert!(resolve(&[], Some("recipe = \"poppsan\"\n")).is_err());
     }
 
     #[test]

@@ -217,20 +217,26 @@ fn a_multi_seed_run_aggregates_resumes_as_a_whole_and_compares() {
         assert!(run.join(f).is_file(), "{f} missing");
     }
 
-    // The whole run continues: every seed to the new --steps, with the run's own settings.
-    let (ok, out, err) = spikerl(&["train", "--resume", r, "--steps", "1500", "--quiet"]);
+    // The whole run continues, with the run's own settings: every seed to the new --steps, and
+    // a fourth seed, two seeds side by side.
+    let (ok, out, err) = spikerl(&["train", "--resume", r, "--steps", "1500", "--seeds", "0-3", "--side-by-side", "2", "--quiet"]);
     assert!(ok, "{err}\n{out}");
-    assert!(summary(&run)["seeds"].as_array().unwrap().iter().all(|s| s["env_steps"] == 1500), "{out}");
-    // Finished seeds are skipped; another configuration into the same directory is refused.
+    let seeds = summary(&run)["seeds"].as_array().unwrap().clone();
+    assert!(seeds.len() == 4 && seeds.iter().all(|s| s["env_steps"] == 1500), "{out}");
+    assert!(std::fs::read_to_string(run.join("seed-3/report.md")).unwrap().contains("learner_threads"), "a side-by-side seed's share of the cores is in its report");
+    // Finished seeds are skipped; a resumed run may not drop seeds; another configuration into
+    // the same directory is refused.
     let (ok, out, _) = spikerl(&["train", "--resume", r, "--steps", "1500", "--quiet"]);
-    assert!(ok && out.matches("done (1500 env steps)").count() == 3, "{out}");
+    assert!(ok && out.matches("done (1500 env steps)").count() == 4, "{out}");
+    let (ok, _, err) = spikerl(&["train", "--resume", r, "--seeds", "0-2", "--quiet"]);
+    assert!(!ok && err.contains("leaves out seed 3"), "{err}");
     let (ok, _, err) = spikerl(&["train", "--env", "pendulum-v1", "--seeds", "0-1", "--steps", "500", "--out", r, "--quiet"]);
     assert!(!ok && err.contains("--resume"), "{err}");
 
     let cmp = run.join("cmp");
     let (ok, out, err) = spikerl(&["compare", r, r, "--out", cmp.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("| Pendulum-v1 | 3 |") && cmp.join("compare.png").is_file() && cmp.join("compare.md").is_file(), "{out}");
+    assert!(out.contains("| Pendulum-v1 | 4 |") && cmp.join("compare.png").is_file() && cmp.join("compare.md").is_file(), "{out}");
     let (ok, _, err) = spikerl(&["compare", r, "/no/such/run"]);
     assert!(!ok && err.contains("/no/such/run"), "{err}");
     let _ = std::fs::remove_dir_all(&run);

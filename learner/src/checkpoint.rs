@@ -1,8 +1,9 @@
 //! Checkpoints: everything a run needs to continue, written atomically.
 //!
 //! File: the magic `SPIKERL-CKPT`, a format version (u32 LE), then the [`Checkpoint`] in
-//! bincode 2. A write goes to a temporary file in the same directory, is synced, and renamed
-//! over the target, so a crash leaves the previous checkpoint intact.
+//! bincode 2, its hyperparameters as JSON text inside it (a setting added later reads as its
+//! default from an older checkpoint). A write goes to a temporary file in the same directory,
+//! is synced, and renamed over the target, so a crash leaves the previous checkpoint intact.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +17,8 @@ use crate::td3::Td3State;
 
 const MAGIC: &[u8; 12] = b"SPIKERL-CKPT";
 /// 2: the actor's shape apart from TD3's hyperparameters, the precision as an enum.
-const FORMAT: u32 = 2;
+/// 3: the hyperparameters as JSON (2 is still read).
+const FORMAT: u32 = 3;
 /// Largest checkpoint decoded (a full 1e6 replay of Humanoid fits).
 const LIMIT: usize = 8 << 30;
 
@@ -26,7 +28,7 @@ pub enum CheckpointError {
     Io { path: String, source: std::io::Error },
     #[error("{path} is not a spikerl checkpoint")]
     NotACheckpoint { path: String },
-    #[error("{path} is checkpoint format {found}; this build reads format {FORMAT}")]
+    #[error("{path} is checkpoint format {found}; this build reads formats 2 and {FORMAT}")]
     Format { path: String, found: u32 },
     #[error("checkpoint {path} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
@@ -60,7 +62,9 @@ impl ReplayState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub env_id: String,
+    #[serde(with = "as_json")]
     pub algorithm: Td3Config,
+    #[serde(with = "as_json")]
     pub actor: ActorConfig,
     pub precision: Precision,
     pub seed: u64,
@@ -111,16 +115,215 @@ impl Checkpoint {
             return Err(CheckpointError::NotACheckpoint { path: p });
         }
         let found = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().expect("4 bytes"));
-        if found != FORMAT {
-            return Err(CheckpointError::Format { path: p, found });
-        }
         let body = &bytes[MAGIC.len() + 4..];
-        let (ck, used): (Checkpoint, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard().with_limit::<LIMIT>())
-            .map_err(|e| CheckpointError::Corrupt { path: p.clone(), reason: e.to_string() })?;
+        let corrupt = |e: bincode::error::DecodeError| CheckpointError::Corrupt { path: p.clone(), reason: e.to_string() };
+        let config = bincode::config::standard().with_limit::<LIMIT>();
+        let (ck, used): (Checkpoint, usize) = match found {
+            FORMAT => bincode::serde::decode_from_slice(body, config).map_err(corrupt)?,
+            2 => bincode::serde::decode_from_slice::<format2::Checkpoint, _>(body, config).map(|(c, n)| (c.into(), n)).map_err(corrupt)?,
+            _ => return Err(CheckpointError::Format { path: p, found }),
+        };
         if used != body.len() {
             return Err(CheckpointError::Corrupt { path: p, reason: format!("{} trailing bytes", body.len() - used) });
         }
         ck.algorithm.validate().map_err(|reason| CheckpointError::Corrupt { path: p.clone(), reason })?;
         Ok(ck)
+    }
+}
+
+/// A value as JSON text (serde's self-describing side inside bincode's positional one).
+mod as_json {
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&serde_json::to_string(value).map_err(S::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        serde_json::from_str(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+/// Format 2: the hyperparameters in bincode's positional encoding, as they were then.
+mod format2 {
+    use serde::Deserialize;
+
+    use super::ReplayState;
+    use crate::config::{ActorConfig, TargetActor, Td3Config};
+    use crate::td3::Td3State;
+    use crate::Precision;
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Td3Config2 {
+        pub(super) gamma: f64,
+        pub(super) polyak: f64,
+        pub(super) actor_lr: f64,
+        pub(super) critic_lr: f64,
+        pub(super) batch_size: usize,
+        pub(super) replay_size: usize,
+        pub(super) start_steps: u64,
+        pub(super) update_after: u64,
+        pub(super) update_every: u64,
+        pub(super) updates_per_step: f64,
+        pub(super) act_noise: f32,
+        pub(super) target_noise: f32,
+        pub(super) noise_clip: f32,
+        pub(super) policy_delay: u64,
+        pub(super) critic_hidden: Vec<usize>,
+        pub(super) target_actor: TargetActor,
+        pub(super) proxy_steps: u64,
+        pub(super) proxy_lr: f64,
+        pub(super) proxy_hidden: Vec<usize>,
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct Checkpoint {
+        pub(super) env_id: String,
+        pub(super) algorithm: Td3Config2,
+        pub(super) actor: ActorConfig,
+        pub(super) precision: Precision,
+        pub(super) seed: u64,
+        pub(super) sync: bool,
+        pub(super) env_steps: u64,
+        pub(super) episodes: u64,
+        pub(super) param_version: u64,
+        pub(super) td3: Td3State,
+        pub(super) runtime: Vec<u8>,
+        pub(super) replay: Option<ReplayState>,
+    }
+
+    impl From<Checkpoint> for super::Checkpoint {
+        fn from(c: Checkpoint) -> Self {
+            let a = c.algorithm;
+            let algorithm = Td3Config {
+                gamma: a.gamma,
+                polyak: a.polyak,
+                actor_lr: a.actor_lr,
+                critic_lr: a.critic_lr,
+                batch_size: a.batch_size,
+                replay_size: a.replay_size,
+                start_steps: a.start_steps,
+                update_after: a.update_after,
+                update_every: a.update_every,
+                updates_per_step: a.updates_per_step,
+                act_noise: a.act_noise,
+                target_noise: a.target_noise,
+                noise_clip: a.noise_clip,
+                policy_delay: a.policy_delay,
+                critic_hidden: a.critic_hidden,
+                target_actor: a.target_actor,
+                proxy_steps: a.proxy_steps,
+                proxy_lr: a.proxy_lr,
+                proxy_hidden: a.proxy_hidden,
+                membrane_reg: 0.0,
+            };
+            Self {
+                env_id: c.env_id,
+                algorithm,
+                actor: c.actor,
+                precision: c.precision,
+                seed: c.seed,
+                sync: c.sync,
+                env_steps: c.env_steps,
+                episodes: c.episodes,
+                param_version: c.param_version,
+                td3: c.td3,
+                runtime: c.runtime,
+                replay: c.replay,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoint {
+        let adam = (vec![0.1, 0.2], vec![0.3, 0.4], 7);
+        let td3 = Td3State {
+            actor: vec![1.0, 2.0],
+            actor_target: vec![3.0],
+            critic: vec![4.0],
+            critic_target: vec![5.0],
+            actor_adam: adam.clone(),
+            critic_adam: adam,
+            normalizer: vec![0.5; 3],
+            rng: 99,
+            updates: 12,
+            proxy: None,
+        };
+        let algorithm = Td3Config { policy_delay: 4, ..Td3Config::default() };
+        Checkpoint { env_id: "Hopper-v4".into(), algorithm, actor: ActorConfig::default(), precision: Precision::F32, seed: 3, sync: false, env_steps: 5000, episodes: 9, param_version: 4, td3, runtime: vec![1, 2, 3], replay: None }
+    }
+
+    fn write(path: &Path, format: u32, body: &[u8]) {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(format.to_le_bytes());
+        bytes.extend(body);
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_older_formats_still_load() {
+        let dir = std::env::temp_dir().join(format!("spikerl-ckpt-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("checkpoint.bin");
+        let mut ck = sample();
+        ck.algorithm.membrane_reg = 2.5;
+        ck.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+
+        // Format 2 (positional hyperparameters, before membrane_reg): read with its default.
+        let ck = sample();
+        let a = &ck.algorithm;
+        let old = format2::Checkpoint {
+            env_id: ck.env_id.clone(),
+            algorithm: format2::Td3Config2 {
+                gamma: a.gamma,
+                polyak: a.polyak,
+                actor_lr: a.actor_lr,
+                critic_lr: a.critic_lr,
+                batch_size: a.batch_size,
+                replay_size: a.replay_size,
+                start_steps: a.start_steps,
+                update_after: a.update_after,
+                update_every: a.update_every,
+                updates_per_step: a.updates_per_step,
+                act_noise: a.act_noise,
+                target_noise: a.target_noise,
+                noise_clip: a.noise_clip,
+                policy_delay: a.policy_delay,
+                critic_hidden: a.critic_hidden.clone(),
+                target_actor: a.target_actor,
+                proxy_steps: a.proxy_steps,
+                proxy_lr: a.proxy_lr,
+                proxy_hidden: a.proxy_hidden.clone(),
+            },
+            actor: ck.actor.clone(),
+            precision: ck.precision,
+            seed: ck.seed,
+            sync: ck.sync,
+            env_steps: ck.env_steps,
+            episodes: ck.episodes,
+            param_version: ck.param_version,
+            td3: ck.td3.clone(),
+            runtime: ck.runtime.clone(),
+            replay: None,
+        };
+        write(&path, 2, &bincode::serde::encode_to_vec(&old, bincode::config::standard()).unwrap());
+        assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+
+        // An unknown format and a truncated body are clear errors.
+        write(&path, 9, &[]);
+        assert!(matches!(Checkpoint::load(&path), Err(CheckpointError::Format { found: 9, .. })));
+        let bytes = bincode::serde::encode_to_vec(&ck, bincode::config::standard()).unwrap();
+        write(&path, FORMAT, &bytes[..bytes.len() / 2]);
+        assert!(matches!(Checkpoint::load(&path), Err(CheckpointError::Corrupt { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -68,6 +68,11 @@ pub struct Td3Config {
     /// Proxy target: hidden ReLU layer widths (tanh output × the action limit), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "512,512")]
     pub proxy_hidden: Vec<usize>,
+    /// Weight λ of a penalty that keeps the output population's membranes near threshold:
+    /// the actor's loss gains λ · mean over (timestep, sample, neuron) of the squared distance
+    /// of v outside the surrogate window `|v − th| < 0.5` (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub membrane_reg: f64,
 }
 
 /// The actor whose actions the critics' TD targets use.
@@ -105,6 +110,7 @@ impl Default for Td3Config {
             proxy_steps: 3,
             proxy_lr: 1e-3,
             proxy_hidden: vec![512, 512],
+            membrane_reg: 0.0,
         }
     }
 }
@@ -129,6 +135,9 @@ impl Td3Config {
         }
         if !(self.act_noise >= 0.0 && self.target_noise >= 0.0 && self.noise_clip >= 0.0) {
             return bad("noise scales must be ≥ 0");
+        }
+        if !(self.membrane_reg >= 0.0 && self.membrane_reg.is_finite()) {
+            return bad("membrane_reg must be a finite number ≥ 0");
         }
         if self.critic_hidden.is_empty() || self.critic_hidden.contains(&0) {
             return bad("critic_hidden needs at least one non-empty layer");

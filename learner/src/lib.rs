@@ -17,7 +17,8 @@ pub mod replay;
 pub mod td3;
 mod threads;
 
-pub use config::{ActorConfig, Surrogate, Td3Config};
+pub use config::{ActorConfig, Surrogate, TargetActor, Td3Config};
+pub use spikerl_snn::Encoding;
 pub use spikerl_snn::Precision;
 pub use td3::{ActorActivity, Agent, Td3, Td3State, UpdateStats};
 

@@ -21,6 +21,8 @@ pub struct ActorShape {
     pub n_params: usize,
     /// The spike's pseudo-derivative in the backward pass.
     pub surrogate: Surrogate,
+    /// λ of the output membranes' penalty ([`crate::Td3Config::membrane_reg`]).
+    pub membrane_reg: f32,
 }
 
 impl ActorShape {
@@ -28,11 +30,22 @@ impl ActorShape {
     pub fn new(spec: PopSanSpec) -> Self {
         let layout = layout(&spec);
         let n_params = layout.last().map_or(0, |t| t.offset + t.len());
-        Self { spec, layout, n_params, surrogate: Surrogate::Rectangle }
+        Self { spec, layout, n_params, surrogate: Surrogate::Rectangle, membrane_reg: 0.0 }
     }
 
     pub fn with_surrogate(self, surrogate: Surrogate) -> Self {
         Self { surrogate, ..self }
+    }
+
+    pub fn with_membrane_reg(self, membrane_reg: f32) -> Self {
+        Self { membrane_reg, ..self }
+    }
+
+    /// `∂penalty/∂v` per unit of `relu(|v − th| − 0.5)·sign(v − th)` for an output population
+    /// of `rows` samples: λ's mean over `T · rows · n_out` squared distances, differentiated.
+    pub fn membrane_reg_scale(&self, rows: usize) -> f32 {
+        let n_out = self.spec.act_dim * self.spec.decoder_pop;
+        2.0 * self.membrane_reg / (self.spec.timesteps * rows.max(1) * n_out) as f32
     }
 
     /// A named tensor's place in the flat vector.

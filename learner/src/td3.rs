@@ -57,7 +57,7 @@ pub trait Agent {
 pub fn build(config: Td3Config, spec: PopSanSpec, surrogate: Surrogate, device: Device, precision: Precision, seed: u64, threads: usize) -> Result<Box<dyn Agent>, String> {
     config.validate()?;
     spec.validate().map_err(|e| e.to_string())?;
-    let actor = ActorShape::new(spec.clone()).with_surrogate(surrogate);
+    let actor = ActorShape::new(spec.clone()).with_surrogate(surrogate).with_membrane_reg(config.membrane_reg as f32);
     let critic = CriticShape::new(spec.obs_dim, spec.act_dim, &config.critic_hidden);
     tch::manual_seed(seed as i64);
     let download = |t: tch::Tensor| Vec::<f32>::try_from(&t.to_device(Device::Cpu)).map_err(|e| e.to_string());

@@ -302,6 +302,38 @@ fn every_surrogate_gives_the_same_gradient_on_every_backend() {
     }
 }
 
+/// The membrane penalty: `Σ actions·R + λ·mean(relu(|v − th| − 0.5)²)` over the output
+/// population's (timestep, sample, neuron) has autograd's gradient on every backend.
+#[test]
+fn membrane_penalty_matches_autograd() {
+    let spec = PopSanSpec::new(11, 3, 1.0);
+    let lambda = 0.7;
+    let params = ParamSet::init(&spec, 5).unwrap();
+    let module = PopSanModule::from_param_set(&params, Device::Cpu).unwrap();
+    tch::manual_seed(12);
+    let obs = Tensor::rand([B, 11], (Kind::Float, Device::Cpu)) * 6.0 - 3.0;
+    let r = Tensor::randn([B, 3], (Kind::Float, Device::Cpu));
+    let (actions, rec) = module.forward_recorded(&obs, Precision::F32, None);
+    let outside: Vec<Tensor> = rec.voltages.iter().map(|step| ((step.last().unwrap() - spec.threshold as f64).abs() - 0.5).relu().square()).collect();
+    let penalty = Tensor::stack(&outside, 0).mean(Kind::Float) * lambda;
+    assert!(f64::try_from(&penalty).unwrap() > 1e-3, "the initial actor has output membranes outside the window");
+    ((&actions * &r).sum(Kind::Float) + penalty).backward();
+    let vars = module.var_store().variables();
+    let x = values(&obs.clamp(-3.0, 3.0));
+    let shape = || ActorShape::new(spec.clone()).with_membrane_reg(lambda as f32);
+    let critic = || CriticShape::new(11, 3, &[32]);
+    let cpu = actor_pass(&CpuKernels::new(shape(), critic(), Precision::F32), params.flat(), &x, &values(&r), None).1;
+    let ops = actor_pass(&TchKernels::new(shape(), critic(), Precision::F32, Device::Cpu), params.flat(), &x, &values(&r), None).1;
+    let plain = actor_pass(&CpuKernels::new(ActorShape::new(spec.clone()), critic(), Precision::F32), params.flat(), &x, &values(&r), None).1;
+    assert!(max_abs_diff(&plain, &cpu).0 > 1e-4, "the penalty changes the gradient");
+    for (name, grad) in [("CPU kernels", &cpu), ("tensor kernels", &ops)] {
+        for info in params.layout() {
+            let expected = values(&vars[&info.name.replace('.', "_")].grad());
+            close(&format!("{name}, {}", info.name), &expected, &grad[info.offset..info.offset + info.len()], 1e-4);
+        }
+    }
+}
+
 /// The proxy target actor (`tanh(MLP(x)) × a_max`): actions and `∂(Σ actions·R)/∂params` as
 /// autograd has them, on every backend.
 #[test]

@@ -33,11 +33,15 @@ pub struct TrainArgs {
     /// No progress bar (progress still goes to metrics.jsonl).
     #[arg(long, help_heading = "Files")]
     pub quiet: bool,
-    /// Train several seeds, one after another, each in OUT/seed-K/, then aggregate them into
+    /// Train several seeds (see --side-by-side), each in OUT/seed-K/, then aggregate them into
     /// OUT/summary.md, summary.json and curves.png (e.g. 0-4, or 0,3,7) [default: one run,
-    /// --seed]. `--resume OUT` finishes what is unfinished.
+    /// --seed]. `--resume OUT` finishes what is unfinished; with --seeds, it adds seeds.
     #[arg(long, conflicts_with = "seed", help_heading = "Files")]
     pub seeds: Option<SeedList>,
+    /// With --seeds: how many seeds train at once, the cores split between them (each
+    /// learner gets cores/N threads) [default: 1, one after another on every core].
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256), help_heading = "Files")]
+    pub side_by_side: u64,
 }
 
 #[derive(Args)]
@@ -110,14 +114,24 @@ pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
 fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, remote: Option<RemoteOptions>) -> Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     if let Some(dir) = args.resume.as_ref().filter(|r| sweep::is_multi_seed_run(r)) {
-        // A multi-seed run continues with its own configuration; only --steps may grow.
+        // A multi-seed run continues with its own configuration; --steps may grow, and
+        // --seeds may add seeds.
         let m = Manifest::read(dir)?;
         let mut config = m.config;
         if matches.value_source("steps") == Some(clap::parser::ValueSource::CommandLine) {
             config.schedule.steps = args.run.schedule.steps;
         }
+        let seeds = match &args.seeds {
+            Some(more) => {
+                if let Some(dropped) = m.seeds.0.iter().find(|s| !more.0.contains(s)) {
+                    bail!("--seeds {more} leaves out seed {dropped} of {} (seeds {}): a resumed run may only add seeds", dir.display(), m.seeds);
+                }
+                more.clone()
+            }
+            None => m.seeds,
+        };
         let run = resolved(config, dir.clone(), None, &args, default_actors, remote, command)?;
-        sweep::run(run, &m.seeds, dir)?;
+        sweep::run(run, &seeds, dir, args.side_by_side as usize)?;
         return Ok(());
     }
     // A registered task by its canonical id; an MJCF file by its path (every actor makes it
@@ -132,8 +146,11 @@ fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, re
         let dir = args.out.clone().unwrap_or_else(|| sweep::default_dir(&run_name, seeds));
         sweep::check_fresh(&dir, &config, seeds)?;
         let run = resolved(config, dir.clone(), None, &args, default_actors, remote, command)?;
-        sweep::run(run, seeds, &dir)?;
+        sweep::run(run, seeds, &dir, args.side_by_side as usize)?;
         return Ok(());
+    }
+    if args.side_by_side > 1 {
+        bail!("--side-by-side trains several seeds at once: give --seeds (or --resume a multi-seed run)");
     }
     let out = match (&args.out, &args.resume) {
         (Some(out), _) => out.clone(),

@@ -1,6 +1,7 @@
 //! Multi-seed runs: `spikerl train --seeds 0-4` trains each seed in `RUN/seed-K/` (one after
-//! another, each on every core), resumes as a whole (`--resume RUN` finishes what is
-//! unfinished), and aggregates into `RUN/summary.{md,json}` and `RUN/curves.png`.
+//! another on every core, or `--side-by-side N` at a time sharing them), resumes as a whole
+//! (`--resume RUN` finishes what is unfinished), and aggregates into `RUN/summary.{md,json}`
+//! and `RUN/curves.png`.
 
 pub mod plot;
 pub mod stats;
@@ -103,30 +104,33 @@ pub fn is_multi_seed_run(path: &Path) -> bool {
 }
 
 /// Trains every seed of `seeds` as `base` says, each in `dir/seed-K/`, skipping the finished
-/// and resuming the interrupted, then writes the aggregate.
-pub fn run(base: Run, seeds: &SeedList, dir: &Path) -> Result<Option<Summary>> {
+/// and resuming the interrupted, `side_by_side` seeds at a time (splitting the cores between
+/// them), then writes the aggregate.
+pub fn run(base: Run, seeds: &SeedList, dir: &Path, side_by_side: usize) -> Result<Option<Summary>> {
     let manifest = Manifest { seeds: seeds.clone(), config: base.config.clone() };
     manifest.write(dir)?;
-    let steps = base.config.schedule.steps;
-    for (i, &seed) in seeds.0.iter().enumerate() {
-        if stop_requested() {
-            break;
-        }
-        let out = seed_dir(dir, seed);
-        let checkpoint = out.join(CHECKPOINT_FILE);
-        let mut run = Run { out: out.clone(), resume: None, ..base.clone() };
-        run.config.runtime.seed = seed;
-        if checkpoint.is_file() {
-            let ck = Checkpoint::load(&checkpoint)?;
-            if ck.env_steps >= steps {
-                println!("seed {seed} ({} of {}): done ({} env steps)", i + 1, seeds.0.len(), ck.env_steps);
-                continue;
-            }
-            run.resume = Some(checkpoint);
-        }
-        println!("seed {seed} ({} of {}) → {}", i + 1, seeds.0.len(), out.display());
-        let s = train(run)?;
-        println!("seed {seed}: {} env steps · final eval {}", s.env_steps, s.final_eval.map_or("—".into(), |e| format!("{:.1}", e.mean)));
+    let side_by_side = side_by_side.clamp(1, seeds.0.len().max(1));
+    let base = split_cores(base, side_by_side);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures: Vec<anyhow::Error> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..side_by_side)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(&seed) = seeds.0.get(i) else { return Ok(()) };
+                        if stop_requested() {
+                            return Ok(());
+                        }
+                        train_seed(&base, seed, (i, seeds.0.len()), dir).with_context(|| format!("seed {seed}"))?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a seed's training thread panicked"))).err()).collect()
+    });
+    if let Some(first) = failures.into_iter().next() {
+        return Err(first);
     }
     let env = &base.config.env;
     let summary = match Summary::read(dir, env, threshold(env), &seeds.0, Some(base.config.schedule.eval_every)) {
@@ -137,6 +141,40 @@ pub fn run(base: Run, seeds: &SeedList, dir: &Path) -> Result<Option<Summary>> {
     let paths = summary.write(dir, &title)?;
     println!("summary: {}, {}, {}", paths[0].display(), paths[1].display(), paths[2].display());
     Ok(Some(summary))
+}
+
+/// `base` with the machine's cores shared among `side_by_side` runs: each learner gets its
+/// share of threads and, unless told otherwise, one actor.
+fn split_cores(mut base: Run, side_by_side: usize) -> Run {
+    if side_by_side > 1 {
+        let share = (crate::train::cores() / side_by_side).max(1);
+        let r = &mut base.config.runtime;
+        r.learner_threads = Some(r.learner_threads.unwrap_or(share).min(share));
+        if r.actors.is_none() {
+            base.actors = share.saturating_sub(1).max(1);
+        }
+    }
+    base
+}
+
+/// Trains (or finishes, or skips as done) one seed of a multi-seed run.
+fn train_seed(base: &Run, seed: u64, (i, n): (usize, usize), dir: &Path) -> Result<()> {
+    let out = seed_dir(dir, seed);
+    let checkpoint = out.join(CHECKPOINT_FILE);
+    let mut run = Run { out: out.clone(), resume: None, ..base.clone() };
+    run.config.runtime.seed = seed;
+    if checkpoint.is_file() {
+        let ck = Checkpoint::load(&checkpoint)?;
+        if ck.env_steps >= run.config.schedule.steps {
+            println!("seed {seed} ({} of {n}): done ({} env steps)", i + 1, ck.env_steps);
+            return Ok(());
+        }
+        run.resume = Some(checkpoint);
+    }
+    println!("seed {seed} ({} of {n}) → {}", i + 1, out.display());
+    let s = train(run)?;
+    println!("seed {seed}: {} env steps · final eval {}", s.env_steps, s.final_eval.map_or("—".into(), |e| format!("{:.1}", e.mean)));
+    Ok(())
 }
 
 /// The run directory a multi-seed run defaults to.

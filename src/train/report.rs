@@ -35,20 +35,36 @@ pub fn banner(run: &Run, resume: Option<&Checkpoint>) -> String {
     };
     format!(
         "training: {task}\n\
-         recipe: PopSAN spiking actor ({} LIF, T = {}, {} encoding) + TD3, seed {}, {} env steps{from}\n\
+         recipe: {}, seed {}, {} env steps{from}\n\
          learner: {} on {}, {mode}\n\
          results: {path}/ (report.md, {CURVE_FILE}, metrics.jsonl, {CHECKPOINT_FILE}, {POLICY_FILE})\n\
          Ctrl-C stops cleanly (checkpoint, report, curve); continue with {continue_with}",
-        c.actor.actor_hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
-        c.actor.timesteps,
-        match c.actor.encoding {
-            spikerl_snn::Encoding::Deterministic => "deterministic",
-            spikerl_snn::Encoding::Poisson => "Poisson",
-        },
+        recipe(c),
         c.runtime.seed,
         steps_label(c.schedule.steps as f64),
         run.precision,
         device_name(run.device),
+    )
+}
+
+/// The algorithm in one line: the recipe's name, the actor and what TD3 does around it.
+fn recipe(c: &crate::config::RunConfig) -> String {
+    use clap::ValueEnum;
+    let name = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| v().map_or(String::new(), |p| p.get_name().to_string());
+    let (a, t) = (&c.actor, &c.algorithm);
+    let target = match t.target_actor {
+        spikerl_learner::TargetActor::Spiking => "spiking target actor".to_string(),
+        spikerl_learner::TargetActor::Proxy => format!("proxy target actor ({} Adam steps, lr {})", t.proxy_steps, t.proxy_lr),
+    };
+    let penalty = if t.membrane_reg > 0.0 { format!(", output membrane penalty {}", t.membrane_reg) } else { String::new() };
+    format!(
+        "{} — PopSAN spiking actor ({} LIF, T = {}, {} encoding, {} surrogate) + TD3 ({target}, policy delay {}{penalty})",
+        name(&|| c.recipe.to_possible_value()),
+        a.actor_hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+        a.timesteps,
+        name(&|| a.encoding.to_possible_value()),
+        name(&|| a.surrogate.to_possible_value()),
+        t.policy_delay,
     )
 }
 

@@ -17,7 +17,8 @@ use spikerl_snn::{Encoding, ParamSet, PopSanSpec, Precision, SnnError};
 use tch::{Device, Kind, Tensor, nn};
 
 /// Spikes of every spiking layer at every timestep (`[timestep][layer]`, each `[batch,
-/// neurons]`, 0/1), and the membrane voltages of the non-encoder layers.
+/// neurons]`, 0/1), and the membrane voltages of the non-encoder layers (still in autograd's
+/// graph).
 pub struct Recording {
     pub spikes: Vec<Vec<Tensor>>,
     pub voltages: Vec<Vec<Tensor>>,
@@ -172,7 +173,8 @@ impl PopSanModule {
                 input = fired[l].shallow_clone();
                 if record {
                     step_spikes.push(fired[l].detach());
-                    step_voltages.push(voltage[l].detach());
+                    // In the graph: a test's loss may depend on them (the membrane penalty).
+                    step_voltages.push(voltage[l].shallow_clone());
                 }
             }
             out_sum += &input;

@@ -167,7 +167,9 @@ pub fn backward(shape: &ActorShape, flat: &[f32], tape: &ActorTape, grad_actions
         let (w_span, b_span) = (shape.span(&format!("layers.{l}.weight")), shape.span(&format!("layers.{l}.bias")));
         let n_out = b_span.len();
         let mut g_current = vec![0.0f32; g_spikes.len()];
-        lif_backward(spec, shape.surrogate, &g_spikes, &tape.spikes[l + 1], &tape.voltages[l], t_steps, &mut g_current);
+        // The membrane penalty acts on the output population only.
+        let reg = if l == spec.hidden.len() { shape.membrane_reg_scale(rows) } else { 0.0 };
+        lif_backward(spec, shape.surrogate, reg, &g_spikes, &tape.spikes[l + 1], &tape.voltages[l], t_steps, &mut g_current);
         let input = &tape.spikes[l];
         let n_in = input.len() / (t_steps * rows);
         grad_times_spikes(&g_current, n_out, input, n_in, &mut grad[w_span.clone()], precision);
@@ -294,18 +296,21 @@ fn lif_forward(spec: &PopSanSpec, input: &[f32], bias: &[f32], t_steps: usize, s
     });
 }
 
-/// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`.
-fn lif_backward(spec: &PopSanSpec, surrogate: Surrogate, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
+/// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`, with
+/// `reg · relu(|v − th| − 0.5)·sign(v − th)` added to every `∂v` (the membrane penalty).
+#[allow(clippy::too_many_arguments)]
+fn lif_backward(spec: &PopSanSpec, surrogate: Surrogate, reg: f32, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
     // One loop per surrogate, so that each compiles to straight-line vector code.
     match surrogate {
-        Surrogate::Rectangle => lif_backward_with(spec, |x| Surrogate::Rectangle.grad(x), g_spikes, spikes, voltages, t_steps, g_current),
-        Surrogate::Arctan => lif_backward_with(spec, |x| Surrogate::Arctan.grad(x), g_spikes, spikes, voltages, t_steps, g_current),
-        Surrogate::FastSigmoid => lif_backward_with(spec, |x| Surrogate::FastSigmoid.grad(x), g_spikes, spikes, voltages, t_steps, g_current),
+        Surrogate::Rectangle => lif_backward_with(spec, |x| Surrogate::Rectangle.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
+        Surrogate::Arctan => lif_backward_with(spec, |x| Surrogate::Arctan.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
+        Surrogate::FastSigmoid => lif_backward_with(spec, |x| Surrogate::FastSigmoid.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
     }
 }
 
 #[inline(always)]
-fn lif_backward_with(spec: &PopSanSpec, sg: impl Fn(f32) -> f32, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn lif_backward_with(spec: &PopSanSpec, sg: impl Fn(f32) -> f32, reg: f32, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
     let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
     let n = spikes.len() / t_steps;
     let mut gv_next = vec![0.0f32; n];
@@ -315,7 +320,9 @@ fn lif_backward_with(spec: &PopSanSpec, sg: impl Fn(f32) -> f32, g_spikes: &[f32
         let step = g_spikes[rows.clone()].iter().zip(&spikes[rows.clone()]).zip(&voltages[rows.clone()]).zip(&mut g_current[rows]);
         for ((((&g, &st), &vt), out), (gv, gc)) in step.zip(gv_next.iter_mut().zip(gc_next.iter_mut())) {
             let g_s = g - dv * vt * *gv;
-            let g_v = sg(vt - th) * g_s + dv * (1.0 - st) * *gv;
+            let x = vt - th;
+            let outside = (x.abs() - SURROGATE_HALF_WIDTH).max(0.0).copysign(x);
+            let g_v = sg(x) * g_s + dv * (1.0 - st) * *gv + reg * outside;
             let g_c = g_v + dc * *gc;
             *out = g_c;
             *gv = g_v;

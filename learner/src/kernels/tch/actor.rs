@@ -6,7 +6,8 @@
 //!
 //! Gradients, with `sg(v) = 1{|v − th| < 0.5}` the rectangular surrogate:
 //! - LIF, reverse in time: `∂s_t = g_t − dv·v_t·∂v_{t+1}`, `∂v_t = sg(v_t)·∂s_t +
-//!   dv·(1 − s_t)·∂v_{t+1}`, `∂c_t = ∂v_t + dc·∂c_{t+1}`, `∂I_t = ∂c_t`.
+//!   dv·(1 − s_t)·∂v_{t+1}` (+ the membrane penalty's `∂/∂v_t` on the output population),
+//!   `∂c_t = ∂v_t + dc·∂c_{t+1}`, `∂I_t = ∂c_t`.
 //! - Deterministic encoder (straight-through, `v −= th·s` included): `∂v_t = ∂s_t + (1 −
 //!   th)·∂v_{t+1}`, `∂A = Σ_t ∂v_t`; Poisson: `∂A = Σ_t ∂s_t`.
 
@@ -127,7 +128,9 @@ pub fn backward(shape: &ActorShape, flat: &Tensor, tape: &ActorTape, grad_action
 
     // Spiking layers, last to first.
     for l in (0..n_layers).rev() {
-        let g_current = lif_backward(&g_spikes, &tape.spikes[l + 1], &tape.voltages[l], spec, shape.surrogate);
+        // The membrane penalty acts on the output population only.
+        let reg = if l == n_layers - 1 { shape.membrane_reg_scale(b as usize) } else { 0.0 };
+        let g_current = lif_backward(&g_spikes, &tape.spikes[l + 1], &tape.voltages[l], spec, shape.surrogate, reg);
         let n_out = g_current.size()[2];
         let input = &tape.spikes[l];
         let n_in = input.size()[2];
@@ -185,8 +188,9 @@ fn lif_forward(synaptic: &Tensor, bias: &Tensor, spec: &PopSanSpec) -> (Tensor, 
     (Tensor::stack(&ss, 0), Tensor::stack(&vs, 0))
 }
 
-/// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`.
-fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &PopSanSpec, sg: Surrogate) -> Tensor {
+/// Surrogate backward of [`lif_forward`]: `∂loss/∂spikes` → `∂loss/∂synaptic input`, with
+/// `reg · relu(|v − th| − 0.5)·sign(v − th)` added to every `∂v` (the membrane penalty).
+fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &PopSanSpec, sg: Surrogate, reg: f32) -> Tensor {
     let (dc, dv, th) = (spec.current_decay as f64, spec.voltage_decay as f64, spec.threshold as f64);
     let size = spikes.size();
     let mut gv_next = g_spikes.get(0).zeros_like();
@@ -201,7 +205,10 @@ fn lif_backward(g_spikes: &Tensor, spikes: &Tensor, voltages: &Tensor, spec: &Po
             Surrogate::FastSigmoid => (x.abs() * 4.0 + 1.0).square().reciprocal(),
         };
         let g_s = g_spikes.get(t) - &vt * dv * &gv_next;
-        let g_v = surrogate * g_s + (1.0 - st) * dv * &gv_next;
+        let mut g_v = surrogate * g_s + (1.0 - st) * dv * &gv_next;
+        if reg != 0.0 {
+            g_v += (x.abs() - SURROGATE_HALF_WIDTH as f64).relu() * x.sign() * reg as f64;
+        }
         let g_c = &g_v + &gc_next * dc;
         out.push(g_c.shallow_clone());
         gv_next = g_v;
