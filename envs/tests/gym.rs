@@ -35,13 +35,14 @@ fn an_unknown_gymnasium_task_is_a_clear_error() {
     assert!(err.to_string().contains("NoSuchTask"), "{err}");
 }
 
-/// Under uniform random actions every port ends its episodes as MuJoCo's task does: episode
-/// lengths and returns pass two-sample Kolmogorov–Smirnov tests at 5 % (200 episodes each,
-/// episode k reset with seed k; HalfCheetah never terminates, so only its returns can differ).
+/// Under uniform random actions every port ends its episodes as Gymnasium's task (on MuJoCo
+/// for the locomotion tasks) does: episode lengths and returns pass two-sample
+/// Kolmogorov–Smirnov tests at 5 % (200 episodes each, episode k reset with seed k;
+/// HalfCheetah and Pendulum never terminate, so only their returns can differ).
 #[test]
-fn random_episodes_on_the_port_and_on_mujoco_have_the_same_distributions() {
+fn random_episodes_on_the_port_and_on_gymnasium_have_the_same_distributions() {
     use spikerl_envs::distribution::{ks_two_sample, random_episodes};
-    for id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4"] {
+    for id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Pendulum-v1"] {
         let mut port = make(id).unwrap();
         let mut mujoco = make(&format!("gym:{id}")).unwrap();
         let (port_len, port_ret) = random_episodes(port.as_mut(), 200, 0).unwrap();

@@ -79,6 +79,9 @@ pub struct RunOutput {
     pub last_activity: Option<spikerl_learner::ActorActivity>,
     /// Consecutive records whose output population was ≥ 90 % gradient-dead.
     dead_records: usize,
+    /// Whether a dead output population stops the actor's gradient (the rectangular
+    /// surrogate's; the others pass a smaller one outside the window), and so earns a warning.
+    pub warn_dead_output: bool,
 }
 
 /// Records (2 s apart) of a ≥ 90 % gradient-dead output population before the run warns.
@@ -114,6 +117,7 @@ impl RunOutput {
             last_log: now,
             last_activity: None,
             dead_records: 0,
+            warn_dead_output: true,
         })
     }
 
@@ -163,7 +167,7 @@ impl RunOutput {
     /// Warns once the output population has stayed ≥ 90 % gradient-dead for
     /// [`DEAD_RECORDS_BEFORE_WARNING`] records in a row (again after each recovery).
     fn watch_output(&mut self, a: &spikerl_learner::ActorActivity, env_steps: u64) {
-        if a.output_dead() < DEAD_SHARE {
+        if !self.warn_dead_output || a.output_dead() < DEAD_SHARE {
             self.dead_records = 0;
             return;
         }
