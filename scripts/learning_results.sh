@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The learning results of the default recipe: Hopper-v4, HalfCheetah-v4 and Ant-v4, seeds 0-4
+# (none of them used to choose settings), 300 k env steps each, two seeds side by side; then,
+# for each task's best seed, its final policy on the port and on Gymnasium's own task
+# (MuJoCo). Resumable: rerunning it finishes what is unfinished (checkpoints every 10 k steps).
+#
+#   scripts/learning_results.sh [TASK...]      (default: Hopper-v4 HalfCheetah-v4 Ant-v4)
+set -eu
+spikerl=${SPIKERL:-target/release/spikerl}
+seeds=${SEEDS:-0-4}
+steps=${STEPS:-300000}
+tasks=("$@")
+[ ${#tasks[@]} -gt 0 ] || tasks=(Hopper-v4 HalfCheetah-v4 Ant-v4)
+for env in "${tasks[@]}"; do
+    dir=runs/results-$env
+    if [ -f "$dir/seeds.toml" ]; then
+        "$spikerl" train --resume "$dir" --side-by-side 2 --quiet
+    else
+        "$spikerl" train --env "$env" --seeds "$seeds" --steps "$steps" --checkpoint-every 10000 --side-by-side 2 --quiet --out "$dir"
+    fi
+    # The best seed by its final evaluation, on the port and on MuJoCo (20 episodes each).
+    best=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(max(s["seeds"], key=lambda x: x["final_return"])["seed"])' "$dir/summary.json")
+    {
+        echo "best seed $best, final policy, 20 episodes from seed 0:"
+        "$spikerl" eval --env "$env" --checkpoint "$dir/seed-$best/policy.paramset" --episodes 20
+        "$spikerl" eval --env "gym:$env" --checkpoint "$dir/seed-$best/policy.paramset" --episodes 20
+    } | tee "$dir/transfer.txt"
+done
