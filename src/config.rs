@@ -105,11 +105,18 @@ pub struct Runtime {
     /// Keep the replay buffer in checkpoints (needed for a bitwise-identical resume).
     #[arg(long)]
     pub save_replay: bool,
+    /// A batch with an observation component beyond ± this is refused (with actions outside
+    /// the task's action space, or a reward beyond --max-abs-reward).
+    #[arg(long, default_value_t = 1e6)]
+    pub max_abs_obs: f64,
+    /// A batch with a reward beyond ± this is refused.
+    #[arg(long, default_value_t = 1e6)]
+    pub max_abs_reward: f64,
 }
 
 impl Default for Runtime {
     fn default() -> Self {
-        Self { seed: 0, actors: None, envs_per_actor: 1, learner_threads: None, precision: None, device: DeviceChoice::Auto, sync: false, save_replay: false }
+        Self { seed: 0, actors: None, envs_per_actor: 1, learner_threads: None, precision: None, device: DeviceChoice::Auto, sync: false, save_replay: false, max_abs_obs: 1e6, max_abs_reward: 1e6 }
     }
 }
 
@@ -290,6 +297,11 @@ impl RunConfig {
         if r.learner_threads == Some(0) {
             bail!("--learner-threads must be positive");
         }
+        for (flag, v) in [("--max-abs-obs", r.max_abs_obs), ("--max-abs-reward", r.max_abs_reward)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("{flag} must be a positive finite number (it is {v})");
+            }
+        }
         if let Some(t) = s.target_return
             && !t.is_finite()
         {
@@ -432,6 +444,19 @@ mod tests {
         let err = resolve(&["--env", "pendulum-v1", "--precision", "fp8"], None).unwrap_err();
         assert!(format!("{err:#}").contains("fp8"), "{err:#}");
         assert!(resolve(&["--device", "tpu"], None).is_err());
+        // Finite is not sane: learning rates, replay ratio, sizes and bounds in their ranges.
+        for (args, needle) in [
+            (&["--critic-lr", "1e30"][..], "critic_lr"),
+            (&["--actor-lr", "inf"], "actor_lr"),
+            (&["--actor-lr", "0"], "actor_lr"),
+            (&["--updates-per-step", "1e9"], "updates_per_step"),
+            (&["--batch-size", "5000", "--replay-size", "1000"], "replay_size"),
+            (&["--act-noise", "nan"], "noise"),
+            (&["--max-abs-reward", "0"], "--max-abs-reward"),
+        ] {
+            let err = resolve(&[&["--env", "pendulum-v1"], args].concat(), None).unwrap_err();
+            assert!(format!("{err:#}").contains(needle), "{args:?}: {err:#}");
+        }
         assert_eq!("cuda:3".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(3)));
     }
 }

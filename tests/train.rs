@@ -241,3 +241,27 @@ fn a_multi_seed_run_aggregates_resumes_as_a_whole_and_compares() {
     assert!(!ok && err.contains("/no/such/run"), "{err}");
     let _ = std::fs::remove_dir_all(&run);
 }
+
+/// A schedule whose first update lies past --steps (a minibatch larger than the run) ends with
+/// no update and says so, instead of waiting forever for data the throttle holds back.
+#[test]
+fn a_run_that_cannot_update_still_ends() {
+    let run = scratch("no-updates");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spikerl"))
+        .args(["train", "--env", "pendulum-v1", "--steps", "1500", "--batch-size", "2000", "--start-steps", "100", "--eval-every", "100000", "--eval-episodes", "1", "--quiet", "--out", run.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the run did not end within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("this run only collects") && stdout.contains("1500 env steps, 0 updates"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&run);
+}

@@ -25,7 +25,7 @@ fn rate(device: Device, precision: Precision, batch: usize, updates: usize, thre
     let mut run = |n: usize| {
         for _ in 0..n {
             rb.sample_into(batch, &mut rng, &mut mb);
-            td3.update(&mb);
+            td3.update(&mb).expect("finite parameters");
         }
         td3.stats().unwrap().critic_loss // synchronises a GPU
     };

@@ -5,6 +5,11 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use spikerl_snn::{Encoding, PopSanSpec, SnnError};
 
+/// The largest learning rate accepted.
+pub const MAX_LEARNING_RATE: f64 = 1.0;
+/// The largest replay ratio accepted (REDQ, among the highest in use, takes 20).
+pub const MAX_UPDATES_PER_STEP: f64 = 100.0;
+
 /// TD3's hyperparameters (Fujimoto et al. 2018, with PopSAN/SpikeRL's values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default, deny_unknown_fields)]
@@ -116,6 +121,11 @@ impl Default for Td3Config {
 }
 
 impl Td3Config {
+    /// Env steps before the first update: `update_after`, or more if a minibatch needs more.
+    pub fn updates_start(&self) -> u64 {
+        self.update_after.max(self.batch_size as u64)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let bad = |what: &str| Err(format!("invalid TD3 config: {what}"));
         if !(0.0..1.0).contains(&self.gamma) {
@@ -124,17 +134,24 @@ impl Td3Config {
         if !(0.0..=1.0).contains(&self.polyak) {
             return bad("polyak must be in [0, 1]");
         }
-        if !(self.actor_lr > 0.0 && self.critic_lr > 0.0) {
-            return bad("learning rates must be positive");
+        for (name, lr) in [("actor_lr", self.actor_lr), ("critic_lr", self.critic_lr), ("proxy_lr", self.proxy_lr)] {
+            // Adam moves each parameter by about lr per step: beyond 1 no network survives.
+            if !(lr > 0.0 && lr <= MAX_LEARNING_RATE) {
+                return Err(format!("invalid TD3 config: {name} must be in (0, {MAX_LEARNING_RATE}] (it is {lr})"));
+            }
         }
         if self.batch_size == 0 || self.replay_size == 0 || self.update_every == 0 || self.policy_delay == 0 {
             return bad("batch_size, replay_size, update_every and policy_delay must be positive");
         }
-        if !(self.updates_per_step >= 0.0 && self.updates_per_step.is_finite()) {
-            return bad("updates_per_step must be ≥ 0");
+        if self.batch_size > self.replay_size {
+            return Err(format!("invalid TD3 config: batch_size {} exceeds replay_size {}", self.batch_size, self.replay_size));
         }
-        if !(self.act_noise >= 0.0 && self.target_noise >= 0.0 && self.noise_clip >= 0.0) {
-            return bad("noise scales must be ≥ 0");
+        if !(self.updates_per_step >= 0.0 && self.updates_per_step <= MAX_UPDATES_PER_STEP) {
+            return Err(format!("invalid TD3 config: updates_per_step must be in [0, {MAX_UPDATES_PER_STEP}] (it is {})", self.updates_per_step));
+        }
+        let noise = [self.act_noise, self.target_noise, self.noise_clip];
+        if !noise.iter().all(|n| *n >= 0.0 && n.is_finite()) {
+            return bad("noise scales must be finite and ≥ 0");
         }
         if !(self.membrane_reg >= 0.0 && self.membrane_reg.is_finite()) {
             return bad("membrane_reg must be a finite number ≥ 0");
@@ -143,8 +160,8 @@ impl Td3Config {
             return bad("critic_hidden needs at least one non-empty layer");
         }
         if self.target_actor == TargetActor::Proxy {
-            if self.proxy_steps == 0 || !(self.proxy_lr > 0.0 && self.proxy_lr.is_finite()) {
-                return bad("a proxy target needs proxy_steps ≥ 1 and a positive proxy_lr");
+            if self.proxy_steps == 0 || self.proxy_steps > 100 {
+                return bad("a proxy target takes 1 to 100 proxy_steps per update");
             }
             if self.proxy_hidden.is_empty() || self.proxy_hidden.contains(&0) {
                 return bad("proxy_hidden needs at least one non-empty layer");

@@ -32,9 +32,13 @@ pub trait Agent {
     fn config(&self) -> &Td3Config;
     fn spec(&self) -> &PopSanSpec;
     /// One TD3 update on `mb`.
-    fn update(&mut self, mb: &Minibatch);
-    /// Updates so far.
+    /// One update; a non-finite loss or gradient skips its step (nothing moves), non-finite
+    /// parameters after a step are an error the run cannot go on from.
+    fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, Diverged>;
+    /// Updates so far (skipped ones included).
     fn updates(&self) -> u64;
+    /// Steps skipped so far for a non-finite loss or gradient.
+    fn skipped_steps(&self) -> u64;
     /// The running observation statistics (the actors normalise with them too).
     fn normalizer_mut(&mut self) -> &mut Normalizer;
     /// The learner's random generator (replay sampling, target noise), saved in checkpoints.
@@ -133,6 +137,24 @@ pub struct Td3State {
     pub proxy: Option<(Vec<f32>, AdamState)>,
 }
 
+/// What became of an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Every step it owed was taken.
+    Applied,
+    /// A loss or gradient was not finite: the critics' step (and with it the update) or the
+    /// actor's step was skipped, its parameters unmoved.
+    Skipped,
+}
+
+/// Parameters that left the finite numbers: the learner cannot continue from them.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the parameters of the {net} became non-finite at update {update} after a step along a finite gradient (a step too large: lower the learning rates)")]
+pub struct Diverged {
+    pub net: &'static str,
+    pub update: u64,
+}
+
 /// Adam's first and second moments and its step count.
 pub type AdamState = (Vec<f32>, Vec<f32>, i64);
 
@@ -149,6 +171,7 @@ pub struct Td3<K: Kernels> {
     normalizer: Normalizer,
     rng: SplitMix,
     updates: u64,
+    skipped: u64,
     last: Option<Losses<K::Vector>>,
     /// Summed actor activity of the shards' actor passes since the last read, and their count.
     activity: Option<(K::Vector, usize)>,
@@ -176,6 +199,7 @@ impl<K: Kernels> Td3<K> {
             normalizer: Normalizer::new(spec.obs_dim),
             rng: SplitMix::new(seed ^ 0x0005_EED0_F7D3),
             updates: 0,
+            skipped: 0,
             last: None,
             activity: None,
             threads: LearnerThreads::new(threads.max(1) - 1),
@@ -187,7 +211,7 @@ impl<K: Kernels> Td3<K> {
     }
 
     /// One TD3 update on `mb`.
-    pub fn update(&mut self, mb: &Minibatch) {
+    pub fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, Diverged> {
         let c = self.config.clone();
         let (batch, act_dim) = (mb.rew.len(), self.spec.act_dim);
         // Random draws for the whole batch, in one order, whatever the thread count.
@@ -202,12 +226,18 @@ impl<K: Kernels> Td3<K> {
 
         // Proxy target (Xu et al. 2025): before the critics learn, the ANN the targets act with
         // takes proxy_steps Adam steps towards the spiking actor's actions at x'.
-        let proxy_loss = self.proxy.is_some().then(|| self.step_proxy(&x2, mb.rew.len(), c.proxy_steps));
+        let proxy_loss = self.proxy.is_some().then(|| self.step_proxy(&x2, mb.rew.len(), c.proxy_steps)).transpose()?;
 
-        // Critics: one Adam step along ∇L_Q.
+        // Critics: one Adam step along ∇L_Q — none if the loss or its gradient is not finite.
         let critics = self.across_threads(&shards, scale, critic_pass::<K>);
-        self.kernels.adam_step(&mut self.critic_adam, &mut self.critic, &critics.grad);
         self.updates += 1;
+        if !(self.kernels.all_finite(&critics.loss) && self.kernels.all_finite(&critics.grad)) {
+            self.skipped += 1;
+            return Ok(UpdateOutcome::Skipped);
+        }
+        self.kernels.adam_step(&mut self.critic_adam, &mut self.critic, &critics.grad);
+        self.check_finite(&self.critic, "critics")?;
+        let mut outcome = UpdateOutcome::Applied;
 
         // Every policy_delay updates: the actor's Adam step along ∇L_π (through the critic just
         // stepped), then both targets follow.
@@ -223,19 +253,31 @@ impl<K: Kernels> Td3<K> {
                     None => self.activity = Some((a, shards.len())),
                 }
             }
-            self.kernels.adam_step(&mut self.actor_adam, &mut self.actor, &actor.grad);
+            if self.kernels.all_finite(&actor.loss) && self.kernels.all_finite(&actor.grad) {
+                self.kernels.adam_step(&mut self.actor_adam, &mut self.actor, &actor.grad);
+                self.check_finite(&self.actor, "spiking actor")?;
+                actor_loss = Some(actor.loss);
+            } else {
+                self.skipped += 1;
+                outcome = UpdateOutcome::Skipped;
+            }
             let w = (1.0 - c.polyak) as f32;
             self.kernels.lerp(&mut self.actor_target, &self.actor, w);
             self.kernels.lerp(&mut self.critic_target, &self.critic, w);
-            actor_loss = Some(actor.loss);
         }
         let previous_actor_loss = self.last.take().and_then(|l| l.actor);
         self.last = Some(Losses { critic: critics.loss, actor: actor_loss.or(previous_actor_loss), q_mean: critics.q_mean.expect("the critic pass reports Q"), proxy: proxy_loss });
+        Ok(outcome)
+    }
+
+    fn check_finite(&self, params: &K::Vector, net: &'static str) -> Result<(), Diverged> {
+        if self.kernels.all_finite(params) { Ok(()) } else { Err(Diverged { net, update: self.updates }) }
     }
 
     /// `steps` Adam steps of the proxy on `L = Σ (proxy(x') − π(x'))² / (B·act_dim)`, the
-    /// spiking actor's actions taken once; the loss after the last step's forward pass.
-    fn step_proxy(&mut self, x2: &[f32], batch: usize, steps: u64) -> K::Vector {
+    /// spiking actor's actions taken once; the loss after the last step's forward pass. A
+    /// non-finite gradient ends the steps early.
+    fn step_proxy(&mut self, x2: &[f32], batch: usize, steps: u64) -> Result<K::Vector, Diverged> {
         let uniforms = self.encoder_uniforms(batch);
         let k = &*self.kernels;
         let x2 = k.upload(x2);
@@ -248,10 +290,16 @@ impl<K: Kernels> Td3<K> {
             let (a, tape) = k.proxy_forward(params, &x2);
             let diff = k.sub(&a, &target);
             let grad = k.proxy_backward(params, &tape, &k.scale(&diff, 2.0 / n));
-            k.adam_step(adam, params, &grad);
             loss = Some(k.scale(&k.sum_squares(&diff), 1.0 / n));
+            if !k.all_finite(&grad) {
+                break;
+            }
+            k.adam_step(adam, params, &grad);
+            if !k.all_finite(params) {
+                return Err(Diverged { net: "proxy target actor", update: self.updates });
+            }
         }
-        loss.expect("at least one proxy step")
+        Ok(loss.expect("at least one proxy step"))
     }
 
     /// `clip((o − μ)/σ, ±3)` for rows of observations.
@@ -440,12 +488,16 @@ impl<K: Kernels> Agent for Td3<K> {
         &self.spec
     }
 
-    fn update(&mut self, mb: &Minibatch) {
+    fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, Diverged> {
         Td3::update(self, mb)
     }
 
     fn updates(&self) -> u64 {
         self.updates
+    }
+
+    fn skipped_steps(&self) -> u64 {
+        self.skipped
     }
 
     fn normalizer_mut(&mut self) -> &mut Normalizer {
@@ -556,8 +608,8 @@ mod tests {
         let mut mb = Minibatch::default();
         for _ in 0..updates {
             rb.sample_into(33, &mut rng, &mut mb);
-            a.update(&mb);
-            b.update(&mb);
+            a.update(&mb).unwrap();
+            b.update(&mb).unwrap();
         }
         let (sa, sb) = (a.state(), b.state());
         assert_eq!(sa.rng, sb.rng, "same random draws");
@@ -620,11 +672,11 @@ mod tests {
         let (rb, mut rng) = replay(7);
         let mut mb = Minibatch::default();
         rb.sample_into(33, &mut rng, &mut mb);
-        cpu.update(&mb);
+        cpu.update(&mb).unwrap();
         let first = cpu.stats().unwrap().proxy_loss.expect("the proxy's loss");
         for _ in 0..60 {
             rb.sample_into(33, &mut rng, &mut mb);
-            cpu.update(&mb);
+            cpu.update(&mb).unwrap();
         }
         let last = cpu.stats().unwrap().proxy_loss.unwrap();
         assert!(first > 0.1 && last < 0.1 * first, "the proxy's distance to the spiking actor: {first} → {last}");
@@ -643,11 +695,11 @@ mod tests {
         let mut mb = Minibatch::default();
         rb.sample_into(33, &mut rng, &mut mb);
         let start = td3.state();
-        td3.update(&mb);
+        td3.update(&mb).unwrap();
         let critic_step = td3.state();
         assert_eq!(critic_step.critic_target, start.critic_target, "no target update without an actor step");
         assert_ne!(critic_step.critic, start.critic);
-        td3.update(&mb);
+        td3.update(&mb).unwrap();
         let actor_step = td3.state();
         // One actor update, two shards: the actor's activity of those passes, read once.
         let a = td3.take_activity().expect("an actor update happened");
@@ -661,5 +713,36 @@ mod tests {
         assert!(follows(&critic_step.critic_target, &actor_step.critic_target, &actor_step.critic));
         assert!(follows(&critic_step.actor_target, &actor_step.actor_target, &actor_step.actor));
         assert_ne!(actor_step.actor_target, critic_step.actor_target);
+    }
+
+    /// A minibatch whose rewards overflow the critics' loss (3e38, finite) moves nothing and
+    /// is counted; the next sane minibatch updates as usual. Parameters a step made
+    /// non-finite are an error, on both backends.
+    #[test]
+    fn a_non_finite_loss_skips_the_step_and_non_finite_parameters_are_an_error() {
+        for device in [Device::Cpu, Device::Cuda(0)].into_iter().filter(|d| *d == Device::Cpu || tch::Cuda::is_available()) {
+            let config = Td3Config { batch_size: 33, replay_size: 1000, policy_delay: 1, ..Td3Config::default() };
+            let spec = ActorConfig::default().spec(4, 2, 1.0).unwrap();
+            let mut td3 = build(config.clone(), spec.clone(), Surrogate::Rectangle, device, Precision::F32, 9, 2).unwrap();
+            let (rb, mut rng) = replay(6);
+            let mut mb = Minibatch::default();
+            rb.sample_into(33, &mut rng, &mut mb);
+            let before = td3.state();
+            let mut hostile = mb.clone();
+            hostile.rew.iter_mut().for_each(|r| *r = 3e38);
+            assert_eq!(td3.update(&hostile).unwrap(), UpdateOutcome::Skipped, "{device:?}");
+            let after = td3.state();
+            assert_eq!((after.critic == before.critic, after.actor == before.actor, td3.skipped_steps(), td3.updates()), (true, true, 1, 1), "{device:?}");
+            assert_eq!(td3.update(&mb).unwrap(), UpdateOutcome::Applied, "{device:?}");
+            assert_ne!(td3.state().critic, before.critic);
+
+            // A finite gradient, but Adam's moments say step by 3e38 / 1e-8: the step is not.
+            let mut state = td3.state();
+            state.critic_adam.0.iter_mut().for_each(|m| *m = 3e38);
+            state.critic_adam.1.iter_mut().for_each(|v| *v = 0.0);
+            td3.load_state(state).unwrap();
+            let err = td3.update(&mb).map(|_| ()).unwrap_err();
+            assert!(err.to_string().contains("critics"), "{err}");
+        }
     }
 }

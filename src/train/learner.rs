@@ -6,10 +6,14 @@ use std::collections::VecDeque;
 use anyhow::{Result, bail};
 use spikerl_learner::checkpoint::{Checkpoint, ReplayState};
 use spikerl_learner::prelude::*;
+use spikerl_learner::UpdateOutcome;
 use spikerl_net::{EpisodeSummary, TransitionBatch};
 use spikerl_snn::ParamSet;
 
 use super::Run;
+
+/// Updates skipped in a row (non-finite losses or gradients) after which a run stops.
+pub const MAX_SKIPPED_IN_A_ROW: u32 = 100;
 
 pub struct Learner {
     pub td3: Box<dyn Agent>,
@@ -22,6 +26,42 @@ pub struct Learner {
     recent: VecDeque<EpisodeSummary>,
     lag_sum: u64,
     lag_batches: u64,
+    limits: IntakeLimits,
+    skipped_in_a_row: u32,
+    /// Batches [`Learner::ingest`] refused this session.
+    pub refused_batches: u64,
+}
+
+/// What a batch may hold beyond its shape: actions inside the task's action space, and
+/// observations and rewards within the run's bounds.
+struct IntakeLimits {
+    action_space: spikerl_envs::BoxSpace,
+    max_abs_obs: f32,
+    max_abs_reward: f32,
+}
+
+impl IntakeLimits {
+    fn check(&self, batch: &TransitionBatch) -> Result<(), String> {
+        let (low, high) = (&self.action_space.low, &self.action_space.high);
+        for (i, a) in batch.act.iter().enumerate() {
+            let k = i % low.len();
+            // Actors clip in f32, as the bounds are; a rounding step of slack.
+            let slack = 1e-5 * (high[k] - low[k]).abs().max(1.0);
+            if !(*a >= low[k] - slack && *a <= high[k] + slack) {
+                return Err(format!("action component {k} = {a} lies outside the action space [{}, {}]", low[k], high[k]));
+            }
+        }
+        if let Some(o) = batch.obs.iter().chain(&batch.next_obs).find(|o| o.abs() > self.max_abs_obs) {
+            return Err(format!("observation component {o} lies beyond ±{} (--max-abs-obs)", self.max_abs_obs));
+        }
+        if let Some(r) = batch.rew.iter().find(|r| r.abs() > self.max_abs_reward) {
+            return Err(format!("reward {r} lies beyond ±{} (--max-abs-reward)", self.max_abs_reward));
+        }
+        if batch.episodes.iter().any(|e| !e.ret.is_finite()) {
+            return Err("an episode summary's return is not finite".into());
+        }
+        Ok(())
+    }
 }
 
 impl Learner {
@@ -31,13 +71,17 @@ impl Learner {
         let threads = c.runtime.learner_threads.unwrap_or_else(super::cores);
         let td3 = build(c.algorithm.clone(), spec, c.actor.surrogate, run.device, run.precision, c.runtime.seed, threads).map_err(anyhow::Error::msg)?;
         let replay = ReplayBuffer::new(run.task.obs_dim, run.task.act_dim, c.algorithm.replay_size);
-        Ok(Self { td3, replay, minibatch: Minibatch::default(), env_steps: 0, episodes: 0, version: 0, recent: VecDeque::new(), lag_sum: 0, lag_batches: 0 })
+        let limits = IntakeLimits { action_space: run.task.action_space.clone(), max_abs_obs: c.runtime.max_abs_obs as f32, max_abs_reward: c.runtime.max_abs_reward as f32 };
+        Ok(Self { td3, replay, minibatch: Minibatch::default(), env_steps: 0, episodes: 0, version: 0, recent: VecDeque::new(), lag_sum: 0, lag_batches: 0, limits, skipped_in_a_row: 0, refused_batches: 0 })
     }
 
-    /// Puts a batch into replay (all of it or, if it is malformed, none of it).
+    /// Puts a batch into replay (all of it or, if it is malformed or out of bounds, none of it).
     pub fn ingest(&mut self, batch: &TransitionBatch) -> Result<(), String> {
         let (od, ad) = self.replay.dims();
-        batch.validate(od, ad)?;
+        if let Err(e) = batch.validate(od, ad).and_then(|()| self.limits.check(batch)) {
+            self.refused_batches += 1;
+            return Err(e);
+        }
         for i in 0..batch.len() {
             self.replay.push(&batch.obs[i * od..(i + 1) * od], &batch.act[i * ad..(i + 1) * ad], batch.rew[i], &batch.next_obs[i * od..(i + 1) * od], batch.done[i]);
         }
@@ -57,11 +101,26 @@ impl Learner {
         Ok(())
     }
 
-    pub fn update(&mut self) {
+    /// One TD3 update on a fresh minibatch. Fails when the parameters became non-finite, or
+    /// after [`MAX_SKIPPED_IN_A_ROW`] updates in a row skipped for non-finite losses or
+    /// gradients: the run stops there, its last checkpoint the last good state.
+    pub fn update(&mut self) -> Result<()> {
         let batch = self.td3.config().batch_size;
         // Sampling draws from the learner's generator, which checkpoints hold.
         self.replay.sample_into(batch, self.td3.rng_mut(), &mut self.minibatch);
-        self.td3.update(&self.minibatch);
+        match self.td3.update(&self.minibatch)? {
+            UpdateOutcome::Applied => self.skipped_in_a_row = 0,
+            UpdateOutcome::Skipped => {
+                self.skipped_in_a_row += 1;
+                if self.skipped_in_a_row == 1 || self.td3.skipped_steps().is_multiple_of(100) {
+                    tracing::warn!("update {}: a non-finite loss or gradient, step skipped ({} so far)", self.td3.updates(), self.td3.skipped_steps());
+                }
+                if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW {
+                    bail!("{MAX_SKIPPED_IN_A_ROW} updates in a row had a non-finite loss or gradient (at update {}): the replay data or the hyperparameters make TD3 diverge", self.td3.updates());
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn updates(&self) -> u64 {
@@ -79,10 +138,11 @@ impl Learner {
         self.params()
     }
 
-    /// Updates owed for the data so far: `updates_per_step` per env step after `update_after`.
+    /// Updates owed for the data so far: `updates_per_step` per env step after `update_after`,
+    /// none before a minibatch's worth is in replay.
     pub fn updates_due(&self) -> u64 {
         let c = self.td3.config();
-        if self.env_steps < c.update_after || self.replay.len() < c.batch_size {
+        if self.env_steps < c.updates_start() || self.replay.len() < c.batch_size {
             return 0;
         }
         ((self.env_steps - c.update_after) as f64 * c.updates_per_step) as u64
@@ -147,8 +207,36 @@ impl Learner {
             r.q_mean = Some(s.q_mean);
             r.proxy_loss = s.proxy_loss;
         }
+        r.skipped_steps = Some(self.td3.skipped_steps()).filter(|&n| n > 0);
+        r.refused_batches = Some(self.refused_batches).filter(|&n| n > 0);
         r.actor_activity = self.td3.take_activity();
         r.policy_lag = self.take_policy_lag();
         r.param_version = Some(self.version);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(act: [f32; 2], obs: f32, rew: f32) -> TransitionBatch {
+        TransitionBatch { obs_dim: 1, act_dim: 2, obs: vec![obs], act: act.to_vec(), rew: vec![rew], next_obs: vec![0.0], done: vec![false], ..Default::default() }
+    }
+
+    /// Finite is not sane: actions outside the action space, observations and rewards beyond
+    /// the run's bounds are refused with the reason, the rest accepted.
+    #[test]
+    fn intake_refuses_what_the_task_cannot_produce() {
+        let limits = IntakeLimits { action_space: spikerl_envs::BoxSpace { low: vec![-1.0, -0.4], high: vec![1.0, 0.4] }, max_abs_obs: 100.0, max_abs_reward: 10.0 };
+        assert!(limits.check(&batch([1.0, -0.4], -100.0, 10.0)).is_ok(), "the bounds themselves are inside");
+        for (b, reason) in [
+            (batch([3e38, 0.0], 0.0, 0.0), "action component 0"),
+            (batch([0.0, 0.41], 0.0, 0.0), "action component 1"),
+            (batch([0.0, 0.0], 101.0, 0.0), "--max-abs-obs"),
+            (batch([0.0, 0.0], 0.0, -3e38), "--max-abs-reward"),
+        ] {
+            let err = limits.check(&b).unwrap_err();
+            assert!(err.contains(reason), "{err}");
+        }
     }
 }

@@ -28,20 +28,21 @@ pub use learner::Learner;
 
 use crate::config::RunConfig;
 
-/// The task's dimensions, as the learner's networks need them.
-#[derive(Debug, Clone, Copy)]
+/// The task's dimensions and action space, as the learner's networks and its intake need them.
+#[derive(Debug, Clone)]
 pub struct TaskShape {
     pub obs_dim: usize,
     pub act_dim: usize,
     /// The largest |action| (the spiking actor's output scale).
     pub act_limit: f32,
+    pub action_space: spikerl_envs::BoxSpace,
 }
 
 impl TaskShape {
     pub fn of(env_id: &str) -> Result<Self> {
         let env = spikerl_envs::make(env_id)?;
         let s = env.spec();
-        Ok(Self { obs_dim: s.obs_dim(), act_dim: s.act_dim(), act_limit: s.action_space.max_abs() })
+        Ok(Self { obs_dim: s.obs_dim(), act_dim: s.act_dim(), act_limit: s.action_space.max_abs(), action_space: s.action_space.clone() })
     }
 }
 
@@ -134,6 +135,10 @@ pub fn train(mut run: Run) -> Result<RunSummary> {
     let mut out = output::RunOutput::open(&run.out, run.config.schedule.steps, start, run.progress)?;
     out.warn_dead_output = run.config.actor.surrogate == spikerl_learner::Surrogate::Rectangle;
     out.println(report::banner(&run, resume.as_ref()));
+    let (a, steps) = (&run.config.algorithm, run.config.schedule.steps);
+    if a.updates_per_step > 0.0 && a.updates_start() >= steps {
+        out.println(format!("note: updates start after {} env steps (the larger of --update-after {} and --batch-size {}), not before --steps {steps}: this run only collects", a.updates_start(), a.update_after, a.batch_size));
+    }
     let summary = if run.config.runtime.sync { sync::run(&run, &mut out, resume)? } else { runtime::run(&run, &mut out, resume)? };
     out.finish();
     if !out.evals.is_empty() {

@@ -36,6 +36,12 @@ pub struct MetricsRecord {
     /// `--target-actor proxy`: the proxy's mean squared distance to the spiking actor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_loss: Option<f64>,
+    /// Optimiser steps skipped so far for a non-finite loss or gradient (when any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_steps: Option<u64>,
+    /// Batches refused at intake so far: malformed, or outside the task's bounds (when any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_batches: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_lag: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -61,9 +61,9 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
     let steps_per_env = (BATCH_TRANSITIONS / envs).max(1);
     let budget = Budget {
         updates_per_step: c.algorithm.updates_per_step,
-        update_after: c.algorithm.update_after,
+        update_after: c.algorithm.updates_start(),
         slack: (2 * run.actors as u64 * (steps_per_env * envs) as u64).max(c.algorithm.update_every),
-        refill_until: if learner.replay.is_empty() { learner.env_steps + c.algorithm.update_after } else { 0 },
+        refill_until: if learner.replay.is_empty() { learner.env_steps + c.algorithm.updates_start() } else { 0 },
         end: c.schedule.steps.div_ceil(envs as u64) * envs as u64,
     };
 
@@ -149,7 +149,7 @@ fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, transports: &mut
         }
         let done = learner.env_steps >= s.steps || stop_requested();
         if learner.updates() < learner.updates_due() && !stop_requested() {
-            learner.update();
+            learner.update()?;
             if learner.updates() - last_publish >= s.publish_every {
                 let params = learner.publish();
                 for t in transports.iter_mut() {

@@ -40,7 +40,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
         learner.ingest(&batch).map_err(anyhow::Error::msg)?;
         let before = learner.updates();
         while learner.updates() < learner.updates_due() {
-            learner.update();
+            learner.update()?;
         }
         if learner.updates() > before {
             worker.set_policy(&learner.publish())?;

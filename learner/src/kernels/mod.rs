@@ -80,6 +80,8 @@ pub trait Kernels: Send + Sync + 'static {
     fn sum_squares(&self, a: &Self::Vector) -> Self::Vector;
     /// `a += b` (learner threads' partial gradients and losses).
     fn add_assign(&self, a: &mut Self::Vector, b: &Self::Vector);
+    /// Whether every element is finite.
+    fn all_finite(&self, a: &Self::Vector) -> bool;
 
     /// One Adam step of `params` along `grad` (see [`Adam`]).
     fn adam_step(&self, adam: &mut Adam<Self::Vector>, params: &mut Self::Vector, grad: &Self::Vector);

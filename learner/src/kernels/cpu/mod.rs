@@ -166,6 +166,10 @@ impl Kernels for CpuKernels {
         Arc::new(vec![a.iter().map(|x| x * x).sum()])
     }
 
+    fn all_finite(&self, a: &Self::Vector) -> bool {
+        a.iter().all(|x| x.is_finite())
+    }
+
     fn add_assign(&self, a: &mut Self::Vector, b: &Self::Vector) {
         let a = Arc::make_mut(a);
         simd::dispatch(#[inline(always)] || a.iter_mut().zip(b.iter()).for_each(|(a, b)| *a += b));

@@ -174,6 +174,10 @@ impl Kernels for TchKernels {
         a.square().sum(Kind::Float)
     }
 
+    fn all_finite(&self, a: &Tensor) -> bool {
+        a.isfinite().all().int64_value(&[]) != 0
+    }
+
     fn add_assign(&self, a: &mut Tensor, b: &Tensor) {
         *a = &*a + b;
     }
