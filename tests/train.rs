@@ -265,3 +265,22 @@ fn a_run_that_cannot_update_still_ends() {
     assert!(out.status.success() && stdout.contains("this run only collects") && stdout.contains("1500 env steps, 0 updates"), "{stdout}");
     let _ = std::fs::remove_dir_all(&run);
 }
+
+/// A checkpoint whose stored replay size was altered to 4e9 still evaluates, and resuming it
+/// is a clear error naming --replay-size, not an allocator abort.
+#[test]
+fn resuming_a_checkpoint_too_large_for_the_machine_is_a_clear_error() {
+    let run = scratch("huge-replay");
+    let r = run.to_str().unwrap();
+    let (ok, _, err) = spikerl(&["train", "--env", "pendulum-v1", "--steps", "300", "--start-steps", "100", "--update-after", "100", "--eval-episodes", "1", "--quiet", "--out", r]);
+    assert!(ok, "{err}");
+    let path = run.join("checkpoint.bin");
+    let mut ck = spikerl_learner::checkpoint::Checkpoint::load(&path).unwrap();
+    ck.algorithm.replay_size = 4_000_000_000;
+    ck.save(&path).unwrap();
+    let (ok, out, err) = spikerl(&["eval", "--checkpoint", path.to_str().unwrap(), "--env", "pendulum-v1", "--episodes", "1"]);
+    assert!(ok && out.contains("Pendulum-v1: 1 episodes"), "{out}{err}");
+    let (ok, _, err) = spikerl(&["train", "--resume", path.to_str().unwrap(), "--steps", "600", "--quiet"]);
+    assert!(!ok && err.contains("--replay-size") && !err.contains("memory allocation"), "{err}");
+    let _ = std::fs::remove_dir_all(&run);
+}

@@ -29,20 +29,30 @@ pub struct ReplayBuffer {
 }
 
 impl ReplayBuffer {
+    /// A buffer that fits in memory (tests and benchmarks); see [`ReplayBuffer::try_new`].
     pub fn new(obs_dim: usize, act_dim: usize, capacity: usize) -> Self {
-        assert!(capacity > 0, "replay capacity must be positive");
-        Self {
-            obs_dim,
-            act_dim,
-            capacity,
-            len: 0,
-            next: 0,
-            obs: vec![0.0; capacity * obs_dim],
-            act: vec![0.0; capacity * act_dim],
-            rew: vec![0.0; capacity],
-            next_obs: vec![0.0; capacity * obs_dim],
-            done: vec![0.0; capacity],
+        Self::try_new(obs_dim, act_dim, capacity).expect("a replay buffer that fits in memory")
+    }
+
+    /// A buffer of `capacity` transitions, or why it cannot be had (zero capacity, or memory
+    /// the allocator refuses) — never an abort.
+    pub fn try_new(obs_dim: usize, act_dim: usize, capacity: usize) -> Result<Self, String> {
+        if capacity == 0 {
+            return Err("replay capacity must be positive".into());
         }
+        let zeros = |per_row: usize| -> Result<Vec<f32>, String> {
+            let n = capacity.checked_mul(per_row).ok_or("replay size overflows")?;
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| format!("cannot allocate a replay buffer of {capacity} transitions ({:.1} GB)", Self::bytes(obs_dim, act_dim, capacity) as f64 / 1e9))?;
+            v.resize(n, 0.0);
+            Ok(v)
+        };
+        Ok(Self { obs_dim, act_dim, capacity, len: 0, next: 0, obs: zeros(obs_dim)?, act: zeros(act_dim)?, rew: zeros(1)?, next_obs: zeros(obs_dim)?, done: zeros(1)? })
+    }
+
+    /// Bytes a buffer of `capacity` transitions of these dimensions holds.
+    pub fn bytes(obs_dim: usize, act_dim: usize, capacity: usize) -> u128 {
+        capacity as u128 * (2 * obs_dim + act_dim + 2) as u128 * 4
     }
 
     pub fn len(&self) -> usize {
@@ -101,13 +111,14 @@ impl ReplayBuffer {
     /// Restores [`ReplayBuffer::to_parts`]; every length is checked.
     pub fn from_parts(obs_dim: usize, act_dim: usize, capacity: usize, len: usize, next: usize, parts: [Vec<f32>; 5]) -> Result<Self, String> {
         let [obs, act, rew, next_obs, done] = parts;
+        let rows = |per_row: usize| capacity as u128 * per_row as u128;
         let ok = capacity > 0
             && len <= capacity
             && next < capacity
-            && obs.len() == capacity * obs_dim
-            && act.len() == capacity * act_dim
+            && obs.len() as u128 == rows(obs_dim)
+            && act.len() as u128 == rows(act_dim)
             && rew.len() == capacity
-            && next_obs.len() == capacity * obs_dim
+            && next_obs.len() as u128 == rows(obs_dim)
             && done.len() == capacity;
         if !ok {
             return Err(format!("replay buffer sizes do not match capacity {capacity} × ({obs_dim}, {act_dim})"));

@@ -4,6 +4,14 @@ use bincode::{Decode, Encode};
 
 use crate::SnnError;
 
+/// Bounds a spec must keep (see [`PopSanSpec::validate`]).
+pub const MAX_TIMESTEPS: usize = 1000;
+pub const MAX_LAYERS: usize = 16;
+pub const MAX_WIDTH: usize = 65_536;
+pub const MAX_POPULATION: usize = 1024;
+/// 256 M weights (1 GB in f32).
+pub const MAX_WEIGHTS: u64 = 1 << 28;
+
 /// How observations become spikes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -85,6 +93,18 @@ impl PopSanSpec {
         }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
             return bad("at least one hidden layer, each with neurons");
+        }
+        // Far beyond any published spiking actor, and small enough that sizes never overflow.
+        if self.obs_dim > MAX_WIDTH || self.act_dim > MAX_WIDTH || self.encoder_pop > MAX_POPULATION || self.decoder_pop > MAX_POPULATION {
+            return Err(SnnError::Spec(format!("at most {MAX_WIDTH} observation and action dimensions and {MAX_POPULATION} neurons per population")));
+        }
+        if self.timesteps > MAX_TIMESTEPS || self.hidden.len() > MAX_LAYERS || self.hidden.iter().any(|&n| n > MAX_WIDTH) {
+            return Err(SnnError::Spec(format!("at most {MAX_TIMESTEPS} timesteps and {MAX_LAYERS} hidden layers of at most {MAX_WIDTH} neurons (asked: {} timesteps, layers {:?})", self.timesteps, self.hidden)));
+        }
+        let sizes = self.layer_sizes();
+        let weights: u64 = sizes.windows(2).map(|w| w[0] as u64 * w[1] as u64).sum();
+        if weights > MAX_WEIGHTS {
+            return Err(SnnError::Spec(format!("{weights} synaptic weights; at most {MAX_WEIGHTS}")));
         }
         let finite = [self.act_limit, self.std, self.threshold, self.current_decay, self.voltage_decay, self.encoder_threshold];
         if finite.iter().any(|x| !x.is_finite()) || self.std <= 0.0 || self.act_limit <= 0.0 {

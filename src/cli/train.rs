@@ -25,9 +25,9 @@ pub struct TrainArgs {
     /// report.md; flags given override it [default: none, the task's preset].
     #[arg(long, help_heading = "Files")]
     pub config: Option<PathBuf>,
-    /// Continue from a checkpoint: its hyperparameters, actor shape and seed are kept, and its
-    /// precision unless --precision is given; raise --steps past its env steps [default: a new
-    /// run].
+    /// Continue from a checkpoint: its task (unless --env names one), hyperparameters, actor
+    /// shape and seed are kept, and its precision unless --precision is given; raise --steps
+    /// past its env steps [default: a new run].
     #[arg(long, help_heading = "Files")]
     pub resume: Option<PathBuf>,
     /// No progress bar (progress still goes to metrics.jsonl).
@@ -136,7 +136,15 @@ fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, re
     }
     // A registered task by its canonical id; an MJCF file by its path (every actor makes it
     // from there).
-    let given = &RunConfig::requested_env(&args.run, matches, args.config.as_deref())?;
+    let mut given = RunConfig::requested_env(&args.run, matches, args.config.as_deref())?;
+    // A checkpoint resumes on its own task unless one is named.
+    if let Some(ck) = &args.resume
+        && matches.value_source("env") != Some(clap::parser::ValueSource::CommandLine)
+        && args.config.is_none()
+    {
+        given = spikerl_learner::checkpoint::Checkpoint::load(ck)?.env_id;
+    }
+    let given = &given;
     let probe = spikerl_envs::make(given)?;
     let registered = spikerl_envs::make(&probe.spec().id).is_ok();
     let env = if registered { probe.spec().id.clone() } else { given.clone() };

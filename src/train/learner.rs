@@ -70,7 +70,7 @@ impl Learner {
         let spec = c.actor.spec(run.task.obs_dim, run.task.act_dim, run.task.act_limit)?;
         let threads = c.runtime.learner_threads.unwrap_or_else(super::cores);
         let td3 = build(c.algorithm.clone(), spec, c.actor.surrogate, run.device, run.precision, c.runtime.seed, threads).map_err(anyhow::Error::msg)?;
-        let replay = ReplayBuffer::new(run.task.obs_dim, run.task.act_dim, c.algorithm.replay_size);
+        let replay = ReplayBuffer::try_new(run.task.obs_dim, run.task.act_dim, c.algorithm.replay_size).map_err(anyhow::Error::msg)?;
         let limits = IntakeLimits { action_space: run.task.action_space.clone(), max_abs_obs: c.runtime.max_abs_obs as f32, max_abs_reward: c.runtime.max_abs_reward as f32 };
         Ok(Self { td3, replay, minibatch: Minibatch::default(), env_steps: 0, episodes: 0, version: 0, recent: VecDeque::new(), lag_sum: 0, lag_batches: 0, limits, skipped_in_a_row: 0, refused_batches: 0 })
     }

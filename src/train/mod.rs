@@ -11,6 +11,7 @@
 pub mod checkpoints;
 pub mod evaluator;
 pub mod learner;
+pub mod memory;
 pub mod output;
 pub mod plot;
 pub mod report;
@@ -126,6 +127,9 @@ pub fn train(mut run: Run) -> Result<RunSummary> {
         bail!("--sync runs actors in the learner's thread; a learner with remote actors is asynchronous");
     }
     let resume = checkpoints::load_for_resume(&mut run)?;
+    // Sizes (the checkpoint's, when resuming) are checked before anything is allocated.
+    let spec = run.config.actor.spec(run.task.obs_dim, run.task.act_dim, run.task.act_limit)?;
+    memory::Footprint::of(&run.config, &spec).check(memory::machine_memory())?;
     stop::stop_on_ctrl_c();
     // The learner splits each minibatch over its own threads; libtorch's OpenMP workers would
     // spin on the cores those and the actors need.
