@@ -38,6 +38,8 @@ fn rollout_of_halfcheetah_runs_to_the_time_limit() {
 fn bad_input_is_a_clear_error_not_a_panic() {
     let (ok, _, err) = spikerl(&["rollout", "--env", "walker-v9"]);
     assert!(!ok);
+    let (ok, _, zero) = spikerl(&["rollout", "--env", "hopper-v4", "--episodes", "0"]);
+    assert!(!ok && zero.contains("--episodes"), "{zero}");
     assert!(err.contains("unknown environment 'walker-v9'") && err.contains("Hopper-v4"), "{err}");
     assert!(!err.contains("panicked"));
     let (ok, _, err) = spikerl(&["rollout", "--env", "/no/such/model.xml"]);

@@ -220,6 +220,35 @@ fn bad_models_are_clear_errors() {
     let garbage = locomotion::custom(ModelSource::Embedded { name: "garbage.xml", xml: "<mujoco><worldbody>" });
     let err = garbage.build().err().unwrap();
     assert!(err.to_string().contains("garbage.xml"), "{err}");
+
+    // What MuJoCo's compiler refuses, named; each edit of a model that loads.
+    let build = |xml: String| {
+        let xml: &'static str = Box::leak(xml.into_boxed_str());
+        locomotion::custom(ModelSource::Embedded { name: "edited.xml", xml }).build().err().map(|e| e.to_string())
+    };
+    let arm_geom = r#"<geom name="arm_geom" type="capsule" size="0.04 0.1" pos="0 0 -0.1" contype="1" conaffinity="0"/>"#;
+    let arm_inertial = r#"<inertial pos="0 0 -0.1" mass="0.1" diaginertia="0.001 0.001 0.001"/>"#;
+    assert!(build(FRAGILE.to_string()).is_none());
+    let cases = [
+        (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="sphere" size="-1"/>"#), "geom 'arm_geom': radius -1"),
+        (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="mesh" mesh="hand"/>"#).replace("<worldbody>", r#"<asset><mesh name="hand" file="no/such/hand.stl"/></asset><worldbody>"#), "hand.stl does not exist"),
+        (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="box" size="0.1 0.1 0.1"/>"#), "geom 'arm_geom' is a Box"),
+        (FRAGILE.replace(arm_inertial, r#"<inertial pos="0 0 -0.1" mass="0" diaginertia="0 0 0"/>"#), "body 'arm' moves but has mass 0"),
+    ];
+    for (xml, needle) in cases {
+        let err = build(xml).expect("refused");
+        assert!(err.contains(needle), "{err}");
+    }
+    // 20 000 nested bodies: an error, not a stack overflow; 100 still load, also on a thread
+    // with a 2 MB stack (an actor's).
+    let nest = |depth: usize| {
+        let inner: String = (0..depth).map(|k| format!(r#"<body name="b{k}" pos="0 0 -0.01"><inertial pos="0 0 0" mass="0.01" diaginertia="1e-5 1e-5 1e-5"/><joint name="j{k}" type="hinge" axis="0 1 0"/><geom type="sphere" size="0.01"/>"#)).collect();
+        FRAGILE.replace(arm_geom, &format!("{arm_geom}{inner}{}", "</body>".repeat(depth)))
+    };
+    assert!(build(nest(20_000)).expect("refused").contains("nest more than 100 deep"));
+    let deep = nest(98);
+    let loaded = std::thread::Builder::new().stack_size(2 << 20).spawn(move || build(deep)).unwrap().join().unwrap();
+    assert!(loaded.is_none(), "{loaded:?}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub struct RolloutArgs {
     #[arg(long, value_enum, default_value_t = Policy::Random)]
     pub policy: Policy,
     /// Episodes to run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub episodes: u32,
     /// Seed of the first reset and of the random policy (later episodes continue the stream).
     #[arg(long, default_value_t = 0)]

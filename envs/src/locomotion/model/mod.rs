@@ -12,6 +12,7 @@
 
 #![allow(clippy::needless_range_loop)] // index-parallel numeric loops read better with indices
 
+mod checks;
 mod contacts;
 pub mod extras;
 mod rapier_tree;
@@ -120,6 +121,7 @@ impl Model {
         if frame_skip == 0 {
             return Err(model_err("frame_skip must be ≥ 1".into()));
         }
+        checks::body_nesting(xml).map_err(model_err)?;
         let extras = Extras::parse(xml).map_err(|e| model_err(format!("bad XML: {e}")))?;
         let options = MjcfLoaderOptions {
             skip_plane_geoms: false,
@@ -127,6 +129,7 @@ impl Model {
             ..MjcfLoaderOptions::default()
         };
         let (robot, model) = MjcfRobot::from_str(xml, options, base_dir).map_err(|e| model_err(format!("{e:#}")))?;
+        checks::geoms(&model, base_dir).map_err(model_err)?;
         let timestep = model.option.timestep;
         if !(timestep > 0.0 && timestep.is_finite()) {
             return Err(model_err(format!("timestep {timestep} must be positive")));
@@ -186,6 +189,7 @@ impl Model {
                 link_names[l] = Some(name.clone());
             }
         }
+        checks::masses(&tree, &link_names).map_err(model_err)?;
 
         // MuJoCo's joints in qpos order.
         let mut joints = Vec::new();
