@@ -48,20 +48,20 @@ fn actors_stream_batches_and_get_the_newest_parameters_and_strangers_are_refused
     // A good actor: Welcome with the run's settings and parameters, then batches flow in.
     let good = ActorLink::connect(&actor("run-secret", &actor_tls)).unwrap();
     assert_eq!((good.welcome.env_id.as_str(), good.welcome.params.as_slice(), good.welcome.random_steps), ("Pendulum-v1", &[1u8, 2, 3][..], 100));
-    assert!(matches!(event(&link), LinkEvent::Connected { actor_id: 7, envs: 2, .. }));
+    let LinkEvent::Connected { actor_id: id, claimed_id: 7, envs: 2, .. } = event(&link) else { panic!("a Connected event") };
     for rows in [1, 5, 64] {
         good.send(batch(rows)).unwrap();
     }
     for rows in [1, 5, 64] {
         let got = link.batches.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(got.len(), rows);
-        assert_eq!(got.actor_id, 7, "stamped with the connection's actor id");
+        assert_eq!(got.actor_id, id, "stamped with the connection's id, not the claimed one");
         got.validate(2, 1).unwrap();
     }
 
-    // Credit: a window to start with, more as the learner consumes.
+    // Credit: a window to start with (70 steps of it sent above), more as the learner consumes.
     assert_eq!(good.reserve(10_000, 2).unwrap(), 256, "the initial window");
-    link.consumed(7, 70);
+    link.consumed(id, 70);
     assert_eq!(good.reserve(10_000, 4).unwrap(), 68, "whole multiples of the unit");
     assert_eq!(good.reserve(10_000, 1).unwrap(), 2, "the rest");
     // Out of credit, an actor waits (however fast it is) until the learner consumes more.
@@ -69,7 +69,7 @@ fn actors_stream_batches_and_get_the_newest_parameters_and_strangers_are_refused
         let waiting = scope.spawn(|| good.reserve(64, 1).unwrap());
         std::thread::sleep(Duration::from_millis(300));
         assert!(!waiting.is_finished(), "no credit, no steps");
-        link.consumed(7, 64);
+        link.consumed(id, 64);
         assert_eq!(waiting.join().unwrap(), 64);
     });
 
@@ -125,7 +125,56 @@ fn actors_stream_batches_and_get_the_newest_parameters_and_strangers_are_refused
     good.send(batch(3)).unwrap();
     assert_eq!(link.batches.recv_timeout(Duration::from_secs(10)).unwrap().len(), 3);
     good.close("done");
-    assert!(matches!(event(&link), LinkEvent::Disconnected { actor_id: 7, reason } if reason.contains("done")));
+    assert!(matches!(event(&link), LinkEvent::Disconnected { actor_id, reason } if actor_id == id && reason.contains("done")));
     link.close("test over");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Identity is per connection and credit is enforced by the learner: two connections that
+/// claim one id (containers with equal process ids, a reconnect while the old connection
+/// lingers) keep their own credit, the close of one leaves the other streaming, and an actor
+/// that ignores credit has its excess dropped before it reaches the learner's queue.
+#[test]
+fn connections_that_claim_one_id_stay_apart_and_credit_is_enforced() {
+    let dir = std::env::temp_dir().join(format!("spikerl-quic-identity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (learner_tls, actor_tls) = certs(&dir);
+    let options = LearnerOptions { listen: "127.0.0.1:0".parse().unwrap(), tls: learner_tls, token: "t".into(), run_id: "r".into(), env_id: "Pendulum-v1".into(), act_noise: 0.1, random_steps: 0 };
+    let link = LearnerLink::listen(options, vec![1], 64).unwrap();
+    let same = ActorOptions { connect: link.local_addr(), server_name: "localhost".into(), tls: actor_tls, token: "t".into(), actor_id: 5, envs: 1 };
+    let connected = |link: &LearnerLink| match event(link) {
+        LinkEvent::Connected { actor_id, claimed_id: 5, .. } => actor_id,
+        other => panic!("expected Connected, got {other:?}"),
+    };
+    let honest = ActorLink::connect(&same).unwrap();
+    let a = connected(&link);
+    let twin = ActorLink::connect(&same).unwrap();
+    let b = connected(&link);
+    assert_ne!(a, b, "each connection its own id");
+
+    // The twin ignores credit: 10 batches of 64 against a window of 256.
+    for _ in 0..10 {
+        twin.send(batch(64)).unwrap();
+    }
+    let mut from_twin = 0;
+    while let Ok(got) = link.batches.recv_timeout(Duration::from_secs(2)) {
+        assert_eq!(got.actor_id, b);
+        from_twin += got.len();
+    }
+    assert_eq!(from_twin, 256, "only what was granted reaches the learner");
+    let refused = link.events.try_iter().filter(|e| matches!(e, LinkEvent::BatchRefused { actor_id, .. } if *actor_id == b)).count();
+    assert_eq!(refused, 6);
+    twin.close("leaving");
+    assert!(matches!(event(&link), LinkEvent::Disconnected { actor_id, .. } if actor_id == b));
+
+    // The honest actor with the same claimed id streams on and is granted credit as before.
+    assert_eq!(honest.reserve(1000, 1).unwrap(), 256);
+    honest.send(batch(32)).unwrap();
+    let got = link.batches.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((got.actor_id, got.len()), (a, 32));
+    link.consumed(a, 32);
+    assert_eq!(honest.reserve(1000, 1).unwrap(), 32, "credit still reaches it");
+    honest.close("done");
+    link.close("over");
     let _ = std::fs::remove_dir_all(&dir);
 }

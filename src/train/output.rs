@@ -58,6 +58,9 @@ pub struct MetricsRecord {
     /// `spikerl learner`: every remote actor's figures since the last record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_actors: Option<Vec<super::transport::remote::ActorReport>>,
+    /// Remote actors that have left, in sum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub departed_actors: Option<super::transport::remote::DepartedActors>,
 }
 
 /// An evaluation point of the learning curve.

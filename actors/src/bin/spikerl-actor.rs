@@ -35,7 +35,10 @@ struct Args {
     /// The name the learner's certificate was made for [default: the host of --connect].
     #[arg(long)]
     server_name: Option<String>,
-    /// First actor id [default: from the process id].
+    /// First actor id, the next threads' counting up from it: a label in the learner's report
+    /// and part of the envs' seeds (the learner tells connections apart by itself) [default:
+    /// drawn from the host name, the process id and the clock, so that containers with equal
+    /// process ids differ].
     #[arg(long)]
     id: Option<u32>,
     /// Seed of the envs' resets and the exploration noise (mixed with the actor id and the
@@ -63,7 +66,7 @@ fn run(args: Args) -> Result<()> {
     let host = args.connect.rsplit_once(':').map_or(args.connect.as_str(), |(h, _)| h).trim_matches(['[', ']']).to_string();
     let token = run_token(args.token.as_deref(), &args.certs)?;
     let tls = TlsFiles::in_dir(&args.certs, &args.name);
-    let first_id = args.id.unwrap_or(std::process::id() % 1_000_000 * 100);
+    let first_id = args.id.unwrap_or_else(|| default_first_id(args.threads));
     let threads: Vec<_> = (0..args.threads)
         .map(|t| {
             let options = ActorOptions { connect: addr, server_name: args.server_name.clone().unwrap_or_else(|| host.clone()), tls: tls.clone(), token: token.clone(), actor_id: first_id + t, envs: args.envs as u32 };
@@ -78,6 +81,16 @@ fn run(args: Args) -> Result<()> {
         }
     }
     failed.map_or(Ok(()), Err)
+}
+
+/// A first id unlikely to be any other actor's: the host name, the process id and the clock,
+/// mixed, leaving room for `threads` consecutive ids.
+fn default_first_id(threads: u32) -> u32 {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_default();
+    let host_hash = host.trim().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mixed = spikerl_snn::rng::SplitMix::new(host_hash ^ nanos ^ (u64::from(std::process::id()) << 32)).next_u64();
+    (mixed % (u64::from(u32::MAX) - u64::from(threads))) as u32
 }
 
 /// One actor: connect, stream until the link drops, reconnect with backoff; a refusal or the
@@ -118,4 +131,16 @@ fn stream(args: &Args, id: u32, link: &ActorLink, session: u64) -> Result<Result
     let mut worker = RolloutWorker::new(id, &w.env_id, args.envs, seed, w.random_steps, w.act_noise).with_context(|| format!("actor {id}: cannot make the learner's task {:?}", w.env_id))?;
     worker.set_policy(&ParamSet::decode(&w.params).context("the learner's parameters")?)?;
     Ok(run_actor(&mut worker, &mut QuicTransport { link }, args.batch))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Actors started on the same host with the same process id (containers) still draw
+    /// different ids: the clock is mixed in.
+    #[test]
+    fn default_ids_differ_between_starts() {
+        let ids: std::collections::HashSet<u32> = (0..50).map(|_| super::default_first_id(4)).collect();
+        assert_eq!(ids.len(), 50);
+        assert!(ids.iter().all(|id| id.checked_add(4).is_some()));
+    }
 }

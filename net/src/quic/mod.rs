@@ -154,13 +154,19 @@ pub struct LearnerOptions {
     pub random_steps: u64,
 }
 
-/// Something that happened to an actor's connection, for the learner's report.
+/// Something that happened to an actor's connection, for the learner's report. `actor_id`
+/// is the learner's name for the connection — assigned when it says Hello, never reused — so
+/// that two connections claiming one id (containers with equal process ids, a reconnect while
+/// the old connection lingers, an impostor) never share credit or a report; `claimed_id` is
+/// what the actor called itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
-    Connected { actor_id: u32, addr: SocketAddr, envs: u32 },
+    Connected { actor_id: u32, claimed_id: u32, addr: SocketAddr, envs: u32 },
     Refused { addr: SocketAddr, reason: String },
     Disconnected { actor_id: u32, reason: String },
     Stats { actor_id: u32, stats: ActorStats },
+    /// A batch dropped on arrival: more env steps than the learner had granted.
+    BatchRefused { actor_id: u32, reason: String },
 }
 
 /// The newest `Params` frame (encoded once per version) and the raw `ParamSet` bytes.
@@ -173,8 +179,10 @@ struct Shared {
     params: watch::Sender<ParamsSlot>,
     batches: Sender<TransitionBatch>,
     events: Sender<LinkEvent>,
-    /// Each connected actor's credit line (env steps to grant).
+    /// Each connection's credit line (env steps to grant).
     credit: Mutex<HashMap<u32, mpsc::UnboundedSender<u64>>>,
+    /// The id the next connection gets.
+    next_id: std::sync::atomic::AtomicU32,
 }
 
 /// A learner's end: batches from every connected actor, and the parameters it broadcasts.
@@ -199,7 +207,7 @@ impl LearnerLink {
         let (event_tx, events) = unbounded();
         let (params_tx, _) = watch::channel(Self::params_frame(params));
         let random_steps = std::sync::atomic::AtomicU64::new(options.random_steps);
-        let shared = Arc::new(Shared { options, random_steps, params: params_tx, batches: batch_tx, events: event_tx, credit: Mutex::new(HashMap::new()) });
+        let shared = Arc::new(Shared { options, random_steps, params: params_tx, batches: batch_tx, events: event_tx, credit: Mutex::new(HashMap::new()), next_id: std::sync::atomic::AtomicU32::new(1) });
         let (accepting, state) = (endpoint.clone(), shared.clone());
         runtime.spawn(async move {
             while let Some(incoming) = accepting.accept().await {
@@ -227,8 +235,8 @@ impl LearnerLink {
         self.shared.params.send_replace(Self::params_frame(params));
     }
 
-    /// The learner took `steps` env steps of `actor_id`'s batches: that actor may take as many
-    /// more.
+    /// The learner took `steps` env steps of `actor_id`'s batches (the connection's id, as
+    /// stamped on them): that actor may take as many more.
     pub fn consumed(&self, actor_id: u32, steps: u64) {
         if let Some(line) = self.shared.credit.lock().expect("credit lines").get(&actor_id) {
             let _ = line.send(steps);
@@ -305,12 +313,17 @@ async fn session(conn: &Connection, shared: &Shared, actor_id: &mut Option<u32>)
     });
     let mut out = preamble().to_vec();
     encode_frame(&welcome, &mut out).map_err(|e| e.to_string())?;
-    encode_frame(&LearnerMessage::Credit { steps: CREDIT_WINDOW.max(4 * u64::from(hello.envs)) }, &mut out).map_err(|e| e.to_string())?;
+    let window = CREDIT_WINDOW.max(4 * u64::from(hello.envs));
+    encode_frame(&LearnerMessage::Credit { steps: window }, &mut out).map_err(|e| e.to_string())?;
+    // Env steps granted and not yet received: what the actor may still send.
+    let granted = Arc::new(std::sync::atomic::AtomicU64::new(window));
     send.write_all(&out).await.map_err(|e| e.to_string())?;
     let (credit_tx, mut credit_rx) = mpsc::unbounded_channel::<u64>();
-    shared.credit.lock().expect("credit lines").insert(hello.actor_id, credit_tx.clone());
-    *actor_id = Some(hello.actor_id);
-    let _ = shared.events.send(LinkEvent::Connected { actor_id: hello.actor_id, addr: conn.remote_address(), envs: hello.envs });
+    let id = shared.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared.credit.lock().expect("credit lines").insert(id, credit_tx);
+    *actor_id = Some(id);
+    let _ = shared.events.send(LinkEvent::Connected { actor_id: id, claimed_id: hello.actor_id, addr: conn.remote_address(), envs: hello.envs });
+    let grants = granted.clone();
 
     // Out: the newest parameters whenever they change, and credit as the learner consumes.
     let writer = tokio::spawn(async move {
@@ -330,6 +343,8 @@ async fn session(conn: &Connection, shared: &Shared, actor_id: &mut Option<u32>)
                     while let Ok(more) = credit_rx.try_recv() {
                         steps += more;
                     }
+                    // Counted before the actor can read it.
+                    grants.fetch_add(steps, std::sync::atomic::Ordering::SeqCst);
                     out.clear();
                     encode_frame(&LearnerMessage::Credit { steps }, &mut out).expect("a credit frame encodes");
                     if send.write_all(&out).await.is_err() {
@@ -339,19 +354,25 @@ async fn session(conn: &Connection, shared: &Shared, actor_id: &mut Option<u32>)
             }
         }
     });
-    let result = read_batches(&mut recv, &mut decoder, &mut buf, shared, hello.actor_id).await;
+    let result = read_batches(&mut recv, &mut decoder, &mut buf, shared, id, &granted).await;
     writer.abort();
-    let mut lines = shared.credit.lock().expect("credit lines");
-    if lines.get(&hello.actor_id).is_some_and(|line| line.same_channel(&credit_tx)) {
-        lines.remove(&hello.actor_id);
-    }
+    shared.credit.lock().expect("credit lines").remove(&id);
     result
 }
 
-async fn read_batches(recv: &mut RecvStream, decoder: &mut FrameDecoder, buf: &mut [u8], shared: &Shared, actor_id: u32) -> Result<String, String> {
+async fn read_batches(recv: &mut RecvStream, decoder: &mut FrameDecoder, buf: &mut [u8], shared: &Shared, actor_id: u32, granted: &std::sync::atomic::AtomicU64) -> Result<String, String> {
+    use std::sync::atomic::Ordering;
     loop {
         match read_message::<ActorMessage>(recv, decoder, buf).await? {
             ActorMessage::Batch(mut batch) => {
+                // Credit is enforced here: steps beyond the grant never reach the learner's
+                // queue, so an actor that ignores credit cannot crowd out the others.
+                let steps = batch.len() as u64;
+                if granted.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |g| g.checked_sub(steps)).is_err() {
+                    let reason = format!("a batch of {steps} env steps beyond the {} granted", granted.load(Ordering::SeqCst));
+                    let _ = shared.events.send(LinkEvent::BatchRefused { actor_id, reason });
+                    continue;
+                }
                 // The connection, not the payload, says who sent it.
                 batch.actor_id = actor_id;
                 loop {

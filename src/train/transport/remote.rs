@@ -1,6 +1,6 @@
 //! Actors on other machines: the learner's QUIC endpoint (`spikerl_net::quic`), the credit it
-//! grants back as batches are consumed, and what it reports per actor (connected since,
-//! transitions/s, policy lag, refused batches).
+//! grants back as batches are accepted, and what it reports per connected actor (connected
+//! since, transitions/s, policy lag, refused batches), the departed folded into totals.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,10 +26,13 @@ pub struct RemoteOptions {
     pub param_precision: Precision,
 }
 
-/// One remote actor, as `metrics.jsonl` shows it.
+/// One remote actor's connection, as `metrics.jsonl` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ActorReport {
+    /// The learner's id for the connection.
     pub id: u32,
+    /// The id the actor gave itself (`spikerl-actor --id`).
+    pub claimed_id: u32,
     pub addr: String,
     pub connected: bool,
     /// Seconds since the run started at which this actor (last) connected.
@@ -37,7 +40,8 @@ pub struct ActorReport {
     pub transitions: u64,
     pub transitions_per_s: f64,
     pub policy_lag: f64,
-    /// Batches the learner refused (wrong shape, non-finite values).
+    /// Batches the learner refused (beyond credit, wrong shape, out of bounds); they earn no
+    /// credit.
     pub dropped_batches: u64,
     /// What the actor last reported (`Stats`): its env steps/s and the policy version it acts with.
     pub reported_steps_per_s: Option<f64>,
@@ -55,11 +59,20 @@ struct ActorRecord {
     lag_batches: u64,
 }
 
+/// The actors that have left, in sum (a long run with churn would otherwise list thousands).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DepartedActors {
+    pub connections: u64,
+    pub transitions: u64,
+    pub dropped_batches: u64,
+}
+
 pub struct RemoteActors {
     link: LearnerLink,
     precision: Precision,
     start: Instant,
     actors: BTreeMap<u32, ActorRecord>,
+    departed: DepartedActors,
     /// Connection news not yet shown.
     lines: Vec<String>,
 }
@@ -76,7 +89,7 @@ impl RemoteActors {
             random_steps: 0,
         };
         let link = LearnerLink::listen(options, params.encode(opts.param_precision), 64)?;
-        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), lines: Vec::new() })
+        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), departed: DepartedActors::default(), lines: Vec::new() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -90,33 +103,24 @@ impl RemoteActors {
     fn take_events(&mut self) {
         while let Ok(event) = self.link.events.try_recv() {
             match event {
-                LinkEvent::Connected { actor_id, addr, envs } => {
-                    tracing::info!("actor {actor_id} connected from {addr} ({envs} envs)");
-                    self.lines.push(format!("actor {actor_id} connected from {addr} ({envs} envs)"));
-                    let now = Instant::now();
-                    let connected_at_s = self.start.elapsed().as_secs_f64();
-                    let record = self.actors.entry(actor_id).or_insert_with(|| ActorRecord {
-                        report: ActorReport {
-                            id: actor_id,
-                            addr: String::new(),
-                            connected: true,
-                            connected_at_s,
-                            transitions: 0,
-                            transitions_per_s: 0.0,
-                            policy_lag: 0.0,
-                            dropped_batches: 0,
-                            reported_steps_per_s: None,
-                            reported_policy_version: None,
-                        },
-                        window_start: now,
-                        transitions_at_window_start: 0,
-                        lag_sum: 0,
-                        lag_batches: 0,
-                    });
-                    // A reconnecting actor keeps its totals.
-                    record.report = ActorReport { addr: addr.to_string(), connected: true, connected_at_s, transitions_per_s: 0.0, policy_lag: 0.0, reported_steps_per_s: None, reported_policy_version: None, ..record.report.clone() };
-                    record.window_start = now;
-                    record.transitions_at_window_start = record.report.transitions;
+                LinkEvent::Connected { actor_id, claimed_id, addr, envs } => {
+                    let line = format!("actor {actor_id} (says {claimed_id}) connected from {addr} ({envs} envs)");
+                    tracing::info!("{line}");
+                    self.lines.push(line);
+                    let report = ActorReport {
+                        id: actor_id,
+                        claimed_id,
+                        addr: addr.to_string(),
+                        connected: true,
+                        connected_at_s: self.start.elapsed().as_secs_f64(),
+                        transitions: 0,
+                        transitions_per_s: 0.0,
+                        policy_lag: 0.0,
+                        dropped_batches: 0,
+                        reported_steps_per_s: None,
+                        reported_policy_version: None,
+                    };
+                    self.actors.insert(actor_id, ActorRecord { report, window_start: Instant::now(), transitions_at_window_start: 0, lag_sum: 0, lag_batches: 0 });
                 }
                 LinkEvent::Disconnected { actor_id, reason } => {
                     tracing::warn!("actor {actor_id} disconnected: {reason}");
@@ -135,14 +139,22 @@ impl RemoteActors {
                         a.report.reported_policy_version = Some(stats.policy_version);
                     }
                 }
+                LinkEvent::BatchRefused { actor_id, reason } => {
+                    tracing::warn!("dropped a batch from actor {actor_id}: {reason}");
+                    if let Some(a) = self.actors.get_mut(&actor_id) {
+                        a.report.dropped_batches += 1;
+                    }
+                }
             }
         }
     }
 
-    /// Every actor's figures since the last call.
+    /// Every actor's figures since the last call; an actor that has left is reported once
+    /// more (disconnected), then folded into the departed totals.
     fn reports(&mut self) -> Vec<ActorReport> {
         let now = Instant::now();
-        self.actors
+        let reports: Vec<ActorReport> = self
+            .actors
             .values_mut()
             .map(|a| {
                 let dt = now.duration_since(a.window_start).as_secs_f64().max(1e-9);
@@ -151,7 +163,14 @@ impl RemoteActors {
                 (a.window_start, a.transitions_at_window_start, a.lag_sum, a.lag_batches) = (now, a.report.transitions, 0, 0);
                 a.report.clone()
             })
-            .collect()
+            .collect();
+        for r in reports.iter().filter(|r| !r.connected) {
+            self.actors.remove(&r.id);
+            self.departed.connections += 1;
+            self.departed.transitions += r.transitions;
+            self.departed.dropped_batches += r.dropped_batches;
+        }
+        reports
     }
 }
 
@@ -184,7 +203,10 @@ impl LearnerTransport for RemoteActors {
                 a.report.dropped_batches += 1;
             }
         }
-        self.link.consumed(batch.actor_id, batch.len() as u64);
+        // A refused batch earns no credit.
+        if accepted {
+            self.link.consumed(batch.actor_id, batch.len() as u64);
+        }
     }
 
     fn publish(&mut self, params: &ParamSet) {
@@ -193,6 +215,7 @@ impl LearnerTransport for RemoteActors {
 
     fn report(&mut self, record: &mut MetricsRecord) {
         record.remote_actors = Some(self.reports());
+        record.departed_actors = Some(self.departed.clone()).filter(|d| d.connections > 0);
     }
 
     fn close(self: Box<Self>) -> Vec<String> {
