@@ -284,3 +284,22 @@ fn resuming_a_checkpoint_too_large_for_the_machine_is_a_clear_error() {
     assert!(!ok && err.contains("--replay-size") && !err.contains("memory allocation"), "{err}");
     let _ = std::fs::remove_dir_all(&run);
 }
+
+/// What a killed write left behind (checkpoint, policy and manifest temporaries) is gone once
+/// a run opens the directory again; the user's own files stay.
+#[test]
+fn a_run_removes_the_temporaries_of_interrupted_writes() {
+    let run = scratch("temporaries");
+    std::fs::create_dir_all(&run).unwrap();
+    let stale = [".checkpoint.bin.tmp.4242", ".best_policy.paramset.tmp", ".policy.paramset.tmp", ".seeds.toml.tmp"];
+    for f in stale.iter().chain(&["notes.txt"]) {
+        std::fs::write(run.join(f), b"partial").unwrap();
+    }
+    let (ok, _, err) = spikerl(&["train", "--env", "pendulum-v1", "--steps", "300", "--eval-episodes", "1", "--quiet", "--out", run.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for f in stale {
+        assert!(!run.join(f).exists(), "{f} left behind");
+    }
+    assert!(run.join("notes.txt").exists() && run.join("checkpoint.bin").exists());
+    let _ = std::fs::remove_dir_all(&run);
+}

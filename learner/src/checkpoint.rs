@@ -1,9 +1,10 @@
 //! Checkpoints: everything a run needs to continue, written atomically.
 //!
-//! File: the magic `SPIKERL-CKPT`, a format version (u32 LE), then the [`Checkpoint`] in
-//! bincode 2, its hyperparameters as JSON text inside it (a setting added later reads as its
-//! default from an older checkpoint). A write goes to a temporary file in the same directory,
-//! is synced, and renamed over the target, so a crash leaves the previous checkpoint intact.
+//! File: the magic `SPIKERL-CKPT`, a format version (u32 LE), the [`Checkpoint`] in bincode 2
+//! (its hyperparameters as JSON text inside it, so that a setting added later reads as its
+//! default from an older checkpoint), then a CRC-32 of that body (u32 LE), checked on load. A
+//! write goes to a temporary file in the same directory, is synced, and renamed over the
+//! target, so a crash leaves the previous checkpoint intact.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,18 +18,19 @@ use crate::td3::Td3State;
 
 const MAGIC: &[u8; 12] = b"SPIKERL-CKPT";
 /// 2: the actor's shape apart from TD3's hyperparameters, the precision as an enum.
-/// 3: the hyperparameters as JSON (2 is still read).
-const FORMAT: u32 = 3;
+/// 3: the hyperparameters as JSON. 4: a checksum after the body (2 and 3 are still read).
+const FORMAT: u32 = 4;
 /// Largest checkpoint decoded (a full 1e6 replay of Humanoid fits).
 const LIMIT: usize = 8 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot read or write checkpoint {path}: {source}")]
+    /// The cause is the error's source (shown once by `{:#}`).
+    #[error("cannot read or write checkpoint {path}")]
     Io { path: String, source: std::io::Error },
     #[error("{path} is not a spikerl checkpoint")]
     NotACheckpoint { path: String },
-    #[error("{path} is checkpoint format {found}; this build reads formats 2 and {FORMAT}")]
+    #[error("{path} is checkpoint format {found}; this build reads formats 2 to {FORMAT}")]
     Format { path: String, found: u32 },
     #[error("checkpoint {path} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
@@ -86,7 +88,9 @@ impl Checkpoint {
         let io = |source| CheckpointError::Io { path: path.display().to_string(), source };
         let mut bytes = MAGIC.to_vec();
         bytes.extend(FORMAT.to_le_bytes());
-        bytes.extend(bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("checkpoint values encode"));
+        let body = bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("checkpoint values encode");
+        bytes.extend(&body);
+        bytes.extend(crc32fast::hash(&body).to_le_bytes());
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into());
@@ -118,8 +122,18 @@ impl Checkpoint {
         let body = &bytes[MAGIC.len() + 4..];
         let corrupt = |e: bincode::error::DecodeError| CheckpointError::Corrupt { path: p.clone(), reason: e.to_string() };
         let config = bincode::config::standard().with_limit::<LIMIT>();
+        let body = match found {
+            FORMAT => {
+                let n = body.len().checked_sub(4).ok_or_else(|| CheckpointError::Corrupt { path: p.clone(), reason: "truncated".into() })?;
+                if crc32fast::hash(&body[..n]).to_le_bytes() != body[n..] {
+                    return Err(CheckpointError::Corrupt { path: p, reason: "checksum mismatch (a damaged or truncated file)".into() });
+                }
+                &body[..n]
+            }
+            _ => body,
+        };
         let (ck, used): (Checkpoint, usize) = match found {
-            FORMAT => bincode::serde::decode_from_slice(body, config).map_err(corrupt)?,
+            FORMAT | 3 => bincode::serde::decode_from_slice(body, config).map_err(corrupt)?,
             2 => bincode::serde::decode_from_slice::<format2::Checkpoint, _>(body, config).map(|(c, n)| (c.into(), n)).map_err(corrupt)?,
             _ => return Err(CheckpointError::Format { path: p, found }),
         };
@@ -318,12 +332,27 @@ mod tests {
         write(&path, 2, &bincode::serde::encode_to_vec(&old, bincode::config::standard()).unwrap());
         assert_eq!(Checkpoint::load(&path).unwrap(), ck);
 
-        // An unknown format and a truncated body are clear errors.
+        // Format 3: the body without its checksum.
+        let body = bincode::serde::encode_to_vec(&ck, bincode::config::standard()).unwrap();
+        write(&path, 3, &body);
+        assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+
+        // An unknown format, a truncated body and one flipped bit in a weight are clear errors.
         write(&path, 9, &[]);
         assert!(matches!(Checkpoint::load(&path), Err(CheckpointError::Format { found: 9, .. })));
-        let bytes = bincode::serde::encode_to_vec(&ck, bincode::config::standard()).unwrap();
-        write(&path, FORMAT, &bytes[..bytes.len() / 2]);
+        ck.save(&path).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &good[..good.len() / 2]).unwrap();
         assert!(matches!(Checkpoint::load(&path), Err(CheckpointError::Corrupt { .. })));
+        let mut flipped = good.clone();
+        flipped[MAGIC.len() + 4 + body.len() / 2] ^= 0x10;
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(matches!(Checkpoint::load(&path), Err(CheckpointError::Corrupt { reason, .. }) if reason.contains("checksum")));
+
+        // A full disk: the cause is the error's source, said once along the chain.
+        let full = CheckpointError::Io { path: "ck".into(), source: std::io::Error::from_raw_os_error(28) };
+        let cause = std::error::Error::source(&full).unwrap().to_string();
+        assert!(!full.to_string().contains(&cause), "{full}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -96,7 +96,8 @@ pub struct ParamSet {
 }
 
 const MAGIC: u32 = 0x5053_4e31; // "PSN1"
-const FORMAT: u16 = 1;
+/// 2: a CRC-32 of the encoding follows it (1, without, is still read).
+const FORMAT: u16 = 2;
 /// Decoding refuses anything larger (a corrupt length must not allocate gigabytes).
 const MAX_BYTES: usize = 512 << 20;
 
@@ -234,23 +235,32 @@ impl ParamSet {
             obs_std: self.obs_std.clone(),
             values,
         };
-        bincode::encode_to_vec(wire, bincode::config::standard()).expect("encoding to a Vec cannot fail")
+        let mut bytes = bincode::encode_to_vec(wire, bincode::config::standard()).expect("encoding to a Vec cannot fail");
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend(crc.to_le_bytes());
+        bytes
     }
 
-    /// Parses what [`ParamSet::encode`] wrote. Bad bytes, a wrong format or shapes that do not
-    /// fit the spec are errors.
+    /// Parses what [`ParamSet::encode`] wrote. Bad bytes, a checksum that does not match, a
+    /// wrong format or shapes that do not fit the spec are errors.
     pub fn decode(bytes: &[u8]) -> Result<Self, SnnError> {
         let config = bincode::config::standard().with_limit::<MAX_BYTES>();
-        let (wire, used): (Wire, usize) =
-            bincode::decode_from_slice(bytes, config).map_err(|e| SnnError::Decode(e.to_string()))?;
+        let decode = |body: &[u8]| -> Result<(Wire, usize), SnnError> { bincode::decode_from_slice(body, config).map_err(|e| SnnError::Decode(e.to_string())) };
+        let (body, checked) = match bytes.len().checked_sub(4) {
+            Some(n) if crc32fast::hash(&bytes[..n]).to_le_bytes() == bytes[n..] => (&bytes[..n], true),
+            _ => (bytes, false),
+        };
+        let (wire, used) = decode(body)?;
         if wire.magic != MAGIC {
             return Err(SnnError::Decode("not a ParamSet (bad magic)".into()));
         }
-        if wire.format != FORMAT {
-            return Err(SnnError::Decode(format!("ParamSet format {} (this build reads {FORMAT})", wire.format)));
+        match (wire.format, checked) {
+            (FORMAT, true) | (1, false) => {}
+            (FORMAT, false) => return Err(SnnError::Decode("checksum mismatch: the ParamSet is corrupt".into())),
+            (format, _) => return Err(SnnError::Decode(format!("ParamSet format {format} (this build reads 1 and {FORMAT})"))),
         }
-        if used != bytes.len() {
-            return Err(SnnError::Decode(format!("{} trailing bytes", bytes.len() - used)));
+        if used != body.len() {
+            return Err(SnnError::Decode(format!("{} trailing bytes", body.len() - used)));
         }
         let data = match wire.values {
             WireValues::F32(v) => v,

@@ -116,6 +116,18 @@ fn paramset_round_trips_in_f32_and_bf16_and_rejects_corrupt_bytes() {
     let mut wrong_magic = bytes.clone();
     wrong_magic[0] ^= 0xff;
     assert!(ParamSet::decode(&wrong_magic).is_err());
+    // One flipped bit in a weight still decodes as bincode: the checksum catches it.
+    let mut flipped = bytes.clone();
+    let at = bytes.len() - 100;
+    flipped[at] ^= 0x04;
+    let err = ParamSet::decode(&flipped).unwrap_err().to_string();
+    assert!(err.contains("checksum"), "{err}");
+    // A file of format 1 (no checksum), as earlier builds wrote it, still loads.
+    let mut v1 = bytes[..bytes.len() - 4].to_vec();
+    // bincode's varints: the magic takes a marker byte and 4 bytes, then the format one byte.
+    assert_eq!(v1[5], 2);
+    v1[5] = 1;
+    assert_eq!(ParamSet::decode(&v1).unwrap(), p);
     // Shapes must fit the spec.
     assert!(matches!(ParamSet::from_flat(spec.clone(), 0, vec![0.0; 11], vec![1.0; 11], vec![0.0; 5]), Err(SnnError::Shape(_))));
     assert!(matches!(ParamSet::from_flat(spec.clone(), 0, vec![0.0; 10], vec![1.0; 10], p.flat().to_vec()), Err(SnnError::Shape(_))));

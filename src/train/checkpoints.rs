@@ -18,11 +18,30 @@ pub fn save(run: &Run, learner: &Learner, out: &RunOutput, runtime: Vec<u8>) -> 
     write_policy(&out.dir.join(POLICY_FILE), &learner.params())
 }
 
-/// Writes a `ParamSet` (f32) atomically.
+/// Writes a `ParamSet` (f32) atomically: a temporary file, synced, renamed over `path`; a
+/// failed write leaves no temporary behind.
 pub fn write_policy(path: &std::path::Path, params: &ParamSet) -> Result<()> {
+    use std::io::Write;
     let name = path.file_name().map_or("policy".into(), |n| n.to_string_lossy().into_owned());
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, params.encode(Precision::F32)).and_then(|_| std::fs::rename(&tmp, path)).with_context(|| format!("cannot write {}", path.display()))
+    let result = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(&params.encode(Precision::F32)).and_then(|()| f.sync_all())).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Removes what writes interrupted by a crash or a kill left in a run directory (temporaries
+/// of checkpoints, policies and the seed manifest; a live run has none of its own yet).
+pub fn remove_stale_temporaries(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = [CHECKPOINT_FILE, POLICY_FILE, BEST_POLICY_FILE, crate::sweep::MANIFEST].iter().any(|f| name.starts_with(&format!(".{f}.tmp")));
+        if ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Loads a checkpoint for `--resume` and checks it fits the run. The run continues with the

@@ -137,6 +137,7 @@ pub fn train(mut run: Run) -> Result<RunSummary> {
     spikerl_learner::keep_large_allocations();
     let start = resume.as_ref().map_or(0, |c| c.env_steps);
     let mut out = output::RunOutput::open(&run.out, run.config.schedule.steps, start, run.progress)?;
+    checkpoints::remove_stale_temporaries(&run.out);
     out.warn_dead_output = run.config.actor.surrogate == spikerl_learner::Surrogate::Rectangle;
     out.println(report::banner(&run, resume.as_ref()));
     let (a, steps) = (&run.config.algorithm, run.config.schedule.steps);
