@@ -239,3 +239,28 @@ fn a_fast_actor_against_a_slow_learner_stays_bounded() {
     let _ = a.child.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// 200 actors that say Hello and fall silent hold the learner's memory only while they are
+/// connected: once they have left, the learner hands it back.
+#[test]
+fn memory_of_departed_connections_is_handed_back() {
+    let dir = scratch("silent");
+    let (certs_dir, run) = (dir.join("certs"), dir.join("run"));
+    certs(&certs_dir);
+    let port = free_port();
+    let mut l = learner(&certs_dir, port, &run, &["--steps", "100000"]);
+    l.expect("listening for actors", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let before = rss_kb(l.child.id());
+    let options = ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(&certs_dir, "actor"), token: spikerl_net::quic::run_token(None, &certs_dir).unwrap(), actor_id: 9, envs: 1 };
+    let links: Vec<_> = (0..200).map(|_| spikerl_net::quic::ActorLink::connect(&options).unwrap()).collect();
+    l.expect("actor 200 (says 9) connected", Duration::from_secs(60));
+    let during = rss_kb(l.child.id());
+    drop(links);
+    std::thread::sleep(Duration::from_secs(15));
+    let after = rss_kb(l.child.id());
+    eprintln!("learner RSS: {before} kB idle, {during} kB with 200 silent actors, {after} kB after they left");
+    assert!(after < before + 20_000, "learner RSS {before} → {during} → {after} kB");
+    let _ = l.child.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}

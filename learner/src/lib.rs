@@ -48,3 +48,19 @@ pub fn keep_large_allocations() {
         }
     }
 }
+
+/// Hands free heap memory back to the system (glibc's `malloc_trim`; elsewhere nothing).
+/// [`keep_large_allocations`] keeps it by default; a learner calls this when connections end,
+/// so that memory their buffers took returns.
+pub fn return_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases free pages of glibc's arenas.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}

@@ -75,6 +75,9 @@ pub struct RemoteActors {
     departed: DepartedActors,
     /// Connection news not yet shown.
     lines: Vec<String>,
+    /// A connection ended since memory was last handed back (see [`RemoteActors::poll`]).
+    trim_due: bool,
+    last_trim: Instant,
 }
 
 impl RemoteActors {
@@ -89,7 +92,7 @@ impl RemoteActors {
             random_steps: 0,
         };
         let link = LearnerLink::listen(options, params.encode(opts.param_precision), 64)?;
-        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), departed: DepartedActors::default(), lines: Vec::new() })
+        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), departed: DepartedActors::default(), lines: Vec::new(), trim_due: false, last_trim: Instant::now() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -123,6 +126,7 @@ impl RemoteActors {
                     self.actors.insert(actor_id, ActorRecord { report, window_start: Instant::now(), transitions_at_window_start: 0, lag_sum: 0, lag_batches: 0 });
                 }
                 LinkEvent::Disconnected { actor_id, reason } => {
+                    self.trim_due = true;
                     tracing::warn!("actor {actor_id} disconnected: {reason}");
                     self.lines.push(format!("actor {actor_id} disconnected: {reason}"));
                     if let Some(a) = self.actors.get_mut(&actor_id) {
@@ -130,6 +134,7 @@ impl RemoteActors {
                     }
                 }
                 LinkEvent::Refused { addr, reason } => {
+                    self.trim_due = true;
                     tracing::warn!("refused a connection from {addr}: {reason}");
                     self.lines.push(format!("refused a connection from {addr}: {reason}"));
                 }
@@ -183,6 +188,11 @@ impl LearnerTransport for RemoteActors {
     /// connecting actor takes its share of the uniform-random start that is left.
     fn poll(&mut self, random_left: u64) -> Vec<String> {
         self.take_events();
+        // What ended connections' buffers took goes back to the system, at most every 2 s.
+        if self.trim_due && self.last_trim.elapsed() > std::time::Duration::from_secs(2) {
+            spikerl_learner::return_free_memory();
+            (self.trim_due, self.last_trim) = (false, Instant::now());
+        }
         self.link.set_random_steps(random_left / (self.connected() + 1));
         std::mem::take(&mut self.lines)
     }
