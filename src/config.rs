@@ -272,6 +272,28 @@ impl RunConfig {
         Ok(config)
     }
 
+    /// A configuration from a `--config` file's text alone (its `env` and `recipe`, else the
+    /// defaults): the preset, the file over it, checked. Any text is an error or a valid
+    /// configuration, never a panic.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let file: toml::Table = toml::from_str(text).context("not valid TOML")?;
+        let env = match file.get("env") {
+            Some(v) => v.as_str().context("env must be a string")?.to_string(),
+            None => "Hopper-v4".to_string(),
+        };
+        let env = spikerl_envs::canonical_id(&env).map_or(env.clone(), str::to_string);
+        let recipe = match file.get("recipe") {
+            Some(r) => r.clone().try_into().context("recipe must be spikerl or popsan")?,
+            None => Recipe::default(),
+        };
+        let mut merged = table(&Self::preset(&env, recipe))?;
+        overlay(&mut merged, file)?;
+        merged.insert("env".into(), toml::Value::String(env));
+        let config: Self = toml::Value::Table(merged).try_into().context("bad hyperparameters")?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// The task a command line asks for: `--env` when given, else the `--config` file's `env`,
     /// else the default.
     pub fn requested_env(given: &RunConfig, matches: &ArgMatches, file: Option<&Path>) -> Result<String> {
@@ -290,6 +312,8 @@ impl RunConfig {
 
     pub fn validate(&self) -> Result<()> {
         self.algorithm.validate().map_err(anyhow::Error::msg)?;
+        // The actor's shape within its bounds, whatever the task's dimensions.
+        self.actor.spec(1, 1, 1.0)?;
         let (s, r) = (&self.schedule, &self.runtime);
         if s.steps == 0 || r.envs_per_actor == 0 || s.publish_every == 0 || s.eval_episodes == 0 {
             bail!("--steps, --envs-per-actor, --publish-every and --eval-episodes must be positive");
@@ -458,5 +482,25 @@ mod tests {
             assert!(format!("{err:#}").contains(needle), "{args:?}: {err:#}");
         }
         assert_eq!("cuda:3".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(3)));
+    }
+
+    /// A bounded fuzz run (cargo-fuzz's `config` target runs it unbounded): damaged config
+    /// files are errors or configurations that pass every check — never a panic.
+    #[test]
+    fn damaged_config_files_are_errors_or_valid_configurations() {
+        use spikerl_rng::{SplitMix, mutate};
+        let good = RunConfig::preset("Hopper-v4", Recipe::Popsan).to_toml();
+        assert_eq!(RunConfig::from_toml(&good).unwrap(), RunConfig::preset("Hopper-v4", Recipe::Popsan));
+        let words = ["=", "\"", "[", "]", "\n", "0", "-1", "1e400", "nan", "inf", "18446744073709551616", "[algorithm]", "[actor]", "actor_hidden = [", "timesteps = ", "batch_size = ", "env = ", "recipe = ", "{", "}", ",", "true", "'"];
+        let mut rng = SplitMix::new(11);
+        let mut valid = 0;
+        for _ in 0..3000 {
+            let text = mutate::text(&mut rng, &good, &words);
+            if let Ok(c) = RunConfig::from_toml(&text) {
+                c.validate().unwrap();
+                valid += 1;
+            }
+        }
+        assert!(valid > 0 && valid < 3000, "{valid}");
     }
 }

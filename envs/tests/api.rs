@@ -318,3 +318,29 @@ fn snapshot_restore_continues_bitwise_and_rejects_foreign_state() {
     assert_eq!(again.reset(Some(1)), before);
     assert_eq!(again.step(&[0.0; 3]).unwrap().obs, after.obs, "a refused snapshot changes nothing");
 }
+
+/// A bounded fuzz run (cargo-fuzz's `mjcf` target runs it unbounded): damaged task files
+/// are errors, or models that reset and step — never a panic.
+#[test]
+fn damaged_task_files_are_errors_or_models_that_step() {
+    use spikerl_rng::{SplitMix, mutate};
+    let words = ["<", ">", "/>", "\"", "0", "-1", "1e30", "nan", "inf", " ", "<body>", "</body>", "<geom/>", "size=\"", "pos=\"", "mass=\"0\"", "type=\"", "fromto=\"0 0 0 0 0 0\"", "<joint type=\"free\"/>", "range=\"1 -1\""];
+    let mut rng = SplitMix::new(3);
+    let (mut stepped, mut refused) = (0, 0);
+    for _ in 0..2000 {
+        let xml: &'static str = Box::leak(mutate::text(&mut rng, FRAGILE, &words).into_boxed_str());
+        if let Ok(mut env) = locomotion::custom(ModelSource::Embedded { name: "damaged.xml", xml }).build() {
+            env.reset(Some(0));
+            let action = vec![0.5; env.spec().act_dim()];
+            for _ in 0..5 {
+                if env.step(&action).is_err() {
+                    break;
+                }
+            }
+            stepped += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(stepped > 0 && refused > 0, "{stepped} stepped, {refused} refused");
+}

@@ -4,6 +4,10 @@
 //! - [`SplitMix`] (SplitMix64): a one-word state; initialisation, Poisson encoding, replay
 //!   sampling, exploration and target noise;
 //! - [`EnvRng`] (xoshiro256++ seeded through SplitMix64): the tasks' reset noise and policies.
+//!
+//! [`mutate`] makes damaged copies of valid inputs for the tests of parsers.
+
+pub mod mutate;
 
 /// SplitMix64.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -174,3 +174,34 @@ fn energy_follows_the_papers_conventions() {
     assert_eq!(e.ann_macs, 6.0, "1·3 + 3·1");
     assert_eq!(e.ann_pj, 6.0 * 4.6);
 }
+
+/// A bounded fuzz run (cargo-fuzz's `paramset` target runs it unbounded): 3000 damaged
+/// encodings, each an error or an actor that builds and acts — never a panic.
+#[test]
+fn damaged_paramsets_are_errors_or_usable_actors() {
+    use spikerl_rng::{SplitMix, mutate};
+    let spec = PopSanSpec::new(5, 2, 1.0);
+    let p = ParamSet::init(&spec, 1).unwrap();
+    let mut rng = SplitMix::new(77);
+    let (mut loaded, valid) = (0, [p.encode(Precision::F32), p.encode(Precision::Bf16)]);
+    for i in 0..3000 {
+        let bytes = mutate::bytes(&mut rng, &valid[i % 2]);
+        // Damage behind a recomputed checksum reaches the decoder's deeper checks.
+        let bytes = if i % 3 == 0 && bytes.len() > 4 {
+            let n = bytes.len() - 4;
+            let mut b = bytes[..n].to_vec();
+            b.extend(crc32fast::hash(&b).to_le_bytes());
+            b
+        } else {
+            bytes
+        };
+        if let Ok(q) = ParamSet::decode(&bytes) {
+            let mut actor = PopSan::new(&q).unwrap();
+            let mut action = vec![0.0; q.spec().act_dim];
+            actor.act(&vec![0.0; q.spec().obs_dim], &mut action).unwrap();
+            loaded += 1;
+        }
+    }
+    assert!(loaded < 3000);
+}
+

@@ -1,0 +1,10 @@
+//! `--config` files: a checked configuration or an error.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = spikerl::config::RunConfig::from_toml(text);
+    }
+});
