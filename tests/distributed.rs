@@ -264,3 +264,41 @@ fn memory_of_departed_connections_is_handed_back() {
     let _ = l.child.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An authenticated actor that sends finite but impossible values (actions of 3e38, rewards
+/// beyond the bound) has those batches refused with the reason; the learner keeps running and
+/// takes the same actor's sane batches.
+#[test]
+fn finite_but_impossible_batches_are_refused_and_the_learner_goes_on() {
+    let dir = scratch("impossible");
+    let (certs_dir, run) = (dir.join("certs"), dir.join("run"));
+    certs(&certs_dir);
+    let port = free_port();
+    let mut l = learner(&certs_dir, port, &run, &["--steps", "100000"]);
+    l.expect("listening for actors", Duration::from_secs(60));
+    let options = ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(&certs_dir, "actor"), token: spikerl_net::quic::run_token(None, &certs_dir).unwrap(), actor_id: 66, envs: 1 };
+    let link = spikerl_net::quic::ActorLink::connect(&options).unwrap();
+    let batch = |action: f32, reward: f32| {
+        let mut b = spikerl_net::TransitionBatch::new(66, 3, 1);
+        for _ in 0..8 {
+            b.push(&[1.0, 0.0, 0.0], &[action], reward, &[1.0, 0.0, 0.0], false);
+        }
+        b
+    };
+    assert_eq!(link.reserve(24, 1).unwrap(), 24);
+    link.send(batch(3e38, -1.0)).unwrap();
+    l.expect("action component 0 = 300000000000000000000000000000000000000", Duration::from_secs(30));
+    link.send(batch(0.5, -3e38)).unwrap();
+    l.expect("--max-abs-reward", Duration::from_secs(30));
+    link.send(batch(0.5, -1.0)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metrics(&run).iter().rev().find(|r| r["kind"] == "progress").is_none_or(|r| r["env_steps"].as_u64() != Some(8)) {
+        assert!(Instant::now() < deadline, "the sane batch never arrived:\n{}", l.seen.join("\n"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let last = metrics(&run).into_iter().rev().find(|r| r["kind"] == "progress").unwrap();
+    assert_eq!(last["refused_batches"], 2, "{last}");
+    assert!(l.child.try_wait().unwrap().is_none(), "the learner is still running");
+    let _ = l.child.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
