@@ -128,7 +128,6 @@ impl Checkpoint {
         let found = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().expect("4 bytes"));
         let body = &bytes[MAGIC.len() + 4..];
         let corrupt = |e: bincode::error::DecodeError| CheckpointError::Corrupt { path: p.clone(), reason: e.to_string() };
-        let config = bincode::config::standard().with_limit::<LIMIT>();
         let body = match found {
             FORMAT => {
                 let n = body.len().checked_sub(4).ok_or_else(|| CheckpointError::Corrupt { path: p.clone(), reason: "truncated".into() })?;
@@ -140,8 +139,8 @@ impl Checkpoint {
             _ => body,
         };
         let (ck, used): (Checkpoint, usize) = match found {
-            FORMAT | 3 => bincode::serde::decode_from_slice(body, config).map_err(corrupt)?,
-            2 => bincode::serde::decode_from_slice::<format2::Checkpoint, _>(body, config).map(|(c, n)| (c.into(), n)).map_err(corrupt)?,
+            FORMAT | 3 => decode_bounded(body).map_err(corrupt)?,
+            2 => decode_bounded::<format2::Checkpoint>(body).map(|(c, n)| (c.into(), n)).map_err(corrupt)?,
             _ => return Err(CheckpointError::Format { path: p, found }),
         };
         if used != body.len() {
@@ -149,6 +148,23 @@ impl Checkpoint {
         }
         ck.algorithm.validate().map_err(|reason| CheckpointError::Corrupt { path: p.clone(), reason })?;
         Ok(ck)
+    }
+}
+
+/// Decodes `body` allowing its lengths to claim at most about twice its size (in buckets up to
+/// [`LIMIT`]): a damaged length cannot make a small file allocate gigabytes.
+fn decode_bounded<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(T, usize), bincode::error::DecodeError> {
+    macro_rules! within {
+        ($limit:expr) => {
+            bincode::serde::decode_from_slice(body, bincode::config::standard().with_limit::<{ $limit }>())
+        };
+    }
+    match body.len().saturating_mul(2) {
+        n if n <= 1 << 20 => within!(1 << 20),
+        n if n <= 1 << 24 => within!(1 << 24),
+        n if n <= 1 << 28 => within!(1 << 28),
+        n if n <= 1 << 32 => within!(1 << 32),
+        _ => within!(LIMIT),
     }
 }
 
@@ -361,6 +377,22 @@ mod tests {
         let cause = std::error::Error::source(&full).unwrap().to_string();
         assert!(!full.to_string().contains(&cause), "{full}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Found by the `checkpoint` fuzz target: a 61-byte format-3 file whose string length says
+    /// 8 GB made the decoder allocate it; now the claim is refused against the file's size.
+    #[test]
+    fn a_huge_length_in_a_small_file_is_refused_before_allocating() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(3u32.to_le_bytes());
+        bytes.extend([11]);
+        bytes.extend(b"SPIKEulum-2");
+        // bincode's varint for a u64 length: 0xfd then 8 bytes (8 589 934 393).
+        bytes.extend([0xfd]);
+        bytes.extend(8_589_934_393u64.to_le_bytes());
+        bytes.extend(b"\"n^^^^^\"");
+        let err = Checkpoint::decode(&bytes, "tiny").unwrap_err().to_string();
+        assert!(err.contains("LimitExceeded"), "{err}");
     }
 
     /// A bounded fuzz run (cargo-fuzz's `checkpoint` target runs it unbounded): damaged files,

@@ -244,8 +244,22 @@ impl ParamSet {
     /// Parses what [`ParamSet::encode`] wrote. Bad bytes, a checksum that does not match, a
     /// wrong format or shapes that do not fit the spec are errors.
     pub fn decode(bytes: &[u8]) -> Result<Self, SnnError> {
-        let config = bincode::config::standard().with_limit::<MAX_BYTES>();
-        let decode = |body: &[u8]| -> Result<(Wire, usize), SnnError> { bincode::decode_from_slice(body, config).map_err(|e| SnnError::Decode(e.to_string())) };
+        // Lengths may claim about twice the input's size (in buckets up to MAX_BYTES): a damaged
+        // length cannot make a small file allocate hundreds of megabytes.
+        let decode = |body: &[u8]| -> Result<(Wire, usize), SnnError> {
+            macro_rules! within {
+                ($limit:expr) => {
+                    bincode::decode_from_slice(body, bincode::config::standard().with_limit::<{ $limit }>())
+                };
+            }
+            let decoded = match body.len().saturating_mul(2) {
+                n if n <= 1 << 16 => within!(1 << 16),
+                n if n <= 1 << 20 => within!(1 << 20),
+                n if n <= 1 << 24 => within!(1 << 24),
+                _ => within!(MAX_BYTES),
+            };
+            decoded.map_err(|e| SnnError::Decode(e.to_string()))
+        };
         let (body, checked) = match bytes.len().checked_sub(4) {
             Some(n) if crc32fast::hash(&bytes[..n]).to_le_bytes() == bytes[n..] => (&bytes[..n], true),
             _ => (bytes, false),

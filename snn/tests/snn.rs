@@ -110,6 +110,14 @@ fn paramset_round_trips_in_f32_and_bf16_and_rejects_corrupt_bytes() {
 
     assert!(matches!(ParamSet::decode(&bytes[..bytes.len() / 2]), Err(SnnError::Decode(_))));
     assert!(matches!(ParamSet::decode(&[0xde, 0xad, 0xbe, 0xef]), Err(SnnError::Decode(_))));
+    // A few bytes whose first length (the spec's hidden widths, after magic, format, the
+    // dimensions, the action limit and the populations: 14 bytes) says 100 M entries: refused
+    // against the input's size, not allocated.
+    let mut huge = bytes[..14].to_vec();
+    huge.extend([0xfc]);
+    huge.extend(100_000_000u32.to_le_bytes());
+    let err = ParamSet::decode(&huge).unwrap_err().to_string();
+    assert!(err.contains("LimitExceeded"), "{err}");
     let mut trailing = bytes.clone();
     trailing.push(0);
     assert!(matches!(ParamSet::decode(&trailing), Err(SnnError::Decode(_))));
