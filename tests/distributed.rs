@@ -107,6 +107,12 @@ fn actor(certs: &Path, port: u16, id: u32) -> Proc {
     Proc::spawn(Command::new(actor_binary()).args(["--connect", &connect, "--certs", certs.to_str().unwrap(), "--id", &id.to_string()]))
 }
 
+/// What an in-process actor (a test's own client) connects to a learner on `port` with.
+fn actor_options(certs: &Path, port: u16, id: u32) -> ActorOptions {
+    let token = spikerl_net::quic::run_token(None, certs).unwrap_or_default();
+    ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(certs, "actor"), token, actor_id: id, envs: 1 }
+}
+
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
@@ -145,7 +151,7 @@ fn three_actor_processes_train_pendulum_and_the_run_survives_a_killed_actor() {
     let mut stranger = Proc::spawn(Command::new(actor_binary()).args(["--connect", &connect, "--certs", foreign.to_str().unwrap(), "--id", "60"]));
     l.expect("TLS handshake failed", Duration::from_secs(30));
     let _ = stranger.child.kill();
-    let garbage = ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(&certs_dir, "actor"), token: String::new(), actor_id: 70, envs: 1 };
+    let garbage = ActorOptions { token: String::new(), ..actor_options(&certs_dir, port, 70) };
     let mut oversized = spikerl_net::wire::preamble().to_vec();
     oversized.extend_from_slice(&(spikerl_net::wire::MAX_FRAME_BYTES as u32 + 1).to_le_bytes());
     let mut future = spikerl_net::wire::preamble().to_vec();
@@ -252,7 +258,7 @@ fn memory_of_departed_connections_is_handed_back() {
     l.expect("listening for actors", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
     let before = rss_kb(l.child.id());
-    let options = ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(&certs_dir, "actor"), token: spikerl_net::quic::run_token(None, &certs_dir).unwrap(), actor_id: 9, envs: 1 };
+    let options = actor_options(&certs_dir, port, 9);
     let links: Vec<_> = (0..200).map(|_| spikerl_net::quic::ActorLink::connect(&options).unwrap()).collect();
     l.expect("actor 200 (says 9) connected", Duration::from_secs(60));
     let during = rss_kb(l.child.id());
@@ -276,7 +282,7 @@ fn finite_but_impossible_batches_are_refused_and_the_learner_goes_on() {
     let port = free_port();
     let mut l = learner(&certs_dir, port, &run, &["--steps", "100000"]);
     l.expect("listening for actors", Duration::from_secs(60));
-    let options = ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(&certs_dir, "actor"), token: spikerl_net::quic::run_token(None, &certs_dir).unwrap(), actor_id: 66, envs: 1 };
+    let options = actor_options(&certs_dir, port, 66);
     let link = spikerl_net::quic::ActorLink::connect(&options).unwrap();
     let batch = |action: f32, reward: f32| {
         let mut b = spikerl_net::TransitionBatch::new(66, 3, 1);
