@@ -300,17 +300,20 @@ fn lif_forward(spec: &PopSanSpec, input: &[f32], bias: &[f32], t_steps: usize, s
 /// `reg · relu(|v − th| − 0.5)·sign(v − th)` added to every `∂v` (the membrane penalty).
 #[allow(clippy::too_many_arguments)]
 fn lif_backward(spec: &PopSanSpec, surrogate: Surrogate, reg: f32, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
-    // One loop per surrogate, so that each compiles to straight-line vector code.
-    match surrogate {
-        Surrogate::Rectangle => lif_backward_with(spec, |x| Surrogate::Rectangle.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
-        Surrogate::Arctan => lif_backward_with(spec, |x| Surrogate::Arctan.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
-        Surrogate::FastSigmoid => lif_backward_with(spec, |x| Surrogate::FastSigmoid.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
+    // One loop per surrogate, so that each compiles to straight-line vector code; the
+    // penalty's arithmetic only where there is one (the output layer, with --membrane-reg).
+    let sg = move |x: f32| surrogate.grad(x);
+    match (surrogate, reg != 0.0) {
+        (Surrogate::Rectangle, false) => lif_backward_with::<false>(spec, |x| Surrogate::Rectangle.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
+        (Surrogate::Arctan, false) => lif_backward_with::<false>(spec, |x| Surrogate::Arctan.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
+        (Surrogate::FastSigmoid, false) => lif_backward_with::<false>(spec, |x| Surrogate::FastSigmoid.grad(x), reg, g_spikes, spikes, voltages, t_steps, g_current),
+        (_, true) => lif_backward_with::<true>(spec, sg, reg, g_spikes, spikes, voltages, t_steps, g_current),
     }
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lif_backward_with(spec: &PopSanSpec, sg: impl Fn(f32) -> f32, reg: f32, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
+fn lif_backward_with<const PENALTY: bool>(spec: &PopSanSpec, sg: impl Fn(f32) -> f32, reg: f32, g_spikes: &[f32], spikes: &[f32], voltages: &[f32], t_steps: usize, g_current: &mut [f32]) {
     let (dc, dv, th) = (spec.current_decay, spec.voltage_decay, spec.threshold);
     let n = spikes.len() / t_steps;
     let mut gv_next = vec![0.0f32; n];
@@ -321,8 +324,10 @@ fn lif_backward_with(spec: &PopSanSpec, sg: impl Fn(f32) -> f32, reg: f32, g_spi
         for ((((&g, &st), &vt), out), (gv, gc)) in step.zip(gv_next.iter_mut().zip(gc_next.iter_mut())) {
             let g_s = g - dv * vt * *gv;
             let x = vt - th;
-            let outside = (x.abs() - SURROGATE_HALF_WIDTH).max(0.0).copysign(x);
-            let g_v = sg(x) * g_s + dv * (1.0 - st) * *gv + reg * outside;
+            let mut g_v = sg(x) * g_s + dv * (1.0 - st) * *gv;
+            if PENALTY {
+                g_v += reg * (x.abs() - SURROGATE_HALF_WIDTH).max(0.0).copysign(x);
+            }
             let g_c = g_v + dc * *gc;
             *out = g_c;
             *gv = g_v;
