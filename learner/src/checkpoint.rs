@@ -83,14 +83,20 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Writes atomically: temporary file, fsync, rename.
-    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let io = |source| CheckpointError::Io { path: path.display().to_string(), source };
+    /// The file's bytes: magic, format, body, checksum.
+    pub fn encode(&self) -> Vec<u8> {
         let mut bytes = MAGIC.to_vec();
         bytes.extend(FORMAT.to_le_bytes());
         let body = bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("checkpoint values encode");
         bytes.extend(&body);
         bytes.extend(crc32fast::hash(&body).to_le_bytes());
+        bytes
+    }
+
+    /// Writes atomically: temporary file, fsync, rename.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let io = |source| CheckpointError::Io { path: path.display().to_string(), source };
+        let bytes = self.encode();
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into());

@@ -20,7 +20,8 @@ mod threads;
 pub use config::{ActorConfig, Surrogate, TargetActor, Td3Config};
 pub use spikerl_snn::Encoding;
 pub use spikerl_snn::Precision;
-pub use td3::{ActorActivity, Agent, Diverged, Td3, Td3State, UpdateOutcome, UpdateStats};
+pub use spikerl_collective as collective;
+pub use td3::{ActorActivity, Agent, Diverged, Td3, Td3State, UpdateError, UpdateOutcome, UpdateStats};
 
 pub mod prelude {
     pub use crate::checkpoint::{Checkpoint, CheckpointError, ReplayState};

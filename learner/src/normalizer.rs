@@ -33,6 +33,20 @@ impl Normalizer {
         }
     }
 
+    /// Adds the statistics of rows `other` saw (Chan et al.'s pairwise combination).
+    pub fn merge(&mut self, other: &Normalizer) {
+        if other.count == 0.0 {
+            return;
+        }
+        let count = self.count + other.count;
+        for ((m, m2), (&om, &om2)) in self.mean.iter_mut().zip(&mut self.m2).zip(other.mean.iter().zip(&other.m2)) {
+            let delta = om - *m;
+            *m += delta * other.count / count;
+            *m2 += om2 + delta * delta * self.count * other.count / count;
+        }
+        self.count = count;
+    }
+
     pub fn mean(&self) -> Vec<f32> {
         self.mean.iter().map(|&m| m as f32).collect()
     }
@@ -80,5 +94,15 @@ mod tests {
             assert!((n.std()[k] as f64 - std).abs() < 1e-4);
         }
         assert_eq!(Normalizer::from_vec(3, &n.to_vec()).unwrap(), n);
+        // Statistics gathered apart and merged are those of all the rows.
+        let (mut a, mut b) = (Normalizer::new(3), Normalizer::new(3));
+        a.update(&rows[..33]);
+        b.update(&rows[33..]);
+        a.merge(&b);
+        a.merge(&Normalizer::new(3));
+        assert_eq!(a.count(), n.count());
+        for k in 0..3 {
+            assert!((a.mean[k] - n.mean[k]).abs() < 1e-9 && (a.m2[k] - n.m2[k]).abs() < 1e-6 * n.m2[k].max(1.0), "{a:?} vs {n:?}");
+        }
     }
 }

@@ -10,10 +10,16 @@
 //! The arithmetic is a [`Kernels`] backend's, chosen once ([`build`]). Each pass runs on
 //! shards of the minibatch, one per learner thread, each shard's loss and gradient scaled by
 //! the whole batch size so that the shards sum to the full-batch values.
+//!
+//! With several learner ranks ([`Agent::join`]) every rank samples its own minibatch of `B`
+//! from its own replay shard, and each gradient is replaced by its mean over the ranks before
+//! the step: the same step on every rank, the one a single learner would take on the `N·B`
+//! rows together (each rank's gradient is scaled by its own `B`).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use spikerl_collective::{Collective, CollectiveError, Single};
 use spikerl_snn::rng::SplitMix;
 use spikerl_snn::{Encoding, ParamSet, PopSanSpec};
 use tch::Device;
@@ -34,7 +40,7 @@ pub trait Agent {
     /// One TD3 update on `mb`.
     /// One update; a non-finite loss or gradient skips its step (nothing moves), non-finite
     /// parameters after a step are an error the run cannot go on from.
-    fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, Diverged>;
+    fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, UpdateError>;
     /// Updates so far (skipped ones included).
     fn updates(&self) -> u64;
     /// Steps skipped so far for a non-finite loss or gradient.
@@ -53,6 +59,13 @@ pub trait Agent {
     fn state(&self) -> Td3State;
     /// Restores [`Agent::state`] into a learner built with the same config and spec.
     fn load_state(&mut self, s: Td3State) -> Result<(), String>;
+    /// Makes this learner one rank of `collective`'s: it takes rank 0's state (parameters,
+    /// targets, optimiser moments, normaliser, update count), then averages every gradient
+    /// over the ranks. Every rank calls it, at the same point.
+    fn join(&mut self, collective: Arc<dyn Collective>) -> Result<(), UpdateError>;
+    /// A checksum of everything the ranks must hold alike (all of [`Agent::state`] but the
+    /// random generator's, which is each rank's own).
+    fn checksum(&self) -> u32;
 }
 
 /// A fresh TD3 learner on `device` (the CPU backend there, the tensor backend elsewhere):
@@ -155,6 +168,32 @@ pub struct Diverged {
     pub update: u64,
 }
 
+/// Why an update could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Diverged(#[from] Diverged),
+    /// Averaging over the learner ranks failed.
+    #[error("averaging gradients over the learners failed: {0}")]
+    Collective(#[from] CollectiveError),
+    /// The ranks' states are no longer the same.
+    #[error("the learners' states differ at update {update}: rank {rank}'s checksum {checksum:08x} against rank 0's {rank0:08x} — the ranks no longer train one policy (a fault on one machine, or a bug); the run stops, resume it from its last checkpoint")]
+    RanksDiffer { update: u64, rank: usize, checksum: u32, rank0: u32 },
+}
+
+/// Compares `agent`'s [`Agent::checksum`] across the ranks of `collective` (every rank calls
+/// it at the same point): an error names the first rank that differs from rank 0.
+pub fn check_ranks_agree(agent: &dyn Agent, collective: &dyn Collective) -> Result<(), UpdateError> {
+    let (rank, world) = (collective.rank(), collective.world_size());
+    let mut sums = vec![0f64; world];
+    sums[rank] = f64::from(agent.checksum());
+    collective.all_reduce_sum(&mut sums)?;
+    match sums.iter().position(|&c| c != sums[0]) {
+        None => Ok(()),
+        Some(r) => Err(UpdateError::RanksDiffer { update: agent.updates(), rank: r, checksum: sums[r] as u32, rank0: sums[0] as u32 }),
+    }
+}
+
 /// Adam's first and second moments and its step count.
 pub type AdamState = (Vec<f32>, Vec<f32>, i64);
 
@@ -180,6 +219,8 @@ pub struct Td3<K: Kernels> {
     threads: LearnerThreads,
     /// Lengths of the actor's and the critics' parameter vectors.
     sizes: (usize, usize),
+    /// The learner ranks gradients are averaged over ([`Single`] alone).
+    collective: Arc<dyn Collective>,
 }
 
 impl<K: Kernels> Td3<K> {
@@ -204,6 +245,7 @@ impl<K: Kernels> Td3<K> {
             activity: None,
             threads: LearnerThreads::new(threads.max(1) - 1),
             sizes: (na, nc),
+            collective: Arc::new(Single),
             kernels: Arc::new(kernels),
             config,
             spec,
@@ -211,7 +253,7 @@ impl<K: Kernels> Td3<K> {
     }
 
     /// One TD3 update on `mb`.
-    pub fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, Diverged> {
+    pub fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, UpdateError> {
         let c = self.config.clone();
         let (batch, act_dim) = (mb.rew.len(), self.spec.act_dim);
         // Random draws for the whole batch, in one order, whatever the thread count.
@@ -228,8 +270,10 @@ impl<K: Kernels> Td3<K> {
         // takes proxy_steps Adam steps towards the spiking actor's actions at x'.
         let proxy_loss = self.proxy.is_some().then(|| self.step_proxy(&x2, mb.rew.len(), c.proxy_steps)).transpose()?;
 
-        // Critics: one Adam step along ∇L_Q — none if the loss or its gradient is not finite.
-        let critics = self.across_threads(&shards, scale, critic_pass::<K>);
+        // Critics: one Adam step along ∇L_Q (averaged over the ranks) — none if the loss or its
+        // gradient is not finite.
+        let mut critics = self.across_threads(&shards, scale, critic_pass::<K>);
+        self.average_over_ranks(&mut critics.grad, &critics.loss)?;
         self.updates += 1;
         if !(self.kernels.all_finite(&critics.loss) && self.kernels.all_finite(&critics.grad)) {
             self.skipped += 1;
@@ -243,7 +287,8 @@ impl<K: Kernels> Td3<K> {
         // stepped), then both targets follow.
         let mut actor_loss = None;
         if actor_step {
-            let actor = self.across_threads(&shards, scale, actor_pass::<K>);
+            let mut actor = self.across_threads(&shards, scale, actor_pass::<K>);
+            self.average_over_ranks(&mut actor.grad, &actor.loss)?;
             if let Some(a) = actor.activity {
                 match &mut self.activity {
                     Some((sum, passes)) => {
@@ -270,6 +315,19 @@ impl<K: Kernels> Td3<K> {
         Ok(outcome)
     }
 
+    /// `grad` ← its mean over the learner ranks. A rank whose loss is not finite contributes
+    /// NaN, so that every rank sees a non-finite mean and skips the same step.
+    fn average_over_ranks(&self, grad: &mut K::Vector, loss: &K::Vector) -> Result<(), CollectiveError> {
+        if self.collective.world_size() == 1 {
+            return Ok(());
+        }
+        let k = &*self.kernels;
+        if !k.all_finite(loss) {
+            *grad = k.scale(grad, f32::NAN);
+        }
+        k.all_reduce_mean(grad, &*self.collective)
+    }
+
     fn check_finite(&self, params: &K::Vector, net: &'static str) -> Result<(), Diverged> {
         if self.kernels.all_finite(params) { Ok(()) } else { Err(Diverged { net, update: self.updates }) }
     }
@@ -277,7 +335,7 @@ impl<K: Kernels> Td3<K> {
     /// `steps` Adam steps of the proxy on `L = Σ (proxy(x') − π(x'))² / (B·act_dim)`, the
     /// spiking actor's actions taken once; the loss after the last step's forward pass. A
     /// non-finite gradient ends the steps early.
-    fn step_proxy(&mut self, x2: &[f32], batch: usize, steps: u64) -> Result<K::Vector, Diverged> {
+    fn step_proxy(&mut self, x2: &[f32], batch: usize, steps: u64) -> Result<K::Vector, UpdateError> {
         let uniforms = self.encoder_uniforms(batch);
         let k = &*self.kernels;
         let x2 = k.upload(x2);
@@ -289,14 +347,17 @@ impl<K: Kernels> Td3<K> {
         for _ in 0..steps {
             let (a, tape) = k.proxy_forward(params, &x2);
             let diff = k.sub(&a, &target);
-            let grad = k.proxy_backward(params, &tape, &k.scale(&diff, 2.0 / n));
+            let mut grad = k.proxy_backward(params, &tape, &k.scale(&diff, 2.0 / n));
+            if self.collective.world_size() > 1 {
+                k.all_reduce_mean(&mut grad, &*self.collective)?;
+            }
             loss = Some(k.scale(&k.sum_squares(&diff), 1.0 / n));
             if !k.all_finite(&grad) {
                 break;
             }
             k.adam_step(adam, params, &grad);
             if !k.all_finite(params) {
-                return Err(Diverged { net: "proxy target actor", update: self.updates });
+                return Err(Diverged { net: "proxy target actor", update: self.updates }.into());
             }
         }
         Ok(loss.expect("at least one proxy step"))
@@ -488,7 +549,7 @@ impl<K: Kernels> Agent for Td3<K> {
         &self.spec
     }
 
-    fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, Diverged> {
+    fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, UpdateError> {
         Td3::update(self, mb)
     }
 
@@ -572,6 +633,38 @@ impl<K: Kernels> Agent for Td3<K> {
         self.last = None;
         self.activity = None;
         Ok(())
+    }
+
+    fn join(&mut self, collective: Arc<dyn Collective>) -> Result<(), UpdateError> {
+        let config = bincode::config::standard();
+        let mut bytes = if collective.rank() == 0 { bincode::serde::encode_to_vec(self.state(), config).expect("learner state encodes") } else { Vec::new() };
+        collective.broadcast(&mut bytes, 0)?;
+        if collective.rank() != 0 {
+            let broken = |why: String| CollectiveError::Failed { backend: collective.backend(), what: format!("rank 0's learner state does not fit this rank's: {why}") };
+            let (mut state, _): (Td3State, usize) = bincode::serde::decode_from_slice(&bytes, config).map_err(|e| broken(e.to_string()))?;
+            // The random generator stays this rank's own: its own minibatches and noise.
+            state.rng = self.rng.state();
+            self.load_state(state).map_err(broken)?;
+        }
+        self.collective = collective;
+        Ok(())
+    }
+
+    fn checksum(&self) -> u32 {
+        let mut hash = crc32fast::Hasher::new();
+        let s = self.state();
+        for v in [&s.actor, &s.actor_target, &s.critic, &s.critic_target, &s.actor_adam.0, &s.actor_adam.1, &s.critic_adam.0, &s.critic_adam.1] {
+            v.iter().for_each(|x| hash.update(&x.to_le_bytes()));
+        }
+        if let Some((p, (m, v, steps))) = &s.proxy {
+            [p, m, v].iter().for_each(|v| v.iter().for_each(|x| hash.update(&x.to_le_bytes())));
+            hash.update(&steps.to_le_bytes());
+        }
+        s.normalizer.iter().for_each(|x| hash.update(&x.to_le_bytes()));
+        for n in [s.actor_adam.2, s.critic_adam.2, s.updates as i64] {
+            hash.update(&n.to_le_bytes());
+        }
+        hash.finalize()
     }
 }
 

@@ -50,6 +50,11 @@ pub fn remove_stale_temporaries(dir: &std::path::Path) {
 pub fn load_for_resume(run: &mut Run) -> Result<Option<Checkpoint>> {
     let Some(path) = run.resume.clone() else { return Ok(None) };
     let ck = Checkpoint::load(&path)?;
+    adopt(run, ck, &path).map(Some)
+}
+
+/// Checks that `ck` (read from `path`) fits the run and takes its settings.
+pub fn adopt(run: &mut Run, ck: Checkpoint, path: &std::path::Path) -> Result<Checkpoint> {
     let c = &mut run.config;
     if ck.env_id != c.env {
         bail!("{} is a checkpoint of {}, not {}", path.display(), ck.env_id, c.env);
@@ -66,7 +71,7 @@ pub fn load_for_resume(run: &mut Run) -> Result<Option<Checkpoint>> {
     if c.runtime.precision.is_none() {
         run.precision = ck.precision;
     }
-    Ok(Some(ck))
+    Ok(ck)
 }
 
 /// The actor of a training checkpoint, or a `ParamSet` file.

@@ -3,14 +3,19 @@
 
 use std::collections::VecDeque;
 
+use std::sync::Arc;
+
 use anyhow::{Result, bail};
+use spikerl_learner::collective::Collective;
 use spikerl_learner::checkpoint::{Checkpoint, ReplayState};
 use spikerl_learner::prelude::*;
 use spikerl_learner::UpdateOutcome;
 use spikerl_net::{EpisodeSummary, TransitionBatch};
 use spikerl_snn::ParamSet;
+use spikerl_snn::rng::SplitMix;
 
 use super::Run;
+use super::ranks::RankFigures;
 
 /// Updates skipped in a row (non-finite losses or gradients) after which a run stops.
 pub const MAX_SKIPPED_IN_A_ROW: u32 = 100;
@@ -19,8 +24,20 @@ pub struct Learner {
     pub td3: Box<dyn Agent>,
     pub replay: ReplayBuffer,
     minibatch: Minibatch,
+    /// Env steps and episodes this learner took in.
     pub env_steps: u64,
     pub episodes: u64,
+    /// The run's, over every learner rank (this learner's alone when it is the only one; with
+    /// several, as of the last [`super::ranks::Round`]).
+    pub run_env_steps: u64,
+    pub run_episodes: u64,
+    /// The smallest replay shard of the run's learners.
+    pub smallest_replay: usize,
+    /// Learner ranks in the run.
+    pub world: usize,
+    /// With several ranks: observations taken in since the last round, which merges every
+    /// rank's into the normaliser at once.
+    pub unshared_observations: Option<Normalizer>,
     /// Version of the parameters last published.
     pub version: u64,
     recent: VecDeque<EpisodeSummary>,
@@ -72,7 +89,7 @@ impl Learner {
         let td3 = build(c.algorithm.clone(), spec, c.actor.surrogate, run.device, run.precision, c.runtime.seed, threads).map_err(anyhow::Error::msg)?;
         let replay = ReplayBuffer::try_new(run.task.obs_dim, run.task.act_dim, c.algorithm.replay_size).map_err(anyhow::Error::msg)?;
         let limits = IntakeLimits { action_space: run.task.action_space.clone(), max_abs_obs: c.runtime.max_abs_obs as f32, max_abs_reward: c.runtime.max_abs_reward as f32 };
-        Ok(Self { td3, replay, minibatch: Minibatch::default(), env_steps: 0, episodes: 0, version: 0, recent: VecDeque::new(), lag_sum: 0, lag_batches: 0, limits, skipped_in_a_row: 0, refused_batches: 0 })
+        Ok(Self { td3, replay, minibatch: Minibatch::default(), env_steps: 0, episodes: 0, run_env_steps: 0, run_episodes: 0, smallest_replay: 0, world: 1, unshared_observations: None, version: 0, recent: VecDeque::new(), lag_sum: 0, lag_batches: 0, limits, skipped_in_a_row: 0, refused_batches: 0 })
     }
 
     /// Puts a batch into replay (all of it or, if it is malformed or out of bounds, none of it).
@@ -85,10 +102,16 @@ impl Learner {
         for i in 0..batch.len() {
             self.replay.push(&batch.obs[i * od..(i + 1) * od], &batch.act[i * ad..(i + 1) * ad], batch.rew[i], &batch.next_obs[i * od..(i + 1) * od], batch.done[i]);
         }
-        self.td3.normalizer_mut().update(&batch.obs);
+        match &mut self.unshared_observations {
+            Some(n) => n.update(&batch.obs),
+            None => self.td3.normalizer_mut().update(&batch.obs),
+        }
         self.env_steps += batch.len() as u64;
+        self.episodes += batch.episodes.len() as u64;
+        if self.world == 1 {
+            (self.run_env_steps, self.run_episodes, self.smallest_replay) = (self.env_steps, self.episodes, self.replay.len());
+        }
         for e in &batch.episodes {
-            self.episodes += 1;
             if self.recent.len() == 20 {
                 self.recent.pop_front();
             }
@@ -127,6 +150,34 @@ impl Learner {
         self.td3.updates()
     }
 
+    /// Makes this learner rank `collective.rank()` of the run's: from here on it holds rank 0's
+    /// state and steps with the others. `mine` is what a checkpoint kept of this rank (its
+    /// counters and generator), if anything.
+    pub fn join(&mut self, collective: Arc<dyn Collective>, seed: u64, mine: Option<RankFigures>) -> Result<()> {
+        let (rank, world) = (collective.rank(), collective.world_size());
+        self.world = world;
+        self.unshared_observations = Some(Normalizer::new(self.replay.dims().0));
+        match mine {
+            Some(m) => {
+                (self.env_steps, self.episodes) = (m.env_steps, m.episodes);
+                *self.td3.rng_mut() = SplitMix::new(m.rng);
+            }
+            None => {
+                // A fresh run, or one resumed with another number of learners: the run's
+                // counts shared out, and a generator of this rank's own.
+                (self.env_steps, self.episodes) = (self.run_env_steps / world as u64, self.run_episodes / world as u64);
+                if rank > 0 {
+                    *self.td3.rng_mut() = SplitMix::new(SplitMix::new(seed ^ (rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64());
+                }
+            }
+        }
+        let rng = self.td3.rng_mut().state();
+        self.td3.join(collective)?;
+        // Rank 0's state came with its generator's; every rank keeps drawing from its own.
+        *self.td3.rng_mut() = SplitMix::new(rng);
+        Ok(())
+    }
+
     /// The current actor under the current version.
     pub fn params(&self) -> ParamSet {
         self.td3.param_set(self.version)
@@ -139,13 +190,14 @@ impl Learner {
     }
 
     /// Updates owed for the data so far: `updates_per_step` per env step after `update_after`,
-    /// none before a minibatch's worth is in replay.
+    /// none before a minibatch's worth is in replay. With N learner ranks an update takes N
+    /// minibatches, so the run owes N times fewer.
     pub fn updates_due(&self) -> u64 {
         let c = self.td3.config();
-        if self.env_steps < c.updates_start() || self.replay.len() < c.batch_size {
+        if self.run_env_steps < c.updates_start() || self.smallest_replay < c.batch_size {
             return 0;
         }
-        ((self.env_steps - c.update_after) as f64 * c.updates_per_step) as u64
+        ((self.run_env_steps - c.update_after) as f64 * c.updates_per_step / self.world as f64) as u64
     }
 
     /// Mean return and length of the last (up to 20) training episodes.
@@ -171,8 +223,8 @@ impl Learner {
             precision: run.precision,
             seed: c.runtime.seed,
             sync: c.runtime.sync,
-            env_steps: self.env_steps,
-            episodes: self.episodes,
+            env_steps: self.run_env_steps,
+            episodes: self.run_episodes,
             param_version: self.version,
             td3: self.td3.state(),
             runtime,
@@ -189,8 +241,8 @@ impl Learner {
             }
             self.replay = r.clone().into_buffer().map_err(anyhow::Error::msg)?;
         }
-        self.env_steps = ck.env_steps;
-        self.episodes = ck.episodes;
+        (self.env_steps, self.episodes) = (ck.env_steps, ck.episodes);
+        (self.run_env_steps, self.run_episodes, self.smallest_replay) = (ck.env_steps, ck.episodes, self.replay.len());
         self.version = ck.param_version;
         Ok(())
     }

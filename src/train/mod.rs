@@ -13,6 +13,7 @@ pub mod evaluator;
 pub mod learner;
 pub mod memory;
 pub mod output;
+pub mod ranks;
 pub mod plot;
 pub mod report;
 pub mod runtime;
@@ -117,7 +118,8 @@ pub fn target_reached(run: &Run, out: &output::RunOutput) -> bool {
     matches!((run.config.schedule.target_return, out.evals.last()), (Some(target), Some(e)) if e.mean >= target)
 }
 
-/// Runs a training session as `run` says, then writes the report and the curve.
+/// Runs a training session as `run` says, then writes the report and the curve. Under a
+/// launcher (`mpirun`, `srun`, torchrun), this process is one learner rank of the run.
 pub fn train(mut run: Run) -> Result<RunSummary> {
     run.config.validate()?;
     if run.actors == 0 && run.remote.is_none() {
@@ -126,7 +128,25 @@ pub fn train(mut run: Run) -> Result<RunSummary> {
     if run.remote.is_some() && run.config.runtime.sync {
         bail!("--sync runs actors in the learner's thread; a learner with remote actors is asynchronous");
     }
-    let resume = checkpoints::load_for_resume(&mut run)?;
+    let collective = ranks::connect(&run.config.runtime)?;
+    let rank = collective.as_ref().map_or(0, |c| c.rank());
+    let result = train_rank(&mut run, collective.clone());
+    if let (Err(e), Some(c)) = (&result, &collective) {
+        // The other ranks cannot see this error, and would wait for this one until their
+        // timeout: end them now.
+        eprintln!("error: learner rank {rank}: {e:#}");
+        c.abort(1);
+    }
+    result
+}
+
+fn train_rank(run: &mut Run, collective: Option<std::sync::Arc<dyn spikerl_learner::collective::Collective>>) -> Result<RunSummary> {
+    let rank = collective.as_ref().map_or(0, |c| c.rank());
+    let resume = match &collective {
+        // Rank 0's checkpoint, wherever the other ranks run.
+        Some(c) => ranks::load_for_resume(run, &**c)?,
+        None => checkpoints::load_for_resume(run)?,
+    };
     // Sizes (the checkpoint's, when resuming) are checked before anything is allocated.
     let spec = run.config.actor.spec(run.task.obs_dim, run.task.act_dim, run.task.act_limit)?;
     memory::Footprint::of(&run.config, &spec).check(memory::machine_memory())?;
@@ -136,20 +156,29 @@ pub fn train(mut run: Run) -> Result<RunSummary> {
     tch::set_num_threads(1);
     spikerl_learner::keep_large_allocations();
     let start = resume.as_ref().map_or(0, |c| c.env_steps);
-    let mut out = output::RunOutput::open(&run.out, run.config.schedule.steps, start, run.progress)?;
+    // Rank 0 writes the run; the others keep their own progress records in RUN/rank-K/.
+    let dir = if rank == 0 { run.out.clone() } else { run.out.join(format!("rank-{rank}")) };
+    let mut out = output::RunOutput::open(&dir, run.config.schedule.steps, start, run.progress && rank == 0)?;
+    out.silent = rank > 0;
     checkpoints::remove_stale_temporaries(&run.out);
     out.warn_dead_output = run.config.actor.surrogate == spikerl_learner::Surrogate::Rectangle;
-    out.println(report::banner(&run, resume.as_ref()));
+    out.println(report::banner(run, resume.as_ref()));
+    if let Some(c) = &collective {
+        out.println(format!("learners: {} ranks ({}), gradients averaged every update; per-rank batch {}", c.world_size(), c.backend(), run.config.algorithm.batch_size));
+    }
     let (a, steps) = (&run.config.algorithm, run.config.schedule.steps);
     if a.updates_per_step > 0.0 && a.updates_start() >= steps {
         out.println(format!("note: updates start after {} env steps (the larger of --update-after {} and --batch-size {}), not before --steps {steps}: this run only collects", a.updates_start(), a.update_after, a.batch_size));
     }
-    let summary = if run.config.runtime.sync { sync::run(&run, &mut out, resume)? } else { runtime::run(&run, &mut out, resume)? };
+    let summary = if run.config.runtime.sync { sync::run(run, &mut out, resume)? } else { runtime::run(run, &mut out, resume, collective)? };
     out.finish();
+    if rank > 0 {
+        return Ok(summary);
+    }
     if !out.evals.is_empty() {
         let title = format!("{} · PopSAN-TD3 · seed {}", run.config.env, run.config.runtime.seed);
         plot::learning_curve(&out.dir.join(plot::CURVE_FILE), &title, &output::read_metrics(&out.dir.join(output::METRICS_FILE)))?;
     }
-    report::write(&run, &out, &summary)?;
+    report::write(run, &out, &summary)?;
     Ok(summary)
 }

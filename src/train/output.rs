@@ -58,6 +58,9 @@ pub struct MetricsRecord {
     /// `spikerl learner`: every remote actor's figures since the last record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_actors: Option<Vec<super::transport::remote::ActorReport>>,
+    /// With several learner ranks: every rank's env steps, episodes and actors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learner_ranks: Option<Vec<super::ranks::RankFigures>>,
     /// Remote actors that have left, in sum.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub departed_actors: Option<super::transport::remote::DepartedActors>,
@@ -91,6 +94,8 @@ pub struct RunOutput {
     /// Whether a dead output population stops the actor's gradient (the rectangular
     /// surrogate's; the others pass a smaller one outside the window), and so earns a warning.
     pub warn_dead_output: bool,
+    /// Nothing on the screen (learner ranks other than 0, whose rank 0 speaks for the run).
+    pub silent: bool,
 }
 
 /// Records (2 s apart) of a ≥ 90 % gradient-dead output population before the run warns.
@@ -127,6 +132,7 @@ impl RunOutput {
             last_activity: None,
             dead_records: 0,
             warn_dead_output: true,
+            silent: false,
         })
     }
 
@@ -218,6 +224,9 @@ impl RunOutput {
 
     /// A line for the user, above the progress bar (or on stdout with --quiet).
     pub fn println(&self, line: impl AsRef<str>) {
+        if self.silent {
+            return;
+        }
         if self.bar.is_hidden() {
             println!("{}", line.as_ref());
         } else {

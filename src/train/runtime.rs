@@ -6,16 +6,23 @@
 //! distance ahead ([`Budget`]), which grows only as the learner updates — local ones wait on
 //! a throttle, remote ones on credit the learner grants back as it consumes their batches.
 //! Learning therefore does not depend on which side is faster.
+//!
+//! With several learner ranks ([`super::ranks`]) each runs this loop with its own actors, and
+//! every pass begins with a round that tells each rank the run's totals: the decisions below
+//! (updates owed, evaluations, checkpoints, the end) are taken on them, alike on every rank.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use crossbeam_channel::{Select, TryRecvError};
 use spikerl_learner::checkpoint::Checkpoint;
+use spikerl_learner::collective::Collective;
 
 use super::checkpoints;
 use super::evaluator::Evaluator;
 use super::output::RunOutput;
+use super::ranks::{RankStates, Ranks, Report};
 use super::stop::stop_requested;
 use super::sync::next_mark;
 use super::transport::actor_threads::{ActorThreads, ActorThreadsOptions};
@@ -47,7 +54,7 @@ impl Budget {
     }
 }
 
-pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result<RunSummary> {
+pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collective: Option<Arc<dyn Collective>>) -> Result<RunSummary> {
     let c = &run.config;
     let mut learner = Learner::new(run)?;
     if let Some(ck) = &resume {
@@ -56,15 +63,27 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
             out.println("note: the checkpoint holds no replay buffer (--save-replay); updates wait for new data");
         }
     }
-    let session_start = (learner.env_steps, learner.updates());
+    let mut ranks = match collective {
+        Some(collective) => {
+            let saved = resume.as_ref().map(|ck| RankStates::decode(&ck.runtime)).transpose()?.flatten();
+            let mine = saved.filter(|s| s.ranks.len() == collective.world_size()).map(|s| s.ranks[collective.rank()]);
+            learner.join(collective.clone(), c.runtime.seed, mine)?;
+            Some(Ranks::new(collective, run.task.obs_dim, c.runtime.check_every, learner.updates()))
+        }
+        None => None,
+    };
+    let (rank, world) = ranks.as_ref().map_or((0, 1), |r| (r.rank(), r.world()));
+    let session_start = (learner.run_env_steps, learner.updates());
     let envs = c.runtime.envs_per_actor;
     let steps_per_env = (BATCH_TRANSITIONS / envs).max(1);
+    // Each rank collects its share of the run's steps.
+    let share = |steps: u64| steps.div_ceil(world as u64);
     let budget = Budget {
         updates_per_step: c.algorithm.updates_per_step,
-        update_after: c.algorithm.updates_start(),
+        update_after: share(c.algorithm.updates_start()),
         slack: (2 * run.actors as u64 * (steps_per_env * envs) as u64).max(c.algorithm.update_every),
-        refill_until: if learner.replay.is_empty() { learner.env_steps + c.algorithm.updates_start() } else { 0 },
-        end: c.schedule.steps.div_ceil(envs as u64) * envs as u64,
+        refill_until: if learner.replay.is_empty() { learner.env_steps + share(c.algorithm.updates_start()) } else { 0 },
+        end: share(c.schedule.steps).div_ceil(envs as u64) * envs as u64,
     };
 
     let mut transports: Vec<Box<dyn LearnerTransport>> = Vec::new();
@@ -74,8 +93,9 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
             actors: run.actors,
             envs_per_actor: envs,
             batch_steps: steps_per_env * envs,
-            seed: c.runtime.seed,
-            random_steps: c.algorithm.start_steps.saturating_sub(learner.env_steps),
+            // Every rank's actors step envs of their own.
+            seed: c.runtime.seed.wrapping_add((rank as u64).wrapping_mul(0x9E37_79B9)),
+            random_steps: share(c.algorithm.start_steps).saturating_sub(learner.env_steps),
             act_noise: c.algorithm.act_noise,
             base: learner.env_steps,
             initial_allowance: budget.allowed(&learner).saturating_sub(learner.env_steps),
@@ -88,33 +108,42 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
         out.println(format!("listening for actors on {} (QUIC)", actors.local_addr()));
         transports.push(Box::new(actors));
     }
-    let evaluator = Evaluator::spawn(&c.env, c.schedule.eval_episodes, eval_seed(run));
+    // Rank 0 evaluates, checkpoints and reports for the run.
+    let evaluator = (rank == 0).then(|| Evaluator::spawn(&c.env, c.schedule.eval_episodes, eval_seed(run)));
 
-    let result = learn(run, out, &mut learner, &mut transports, &budget, &evaluator);
+    let result = learn(run, out, &mut learner, &mut ranks, &mut transports, &budget, evaluator.as_ref());
     let failures: Vec<String> = transports.into_iter().flat_map(|t| t.close()).collect();
     result?;
-    // Last evaluation, then the final checkpoint.
-    if !target_reached(run, out) && out.evals.last().is_none_or(|e| e.env_steps != learner.env_steps) {
-        evaluator.submit(learner.env_steps, learner.updates(), learner.params());
+    if let Some(evaluator) = evaluator {
+        // Last evaluation, then the final checkpoint.
+        if !target_reached(run, out) && out.evals.last().is_none_or(|e| e.env_steps != learner.run_env_steps) {
+            evaluator.submit(learner.run_env_steps, learner.updates(), learner.params());
+        }
+        evaluator.finish(out)?;
+        checkpoints::save(run, &learner, out, rank_states(&ranks))?;
     }
-    evaluator.finish(out)?;
-    checkpoints::save(run, &learner, out, Vec::new())?;
     for f in &failures {
         tracing::warn!("{f}");
     }
     Ok(RunSummary::new(&learner, out, session_start))
 }
 
+/// What a checkpoint keeps of every rank (nothing with one learner).
+fn rank_states(ranks: &Option<Ranks>) -> Vec<u8> {
+    ranks.as_ref().map_or_else(Vec::new, |r| RankStates { ranks: r.last().to_vec() }.encode())
+}
+
 /// The learner's loop: take batches while updates are owed for them, update, publish, and
 /// evaluate, checkpoint and report on schedule, until `--steps`, Ctrl-C or the target return.
-fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, transports: &mut [Box<dyn LearnerTransport>], budget: &Budget, evaluator: &Evaluator) -> Result<()> {
+fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, ranks: &mut Option<Ranks>, transports: &mut [Box<dyn LearnerTransport>], budget: &Budget, evaluator: Option<&Evaluator>) -> Result<()> {
     let (c, s) = (&run.config.algorithm, &run.config.schedule);
-    let mut next_eval = next_mark(learner.env_steps, s.eval_every);
-    let mut next_checkpoint = next_mark(learner.env_steps, s.checkpoint_every);
+    let mut next_eval = next_mark(learner.run_env_steps, s.eval_every);
+    let mut next_checkpoint = next_mark(learner.run_env_steps, s.checkpoint_every);
     let mut last_publish = learner.updates();
+    let mut target_hit = false;
     loop {
         for t in transports.iter_mut() {
-            for line in t.poll(c.start_steps.saturating_sub(learner.env_steps)) {
+            for line in t.poll(c.start_steps.saturating_sub(learner.run_env_steps)) {
                 out.println(line);
             }
         }
@@ -147,8 +176,20 @@ fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, transports: &mut
             }
             got = true;
         }
-        let done = learner.env_steps >= s.steps || stop_requested();
-        if learner.updates() < learner.updates_due() && !stop_requested() {
+        // The run's totals and stop requests, from every rank.
+        let stop = match ranks {
+            Some(r) => {
+                let round = r.round(learner, Report { stop: stop_requested(), target_reached: target_hit, actors: transports.iter().map(|t| t.actors()).sum() })?;
+                target_hit = round.target_reached;
+                round.stop
+            }
+            None => stop_requested(),
+        };
+        if target_hit {
+            return Ok(());
+        }
+        let done = learner.run_env_steps >= s.steps || stop;
+        if learner.updates() < learner.updates_due() && !stop {
             learner.update()?;
             if learner.updates() - last_publish >= s.publish_every {
                 let params = learner.publish();
@@ -174,24 +215,37 @@ fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, transports: &mut
         for t in transports.iter() {
             t.allow(allowed);
         }
-        if learner.env_steps >= next_eval && !done {
-            evaluator.submit(learner.env_steps, learner.updates(), learner.params());
-            next_eval = next_mark(learner.env_steps, s.eval_every);
+        if learner.run_env_steps >= next_eval && !done {
+            if let Some(e) = evaluator {
+                e.submit(learner.run_env_steps, learner.updates(), learner.params());
+            }
+            next_eval = next_mark(learner.run_env_steps, s.eval_every);
         }
-        while let Some(steps) = evaluator.collect_one(out)? {
-            if target_reached(run, out) {
-                out.println(format!("target return reached at {steps} env steps"));
-                return Ok(());
+        if let Some(e) = evaluator {
+            while let Some(steps) = e.collect_one(out)? {
+                if target_reached(run, out) {
+                    out.println(format!("target return reached at {steps} env steps"));
+                    // Alone, stop now; with other ranks, at the next round, together.
+                    target_hit = true;
+                    if ranks.is_none() {
+                        return Ok(());
+                    }
+                }
             }
         }
-        if learner.env_steps >= next_checkpoint && !done {
-            checkpoints::save(run, learner, out, Vec::new())?;
-            next_checkpoint = next_mark(learner.env_steps, s.checkpoint_every);
+        if learner.run_env_steps >= next_checkpoint && !done {
+            if evaluator.is_some() {
+                checkpoints::save(run, learner, out, rank_states(ranks))?;
+            }
+            next_checkpoint = next_mark(learner.run_env_steps, s.checkpoint_every);
         }
-        out.tick(learner.env_steps, learner.updates(), Duration::from_secs(2), |r| {
+        out.tick(learner.run_env_steps, learner.updates(), Duration::from_secs(2), |r| {
             learner.fill_progress(r);
             for t in transports.iter_mut() {
                 t.report(r);
+            }
+            if let Some(ranks) = ranks.as_ref().filter(|r| r.world() > 1) {
+                r.learner_ranks = Some(ranks.last().to_vec());
             }
         })?;
     }

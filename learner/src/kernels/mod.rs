@@ -12,6 +12,8 @@ mod tch;
 pub use self::cpu::CpuKernels;
 pub use self::tch::TchKernels;
 
+use spikerl_collective::{Collective, CollectiveError};
+
 use crate::optim::Adam;
 
 /// Below this many multiply-adds a bf16 product costs more than the fp32 one on the CPU:
@@ -87,4 +89,8 @@ pub trait Kernels: Send + Sync + 'static {
     fn adam_step(&self, adam: &mut Adam<Self::Vector>, params: &mut Self::Vector, grad: &Self::Vector);
     /// Polyak averaging `target ← target + w·(online − target)`.
     fn lerp(&self, target: &mut Self::Vector, online: &Self::Vector, w: f32);
+
+    /// `v` ← its mean over the learner ranks of `collective` (in device memory where the
+    /// collective can, else through the host).
+    fn all_reduce_mean(&self, v: &mut Self::Vector, collective: &dyn Collective) -> Result<(), CollectiveError>;
 }

@@ -78,6 +78,10 @@ impl LearnerTransport for ActorThreads {
         &self.batches
     }
 
+    fn actors(&self) -> u64 {
+        self.threads.iter().filter(|t| !t.is_finished()).count() as u64
+    }
+
     fn allow(&self, env_steps: u64) {
         self.throttle.set_allowed(env_steps.saturating_sub(self.base));
     }

@@ -32,6 +32,8 @@ pub trait LearnerTransport {
     fn allow(&self, _env_steps: u64) {}
     /// The learner's newest parameters for every actor; a slow actor skips versions.
     fn publish(&mut self, params: &ParamSet);
+    /// Actors feeding this transport now.
+    fn actors(&self) -> u64;
     /// This transport's figures in a `progress` record.
     fn report(&mut self, _record: &mut MetricsRecord) {}
     /// Ends the run for this transport's actors; what went wrong with any of them.

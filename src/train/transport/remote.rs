@@ -184,6 +184,10 @@ impl LearnerTransport for RemoteActors {
         &self.link.batches
     }
 
+    fn actors(&self) -> u64 {
+        self.connected()
+    }
+
     /// Connection events first, so that an actor's batches count from its first one; a newly
     /// connecting actor takes its share of the uniform-random start that is left.
     fn poll(&mut self, random_left: u64) -> Vec<String> {

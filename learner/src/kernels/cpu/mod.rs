@@ -12,6 +12,8 @@ mod simd;
 
 use std::sync::Arc;
 
+use spikerl_collective::{Collective, CollectiveError};
+
 use super::Kernels;
 use crate::Precision;
 use crate::networks::{ActorShape, CriticShape, ProxyShape};
@@ -71,6 +73,10 @@ impl Kernels for CpuKernels {
 
     fn download(&self, v: &Self::Vector) -> Vec<f32> {
         v.to_vec()
+    }
+
+    fn all_reduce_mean(&self, v: &mut Self::Vector, collective: &dyn Collective) -> Result<(), CollectiveError> {
+        collective.all_reduce_mean(Arc::make_mut(v).as_mut_slice())
     }
 
     fn share(v: &Self::Vector) -> Self::Vector {

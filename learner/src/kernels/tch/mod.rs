@@ -5,6 +5,7 @@
 mod actor;
 mod critic;
 
+use spikerl_collective::{Collective, CollectiveError};
 use tch::{Device, Kind, Tensor};
 
 use super::{CPU_BF16_MIN_MACS, Kernels};
@@ -86,6 +87,19 @@ impl Kernels for TchKernels {
 
     fn share(v: &Tensor) -> Tensor {
         v.shallow_clone()
+    }
+
+    fn all_reduce_mean(&self, v: &mut Tensor, collective: &dyn Collective) -> Result<(), CollectiveError> {
+        if self.device.is_cuda() && v.kind() == Kind::Float && v.is_contiguous() {
+            // SAFETY: a contiguous f32 tensor of this learner's device, which no other stream uses.
+            if let Some(r) = unsafe { collective.all_reduce_mean_device(v.data_ptr().cast(), v.numel()) } {
+                return r;
+            }
+        }
+        let mut host = self.download(v);
+        collective.all_reduce_mean(&mut host)?;
+        *v = self.upload(&host);
+        Ok(())
     }
 
     fn actor_forward(&self, params: &Tensor, x: &Tensor, uniforms: Option<&Tensor>) -> (Tensor, Self::ActorTape) {
