@@ -130,25 +130,3 @@ fn mpi(launch: Option<&Launch>) -> Result<Box<dyn Collective>, CollectiveError> 
 fn mpi(_launch: Option<&Launch>) -> Result<Box<dyn Collective>, CollectiveError> {
     Err(CollectiveError::Unavailable { backend: "mpi", reason: "this build has no MPI (build with the `mpi` feature, the default, against an MPI library)".into() })
 }
-
-/// The ranks' shares of `0..len`, rank `r` owning `split(len, world, r)`: contiguous, in rank
-/// order, sizes differing by at most one.
-pub fn split(len: usize, world: usize, rank: usize) -> std::ops::Range<usize> {
-    rank * len / world..(rank + 1) * len / world
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_cover_everything_once() {
-        for (len, world) in [(10, 3), (2, 4), (0, 2), (7, 1)] {
-            let ranges: Vec<_> = (0..world).map(|r| split(len, world, r)).collect();
-            assert_eq!(ranges.first().unwrap().start, 0);
-            assert_eq!(ranges.last().unwrap().end, len);
-            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
-            assert!(ranges.iter().all(|r| r.len() >= len / world && r.len() <= len.div_ceil(world)));
-        }
-    }
-}

@@ -98,3 +98,71 @@ impl Collective for Watched {
         self.inner.abort(code)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::Single;
+
+    /// A backend whose peers never answer: every operation waits for ever.
+    struct Deserted;
+
+    impl Collective for Deserted {
+        fn backend(&self) -> &'static str {
+            "test"
+        }
+        fn rank(&self) -> usize {
+            0
+        }
+        fn world_size(&self) -> usize {
+            2
+        }
+        fn all_reduce_mean(&self, _buf: &mut [f32]) -> Result<(), CollectiveError> {
+            loop {
+                std::thread::park();
+            }
+        }
+        fn all_reduce_sum(&self, _buf: &mut [f64]) -> Result<(), CollectiveError> {
+            loop {
+                std::thread::park();
+            }
+        }
+        fn broadcast(&self, _bytes: &mut Vec<u8>, _root: usize) -> Result<(), CollectiveError> {
+            Ok(())
+        }
+        fn barrier(&self) -> Result<(), CollectiveError> {
+            Ok(())
+        }
+        fn abort(&self, code: i32) -> ! {
+            std::process::exit(code)
+        }
+    }
+
+    #[test]
+    #[ignore = "run by `a_rank_whose_peers_died_stops_within_its_timeout` in a process of its own"]
+    fn wait_for_a_dead_peer() {
+        let c = Watched::new(Box::new(Deserted), Duration::from_millis(500));
+        // Operations that return are not timed out, however many.
+        let ok = Watched::new(Box::new(Single), Duration::from_millis(50));
+        for _ in 0..100 {
+            ok.barrier().unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = c.all_reduce_sum(&mut [1.0]);
+        unreachable!("the watchdog ends the process");
+    }
+
+    #[test]
+    fn a_rank_whose_peers_died_stops_within_its_timeout() {
+        let start = Instant::now();
+        let out = Command::new(std::env::current_exe().unwrap()).args(["watchdog::tests::wait_for_a_dead_peer", "--exact", "--ignored", "--nocapture"]).output().unwrap();
+        let waited = start.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(EXIT_PEER_LOST), "{:?}: {stderr}", out.status);
+        assert!(stderr.contains("waited") && stderr.contains("all-reduce (sum)") && stderr.contains("--rank-timeout"), "{stderr}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+    }
+}

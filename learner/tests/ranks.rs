@@ -131,8 +131,8 @@ fn rank_perturbed() {
 }
 
 fn mpirun(test: &str, out: &Path) {
-    let cc = option_env!("MPICC").expect("built with MPI (MPICC)");
-    let mpirun = Path::new(cc).with_file_name("mpirun");
+    // The launcher beside the MPI the build used, else the PATH's.
+    let mpirun = option_env!("MPICC").map_or_else(|| PathBuf::from("mpirun"), |cc| Path::new(cc).with_file_name("mpirun"));
     let mut cmd = Command::new(&mpirun);
     cmd.args(["-n", "2", "--bind-to", "none", "--oversubscribe"]);
     // SAFETY: geteuid has no preconditions.

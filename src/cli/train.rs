@@ -119,6 +119,10 @@ fn launch_learners(n: usize, matches: &ArgMatches) -> Result<()> {
             cmd.arg("--allow-run-as-root");
         }
     }
+    if std::env::var_os("OMPI_MCA_mpi_yield_when_idle").is_none() {
+        // A rank waiting for the others gives its core to the actors instead of spinning.
+        cmd.env("OMPI_MCA_mpi_yield_when_idle", "1");
+    }
     cmd.arg(std::env::current_exe().context("cannot find this program's path")?);
     cmd.args(std::env::args_os().skip(1));
     let share = (cores() / n).max(1);
@@ -221,6 +225,10 @@ fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, re
     };
     let run = resolved(config, out.clone(), args.resume.clone(), &args, default_actors, remote, command)?;
     let s = crate::train::train(run)?;
+    if Launch::from_env().is_some_and(|l| l.rank > 0) {
+        // Rank 0 speaks for the run.
+        return Ok(());
+    }
     let eval = s.final_eval.map_or("no evaluation".into(), |e| format!("final eval return {:.1} ± {:.1}", e.mean, e.std));
     println!(
         "{} env steps, {} updates · {eval} · {:.0} env steps/s, {:.0} updates/s this session · {}",

@@ -89,9 +89,9 @@ impl RunSummary {
     pub fn new(learner: &Learner, out: &output::RunOutput, session_start: (u64, u64)) -> Self {
         let best = out.evals.iter().copied().max_by(|a, b| a.mean.total_cmp(&b.mean));
         Self {
-            env_steps: learner.env_steps,
+            env_steps: learner.run_env_steps,
             updates: learner.updates(),
-            session_steps: learner.env_steps - session_start.0,
+            session_steps: learner.run_env_steps - session_start.0,
             session_updates: learner.updates() - session_start.1,
             session_s: out.session_s(),
             final_eval: out.evals.last().copied(),
