@@ -1,4 +1,4 @@
-//! `spikerl bench env` and `spikerl bench transport`.
+//! `spikerl bench env`, `spikerl bench transport` and `spikerl bench collective`.
 
 use std::path::PathBuf;
 
@@ -14,6 +14,25 @@ pub enum BenchCommand {
     /// QUIC transport on loopback: transitions/s, MB/s and batch latency into a learner's
     /// replay buffer, for each actor count.
     Transport(BenchTransportArgs),
+    /// The learners' all-reduce: time to average the critics' and the spiking actor's
+    /// gradients over the ranks (started with mpirun, or by --ranks on this machine).
+    Collective(BenchCollectiveArgs),
+}
+
+#[derive(Args)]
+pub struct BenchCollectiveArgs {
+    /// The task whose networks' gradients are averaged (their sizes follow its dimensions).
+    #[arg(long, default_value = "Hopper-v4")]
+    env: String,
+    /// Ranks to start with mpirun on this machine (under a launcher: the launcher's ranks).
+    #[arg(long, default_value_t = 2)]
+    ranks: usize,
+    /// Timed all-reduces of each gradient (after 20 untimed ones).
+    #[arg(long, default_value_t = 500)]
+    reps: usize,
+    /// The collective: auto (NCCL under torchrun, MPI under mpirun/srun), mpi or nccl.
+    #[arg(long, default_value = "auto")]
+    collective: spikerl_learner::collective::Backend,
 }
 
 #[derive(Args)]
@@ -58,6 +77,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Env(args) => bench_env(args),
         BenchCommand::Transport(args) => bench_transport(args),
+        BenchCommand::Collective(args) => bench_collective(args),
     }
 }
 
@@ -126,6 +146,49 @@ fn bench_env(args: BenchEnvArgs) -> Result<()> {
             println!("  raw mj_step × frame_skip     {:>10.0} steps/s  (port = {raw:.2}×)", m.raw_mj_step_env_steps_per_s);
         }
         _ => println!("  (MuJoCo not measured: `make mujoco-venv` or pass --mujoco-python)"),
+    }
+    Ok(())
+}
+
+/// Mean time of an all-reduce of each of the update's gradients; rank 0 prints them.
+fn bench_collective(args: BenchCollectiveArgs) -> Result<()> {
+    use spikerl_learner::collective::{Launch, connect};
+    use spikerl_learner::networks::{ActorShape, CriticShape};
+    if args.reps == 0 || args.ranks == 0 {
+        bail!("--reps and --ranks must be positive");
+    }
+    if Launch::from_env().is_none() {
+        if args.ranks == 1 {
+            bail!("one rank has nothing to average with: --ranks 2 or more");
+        }
+        return super::mpirun::relaunch(args.ranks, []);
+    }
+    let task = crate::train::TaskShape::of(&args.env)?;
+    let spec = spikerl_learner::ActorConfig::default().spec(task.obs_dim, task.act_dim, task.act_limit)?;
+    let td3 = spikerl_learner::Td3Config::default();
+    let sizes = [("critics", CriticShape::new(task.obs_dim, task.act_dim, &td3.critic_hidden).n_params), ("spiking actor", ActorShape::new(spec).n_params)];
+    let c = connect(args.collective, std::time::Duration::from_secs(120))?;
+    let mut results = Vec::new();
+    for (name, n) in sizes {
+        let mut buf: Vec<f32> = (0..n).map(|i| (i % 97) as f32 * 1e-3).collect();
+        for _ in 0..20 {
+            c.all_reduce_mean(&mut buf)?;
+        }
+        c.barrier()?;
+        let start = std::time::Instant::now();
+        for _ in 0..args.reps {
+            c.all_reduce_mean(&mut buf)?;
+        }
+        results.push((name, n, start.elapsed().as_secs_f64() / args.reps as f64));
+    }
+    if c.rank() == 0 {
+        println!("{} ranks ({}), {} gradients, mean of {} all-reduces each:", c.world_size(), c.backend(), args.env, args.reps);
+        for (name, n, s) in &results {
+            println!("  {name:<14} {n:>8} f32 ({:>7.1} kB) {:>9.1} µs", (*n * 4) as f64 / 1e3, s * 1e6);
+        }
+        // An update averages the critics' gradient, and the actor's every policy_delay updates.
+        let per_update = results[0].2 + results[1].2 / td3.policy_delay as f64;
+        println!("  per update (critics + actor / policy delay {}): {:.1} µs", td3.policy_delay, per_update * 1e6);
     }
     Ok(())
 }

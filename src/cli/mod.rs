@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cert;
 pub mod compare;
+mod mpirun;
 pub mod snn_report;
 pub mod tasks;
 pub mod train;

@@ -47,7 +47,8 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct LearnerArgs {
-    /// Address to accept actors on, e.g. 0.0.0.0:7000 (learner rank r of several: port + r).
+    /// Address to accept actors on, e.g. 0.0.0.0:7000 (the r-th learner rank on a machine:
+    /// port + r).
     #[arg(long)]
     pub listen: std::net::SocketAddr,
     /// Directory of the run's certificates (`spikerl cert`).
@@ -96,54 +97,14 @@ pub struct PlotArgs {
 pub fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     let learners = args.run.runtime.learners;
     if learners > 1 && Launch::from_env().is_none() {
-        return launch_learners(learners, matches);
+        let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        // Each rank's learner threads: its share of the cores.
+        let threads = (!given("learner_threads")).then(|| ["--learner-threads".to_string(), (cores() / learners).max(1).to_string()]);
+        return super::mpirun::relaunch(learners, threads.iter().flatten().map(String::as_str));
     }
     // Each learner rank on this machine gets its share of the cores.
     let share = (cores() / Launch::from_env().map_or(1, |l| l.world)).max(1);
     run_training(args, matches, share.saturating_sub(1).max(1), None)
-}
-
-/// `--learners N` on one machine: starts the N ranks with mpirun (this command line, each rank
-/// with its share of the cores) and waits for them.
-fn launch_learners(n: usize, matches: &ArgMatches) -> Result<()> {
-    let mpirun = mpirun();
-    let version = std::process::Command::new(&mpirun).arg("--version").output().with_context(|| format!("cannot run {} to start {n} learners (set SPIKERL_MPIRUN to an MPI launcher)", mpirun.display()))?;
-    let mut cmd = std::process::Command::new(&mpirun);
-    cmd.args(["-n", &n.to_string()]);
-    if String::from_utf8_lossy(&version.stdout).contains("Open MPI") {
-        // Threads are placed by the OS, not pinned to a core per rank; more ranks than cores
-        // is allowed (a test on a small machine).
-        cmd.args(["--bind-to", "none", "--oversubscribe"]);
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            cmd.arg("--allow-run-as-root");
-        }
-    }
-    if std::env::var_os("OMPI_MCA_mpi_yield_when_idle").is_none() {
-        // A rank waiting for the others gives its core to the actors instead of spinning.
-        cmd.env("OMPI_MCA_mpi_yield_when_idle", "1");
-    }
-    cmd.arg(std::env::current_exe().context("cannot find this program's path")?);
-    cmd.args(std::env::args_os().skip(1));
-    let share = (cores() / n).max(1);
-    let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    if !given("learner_threads") {
-        cmd.args(["--learner-threads", &share.to_string()]);
-    }
-    let status = cmd.status().with_context(|| format!("cannot start {}", mpirun.display()))?;
-    if !status.success() {
-        bail!("the learners ended with {status} (see their messages above)");
-    }
-    Ok(())
-}
-
-/// The MPI launcher: $SPIKERL_MPIRUN, else the one beside the MPI this program was built
-/// against, else `mpirun` on the PATH.
-fn mpirun() -> PathBuf {
-    if let Some(p) = std::env::var_os("SPIKERL_MPIRUN") {
-        return PathBuf::from(p);
-    }
-    option_env!("MPICC").map(|cc| Path::new(cc).with_file_name("mpirun")).filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("mpirun"))
 }
 
 pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
@@ -157,7 +118,7 @@ pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
     // Learner ranks on one machine listen on consecutive ports.
     let mut listen = args.listen;
     if let Some(l) = Launch::from_env() {
-        let port = u16::try_from(usize::from(listen.port()) + l.rank).ok().filter(|_| listen.port() != 0).with_context(|| format!("learner rank {} has no port: --listen {} must name a port below 65535 − ranks", l.rank, args.listen))?;
+        let port = u16::try_from(usize::from(listen.port()) + l.local_rank).ok().filter(|_| listen.port() != 0).with_context(|| format!("learner rank {} has no port: --listen {} must name a port below 65535 − ranks", l.rank, args.listen))?;
         listen.set_port(port);
     }
     let remote = RemoteOptions { listen, tls, token, param_precision: args.param_precision };
