@@ -55,7 +55,7 @@ pub fn measure(env_id: &str, actors: usize, duration: Duration, dir: &Path) -> R
     let env = spikerl_envs::make(env_id)?;
     let (obs_dim, act_dim) = (env.spec().obs_dim(), env.spec().act_dim());
     let (learner_tls, actor_tls, token) = certs(dir)?;
-    let options = LearnerOptions { listen: "127.0.0.1:0".parse()?, tls: learner_tls, token: token.clone(), run_id: "bench".into(), env_id: env_id.into(), act_noise: 0.1, random_steps: 0 };
+    let options = LearnerOptions { listen: "127.0.0.1:0".parse()?, tls: learner_tls, token: token.clone(), run_id: "bench".into(), env_id: env_id.into(), act_noise: 0.1, random_steps: 0, spread: None };
     let link = LearnerLink::listen(options, Vec::new(), 4 * actors)?;
     let addr = link.local_addr();
     let epoch = Instant::now();

@@ -308,3 +308,33 @@ fn finite_but_impossible_batches_are_refused_and_the_learner_goes_on() {
     let _ = l.child.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two learner ranks (`spikerl learner --learners 2`, MPI) and three actor processes that all
+/// dial rank 0: rank 0 sends actors on to the least-loaded rank, both ranks get actors, and
+/// Pendulum learns as with one learner.
+#[test]
+fn two_learners_spread_three_actor_processes_and_learn_pendulum() {
+    let dir = scratch("two-learners");
+    let (certs_dir, run) = (dir.join("certs"), dir.join("run"));
+    certs(&certs_dir);
+    // Rank r on this machine listens on port + r.
+    let port = loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let mut l = learner(&certs_dir, port, &run, &["--learners", "2", "--steps", "20000", "--target-return", "-300"]);
+    l.expect("listening for actors", Duration::from_secs(60));
+    let _actors: Vec<Proc> = (1..=3).map(|id| actor(&certs_dir, port, id)).collect();
+    l.expect(&format!("sent to the learner at 127.0.0.1:{}", port + 1), Duration::from_secs(60));
+    assert!(l.wait(Duration::from_secs(400)), "the run failed:\n{}", l.seen.join("\n"));
+    let records = metrics(&run);
+    let best = records.iter().filter(|r| r["kind"] == "eval").map(|r| r["eval_return_mean"].as_f64().unwrap()).fold(f64::NEG_INFINITY, f64::max);
+    assert!(best >= -300.0, "best evaluation {best}");
+    // Both ranks had actors, three in all.
+    let spread = records.iter().filter_map(|r| r["learner_ranks"].as_array()).map(|ranks| ranks.iter().map(|r| r["actors"].as_u64().unwrap()).collect::<Vec<u64>>()).find(|a| a.iter().sum::<u64>() == 3);
+    let spread = spread.expect("a record with all three actors connected");
+    assert!(spread.iter().all(|&n| n >= 1), "{spread:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

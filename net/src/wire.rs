@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::message::TransitionBatch;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Frames larger than this close the connection (a Hopper batch of 64 transitions is ≈ 7 kB,
 /// a bf16 ParamSet ≈ 200 kB).
@@ -87,6 +87,9 @@ pub enum LearnerMessage {
     /// An encoded `ParamSet`, the newest version.
     Params(Vec<u8>),
     Goodbye { reason: String },
+    /// Instead of `Welcome`: connect to this learner of the run instead (the one with the
+    /// fewest actors), whose certificate names `server_name`.
+    Redirect { to: std::net::SocketAddr, server_name: String },
 }
 
 /// The bytes a stream starts with.

@@ -41,6 +41,7 @@ fn actors_stream_batches_and_get_the_newest_parameters_and_strangers_are_refused
         env_id: "Pendulum-v1".into(),
         act_noise: 0.1,
         random_steps: 100,
+        spread: None,
     };
     let link = LearnerLink::listen(options, vec![1, 2, 3], 16).unwrap();
     let actor = |token: &str, tls: &TlsFiles| ActorOptions { connect: link.local_addr(), server_name: "localhost".into(), tls: tls.clone(), token: token.into(), actor_id: 7, envs: 2 };
@@ -139,7 +140,7 @@ fn connections_that_claim_one_id_stay_apart_and_credit_is_enforced() {
     let dir = std::env::temp_dir().join(format!("spikerl-quic-identity-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (learner_tls, actor_tls) = certs(&dir);
-    let options = LearnerOptions { listen: "127.0.0.1:0".parse().unwrap(), tls: learner_tls, token: "t".into(), run_id: "r".into(), env_id: "Pendulum-v1".into(), act_noise: 0.1, random_steps: 0 };
+    let options = LearnerOptions { listen: "127.0.0.1:0".parse().unwrap(), tls: learner_tls, token: "t".into(), run_id: "r".into(), env_id: "Pendulum-v1".into(), act_noise: 0.1, random_steps: 0, spread: None };
     let link = LearnerLink::listen(options, vec![1], 64).unwrap();
     let same = ActorOptions { connect: link.local_addr(), server_name: "localhost".into(), tls: actor_tls, token: "t".into(), actor_id: 5, envs: 1 };
     let connected = |link: &LearnerLink| match event(link) {

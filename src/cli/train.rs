@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{ArgMatches, Args};
 use spikerl_learner::collective::Launch;
-use spikerl_net::quic::{TlsFiles, run_token};
+use spikerl_net::quic::{LearnerAddress, TlsFiles, run_token};
 use spikerl_snn::Precision;
 
 use crate::config::RunConfig;
@@ -63,6 +63,11 @@ pub struct LearnerArgs {
     /// Parameters on the wire: bf16 (half the bytes) or fp32 (exact).
     #[arg(long, value_enum, default_value_t = Precision::Bf16)]
     pub param_precision: Precision,
+    /// With several learners: HOST:PORT where actors reach this one (HOST as in its
+    /// certificate); the learner actors dial sends new ones to the least-loaded learner
+    /// [default: --listen's address, which must then be a specific one].
+    #[arg(long)]
+    pub advertise: Option<String>,
     /// Training flags as for `spikerl train`; --actors counts local actor threads (default 0).
     #[command(flatten)]
     pub train: TrainArgs,
@@ -108,6 +113,12 @@ pub fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
 }
 
 pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
+    let learners = args.train.run.runtime.learners;
+    if learners > 1 && Launch::from_env().is_none() {
+        let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let threads = (!given("learner_threads")).then(|| ["--learner-threads".to_string(), (cores() / learners).max(1).to_string()]);
+        return super::mpirun::relaunch(learners, threads.iter().flatten().map(String::as_str));
+    }
     let token = run_token(args.token.as_deref(), &args.certs)?;
     let tls = TlsFiles::in_dir(&args.certs, &args.name);
     for path in [&tls.ca, &tls.cert, &tls.key] {
@@ -121,7 +132,20 @@ pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
         let port = u16::try_from(usize::from(listen.port()) + l.local_rank).ok().filter(|_| listen.port() != 0).with_context(|| format!("learner rank {} has no port: --listen {} must name a port below 65535 − ranks", l.rank, args.listen))?;
         listen.set_port(port);
     }
-    let remote = RemoteOptions { listen, tls, token, param_precision: args.param_precision };
+    let advertise = match &args.advertise {
+        Some(a) => {
+            let (host, _) = a.rsplit_once(':').with_context(|| format!("--advertise {a}: give HOST:PORT"))?;
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(a.as_str()).with_context(|| format!("--advertise {a}"))?.next().with_context(|| format!("--advertise {a} resolves to no address"))?;
+            LearnerAddress { addr, server_name: host.trim_start_matches('[').trim_end_matches(']').to_string() }
+        }
+        None => {
+            if listen.ip().is_unspecified() && Launch::from_env().is_some() {
+                bail!("--listen {} names no address the other learners can send actors to: give --advertise HOST:PORT", args.listen);
+            }
+            LearnerAddress { addr: listen, server_name: listen.ip().to_string() }
+        }
+    };
+    let remote = RemoteOptions { listen, tls, token, param_precision: args.param_precision, advertise };
     run_training(args.train, matches, 0, Some(remote))
 }
 

@@ -124,6 +124,10 @@ impl Ranks {
         self.collective.world_size()
     }
 
+    pub fn collective(&self) -> &Arc<dyn Collective> {
+        &self.collective
+    }
+
     /// Every rank's figures at the last round.
     pub fn last(&self) -> &[RankFigures] {
         &self.last

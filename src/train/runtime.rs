@@ -14,10 +14,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use crossbeam_channel::{Select, TryRecvError};
 use spikerl_learner::checkpoint::Checkpoint;
 use spikerl_learner::collective::Collective;
+use spikerl_net::quic::{LearnerAddress, Spread};
 
 use super::checkpoints;
 use super::evaluator::Evaluator;
@@ -104,7 +105,11 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collectiv
     }
     if let Some(remote) = &run.remote {
         let run_id = run.out.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
-        let actors = RemoteActors::listen(remote, &run_id, &c.env, c.algorithm.act_noise, &learner.params())?;
+        let spread = match &ranks {
+            Some(r) => spread_actors(r, &remote.advertise)?,
+            None => None,
+        };
+        let actors = RemoteActors::listen(remote, &run_id, &c.env, c.algorithm.act_noise, &learner.params(), spread)?;
         out.println(format!("listening for actors on {} (QUIC)", actors.local_addr()));
         transports.push(Box::new(actors));
     }
@@ -126,6 +131,21 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collectiv
         tracing::warn!("{f}");
     }
     Ok(RunSummary::new(&learner, out, session_start))
+}
+
+/// With several learners taking remote actors: every learner's address, from each to all;
+/// rank 0, the one actors dial, spreads them.
+fn spread_actors(ranks: &Ranks, mine: &LearnerAddress) -> Result<Option<Arc<Spread>>> {
+    let c = ranks.collective();
+    let mut learners = Vec::new();
+    for r in 0..c.world_size() {
+        let mut bytes = if r == c.rank() { format!("{} {}", mine.addr, mine.server_name).into_bytes() } else { Vec::new() };
+        c.broadcast(&mut bytes, r)?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let (addr, name) = text.split_once(' ').with_context(|| format!("learner rank {r} sent no address"))?;
+        learners.push(LearnerAddress { addr: addr.parse().with_context(|| format!("learner rank {r}'s address {addr}"))?, server_name: name.to_string() });
+    }
+    Ok((c.rank() == 0).then(|| Arc::new(Spread::new(0, learners))))
 }
 
 /// What a checkpoint keeps of every rank (nothing with one learner).
@@ -181,6 +201,10 @@ fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, ranks: &mut Opti
             Some(r) => {
                 let round = r.round(learner, Report { stop: stop_requested(), target_reached: target_hit, actors: transports.iter().map(|t| t.actors()).sum() })?;
                 target_hit = round.target_reached;
+                let loads: Vec<u64> = r.last().iter().map(|f| f.actors).collect();
+                for t in transports.iter() {
+                    t.learner_loads(&loads);
+                }
                 round.stop
             }
             None => stop_requested(),

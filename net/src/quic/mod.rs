@@ -19,6 +19,10 @@ use tokio::sync::{mpsc, watch};
 pub use certs::{TlsFiles, ensure_ca, ensure_token, make_node, read_token, run_token};
 
 use crate::message::TransitionBatch;
+mod spread;
+
+pub use spread::{LearnerAddress, Spread};
+
 use crate::wire::{ActorMessage, ActorStats, FrameDecoder, Hello, LearnerMessage, PROTOCOL_VERSION, Welcome, WireError, encode_frame, preamble};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,9 @@ pub enum QuicError {
     Wire(#[from] WireError),
     #[error("link closed: {0}")]
     Closed(String),
+    /// The learner sent this actor to another learner of the run.
+    #[error("sent to the learner at {}", .0.addr)]
+    Redirected(LearnerAddress),
 }
 
 const ALPN: &[u8] = b"spikerl";
@@ -152,6 +159,8 @@ pub struct LearnerOptions {
     pub env_id: String,
     pub act_noise: f32,
     pub random_steps: u64,
+    /// With several learners, on the one actors dial: where to send new actors.
+    pub spread: Option<Arc<Spread>>,
 }
 
 /// Something that happened to an actor's connection, for the learner's report. `actor_id`
@@ -162,6 +171,8 @@ pub struct LearnerOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
     Connected { actor_id: u32, claimed_id: u32, addr: SocketAddr, envs: u32 },
+    /// An actor sent on to another learner of the run.
+    Redirected { addr: SocketAddr, to: SocketAddr },
     Refused { addr: SocketAddr, reason: String },
     Disconnected { actor_id: u32, reason: String },
     Stats { actor_id: u32, stats: ActorStats },
@@ -301,6 +312,16 @@ async fn session(conn: &Connection, shared: &Shared, actor_id: &mut Option<u32>)
         return Err("wrong run token".into());
     }
     let mut send = conn.open_uni().await.map_err(|e| close_reason(&e))?;
+    if let Some(to) = shared.options.spread.as_ref().and_then(|s| s.pick()) {
+        let mut out = preamble().to_vec();
+        encode_frame(&LearnerMessage::Redirect { to: to.addr, server_name: to.server_name }, &mut out).map_err(|e| e.to_string())?;
+        send.write_all(&out).await.map_err(|e| e.to_string())?;
+        let _ = send.finish();
+        // Until the actor has read it (it closes), or a little while.
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.closed()).await;
+        let _ = shared.events.send(LinkEvent::Redirected { addr: conn.remote_address(), to: to.addr });
+        return Ok(format!("sent to the learner at {}", to.addr));
+    }
     let mut params_rx = shared.params.subscribe();
     let current = params_rx.borrow_and_update().1.clone();
     let o = &shared.options;
@@ -423,8 +444,21 @@ pub struct ActorLink {
 }
 
 impl ActorLink {
-    /// Connects, says Hello and waits for Welcome; a refusal comes back with its reason.
+    /// Connects, says Hello and waits for Welcome, following the learner to another learner of
+    /// the run if it says so; a refusal comes back with its reason.
     pub fn connect(options: &ActorOptions) -> Result<Self, QuicError> {
+        let mut options = options.clone();
+        // A learner sends an actor on at most once; more hops would be a loop.
+        for _ in 0..3 {
+            match Self::connect_once(&options) {
+                Err(QuicError::Redirected(to)) => (options.connect, options.server_name) = (to.addr, to.server_name),
+                other => return other,
+            }
+        }
+        Err(QuicError::Refused(format!("sent on from learner to learner, last to {}", options.connect)))
+    }
+
+    fn connect_once(options: &ActorOptions) -> Result<Self, QuicError> {
         let client = client_config(&options.tls)?;
         let runtime = actor_runtime()?;
         let bind: SocketAddr = if options.connect.is_ipv6() { "[::]:0".parse().expect("address") } else { "0.0.0.0:0".parse().expect("address") };
@@ -530,6 +564,10 @@ async fn handshake(endpoint: &Endpoint, options: &ActorOptions) -> Result<(Conne
     let mut buf = vec![0u8; 1 << 16];
     match read_message::<LearnerMessage>(&mut recv, &mut decoder, &mut buf).await {
         Ok(LearnerMessage::Welcome(welcome)) => Ok((conn, welcome, recv, decoder, send)),
+        Ok(LearnerMessage::Redirect { to, server_name }) => {
+            conn.close(VarInt::from_u32(0), b"going to the learner it was sent to");
+            Err(QuicError::Redirected(LearnerAddress { addr: to, server_name }))
+        }
         Ok(_) => Err(QuicError::Refused("the learner's first message was not Welcome".into())),
         Err(e) => {
             // A refusal closes the connection right after; give its reason a moment to arrive.
@@ -575,6 +613,7 @@ async fn read_learner(mut recv: RecvStream, mut decoder: FrameDecoder, slot: Arc
             }
             Ok(LearnerMessage::Goodbye { reason }) => return end(format!("learner said goodbye: {reason}")),
             Ok(LearnerMessage::Welcome(_)) => return end("a second Welcome".into()),
+            Ok(LearnerMessage::Redirect { .. }) => return end("a Redirect after Welcome".into()),
             Err(e) => return end(e),
         }
     }

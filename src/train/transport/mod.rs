@@ -34,6 +34,9 @@ pub trait LearnerTransport {
     fn publish(&mut self, params: &ParamSet);
     /// Actors feeding this transport now.
     fn actors(&self) -> u64;
+    /// With several learners: how many actors each has now (what new remote actors are spread
+    /// by).
+    fn learner_loads(&self, _actors_per_learner: &[u64]) {}
     /// This transport's figures in a `progress` record.
     fn report(&mut self, _record: &mut MetricsRecord) {}
     /// Ends the run for this transport's actors; what went wrong with any of them.

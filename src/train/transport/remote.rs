@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use crossbeam_channel::Receiver;
 use serde::{Deserialize, Serialize};
 use spikerl_net::TransitionBatch;
-use spikerl_net::quic::{LearnerLink, LearnerOptions, LinkEvent, RUN_OVER, TlsFiles};
+use spikerl_net::quic::{LearnerAddress, LearnerLink, LearnerOptions, LinkEvent, RUN_OVER, Spread, TlsFiles};
 use spikerl_snn::{ParamSet, Precision};
 
 use super::LearnerTransport;
@@ -24,6 +25,9 @@ pub struct RemoteOptions {
     pub token: String,
     /// Parameters on the wire: bf16 (default) or f32 (exact).
     pub param_precision: Precision,
+    /// Where actors reach this learner, and the name in its certificate (for the other
+    /// learners of the run to send actors here).
+    pub advertise: LearnerAddress,
 }
 
 /// One remote actor's connection, as `metrics.jsonl` shows it.
@@ -69,6 +73,7 @@ pub struct DepartedActors {
 
 pub struct RemoteActors {
     link: LearnerLink,
+    spread: Option<Arc<Spread>>,
     precision: Precision,
     start: Instant,
     actors: BTreeMap<u32, ActorRecord>,
@@ -81,7 +86,9 @@ pub struct RemoteActors {
 }
 
 impl RemoteActors {
-    pub fn listen(opts: &RemoteOptions, run_id: &str, env_id: &str, act_noise: f32, params: &ParamSet) -> Result<Self> {
+    /// Listens for actors; with `spread`, this learner sends new actors on to the least-loaded
+    /// learner of the run.
+    pub fn listen(opts: &RemoteOptions, run_id: &str, env_id: &str, act_noise: f32, params: &ParamSet, spread: Option<Arc<Spread>>) -> Result<Self> {
         let options = LearnerOptions {
             listen: opts.listen,
             tls: opts.tls.clone(),
@@ -90,9 +97,10 @@ impl RemoteActors {
             env_id: env_id.into(),
             act_noise,
             random_steps: 0,
+            spread: spread.clone(),
         };
         let link = LearnerLink::listen(options, params.encode(opts.param_precision), 64)?;
-        Ok(Self { link, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), departed: DepartedActors::default(), lines: Vec::new(), trim_due: false, last_trim: Instant::now() })
+        Ok(Self { link, spread, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), departed: DepartedActors::default(), lines: Vec::new(), trim_due: false, last_trim: Instant::now() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -124,6 +132,11 @@ impl RemoteActors {
                         reported_policy_version: None,
                     };
                     self.actors.insert(actor_id, ActorRecord { report, window_start: Instant::now(), transitions_at_window_start: 0, lag_sum: 0, lag_batches: 0 });
+                }
+                LinkEvent::Redirected { addr, to } => {
+                    let line = format!("actor at {addr} sent to the learner at {to}");
+                    tracing::info!("{line}");
+                    self.lines.push(line);
                 }
                 LinkEvent::Disconnected { actor_id, reason } => {
                     self.trim_due = true;
@@ -186,6 +199,12 @@ impl LearnerTransport for RemoteActors {
 
     fn actors(&self) -> u64 {
         self.connected()
+    }
+
+    fn learner_loads(&self, actors_per_learner: &[u64]) {
+        if let Some(s) = &self.spread {
+            s.set_loads(actors_per_learner);
+        }
     }
 
     /// Connection events first, so that an actor's batches count from its first one; a newly
