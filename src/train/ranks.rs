@@ -46,6 +46,9 @@ pub fn connect(r: &Runtime) -> Result<Option<Arc<dyn Collective>>> {
     if r.sync {
         bail!("--sync trains with one learner; several learners are asynchronous");
     }
+    if r.save_replay {
+        bail!("--save-replay keeps one learner's replay buffer; with several learners each rank's shard refills after a resume");
+    }
     let c = collective::connect(r.collective, std::time::Duration::from_secs_f64(r.rank_timeout))?;
     Ok(Some(c))
 }
