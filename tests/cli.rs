@@ -1,11 +1,8 @@
 //! End-to-end: the `spikerl` binary as a user runs it.
 
-use std::process::Command;
+mod common;
 
-fn spikerl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(args).output().expect("run spikerl");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+use common::spikerl;
 
 #[test]
 fn rollout_json_reports_every_episode() {

@@ -2,6 +2,8 @@
 //! processes, an actor killed mid-stream, and a learner killed and restarted from its
 //! checkpoint while its actors wait to reconnect.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,12 +11,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use spikerl_net::quic::{ActorOptions, TlsFiles, send_raw};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikerl-dist-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::scratch;
 
 fn actor_binary() -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_spikerl")).with_file_name("spikerl-actor");

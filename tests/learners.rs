@@ -1,20 +1,13 @@
 //! `spikerl train --learners 2`: two MPI learner ranks on this machine train one policy; a
-//! killed rank stops the other within the bound, and the run resumes from its checkpoint.
+//! killed rank stops the other within the bound, the run resumes from its checkpoint, and a
+//! killed launcher takes the ranks with it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn spikerl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(args).output().expect("run spikerl");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spikerl-learners-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::{scratch, spikerl};
 
 fn records(run: &Path, kind: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|r| r["kind"] == kind).collect()
@@ -98,5 +91,22 @@ fn two_learners_train_pendulum_survive_a_killed_rank_and_resume() {
     let resumed = spikerl_learner::checkpoint::Checkpoint::load(&ck).unwrap();
     assert!(resumed.env_steps >= at + 2000, "{} → {}", at, resumed.env_steps);
     assert!(resumed.td3.updates > 0);
+    let _ = std::fs::remove_dir_all(&run);
+
+    // The launching process killed: mpirun and the ranks go with it.
+    let run = scratch("launcher-killed");
+    let mut job = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(["train", "--env", "pendulum-v1", "--learners", "2", "--steps", "200000", "--quiet", "--out", run.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while rank_pids(&run, 0).is_empty() || rank_pids(&run, 1).is_empty() {
+        assert!(Instant::now() < deadline, "the ranks did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    job.kill().unwrap();
+    let _ = job.wait();
+    let killed = Instant::now();
+    while !(rank_pids(&run, 0).is_empty() && rank_pids(&run, 1).is_empty()) {
+        assert!(killed.elapsed() < Duration::from_secs(20), "ranks outlived their launcher");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let _ = std::fs::remove_dir_all(&run);
 }

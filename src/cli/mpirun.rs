@@ -28,6 +28,21 @@ pub fn relaunch<'a>(n: usize, extra: impl IntoIterator<Item = &'a str>) -> Resul
     cmd.arg(std::env::current_exe().context("cannot find this program's path")?);
     cmd.args(std::env::args_os().skip(1));
     cmd.args(extra);
+    // If this process goes (killed, or its terminal closed), mpirun goes too, and takes the
+    // ranks with it: no learner is left waiting for actors that will never come.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let status = cmd.status().with_context(|| format!("cannot start {}", mpirun.display()))?;
     if !status.success() {
         bail!("the ranks ended with {status} (see their messages above)");
