@@ -99,13 +99,20 @@ pub struct PlotArgs {
     pub title: String,
 }
 
+/// `--learners N` outside a launcher: this command again as N MPI ranks, each with its share
+/// of the cores (`None`: this process is the learner, or one rank of a launched run).
+fn launch_learners(learners: usize, matches: &ArgMatches) -> Option<Result<()>> {
+    if learners <= 1 || Launch::from_env().is_some() {
+        return None;
+    }
+    let given = matches.value_source("learner_threads") == Some(clap::parser::ValueSource::CommandLine);
+    let threads = (!given).then(|| ["--learner-threads".to_string(), (cores() / learners).max(1).to_string()]);
+    Some(super::mpirun::relaunch(learners, threads.iter().flatten().map(String::as_str)))
+}
+
 pub fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
-    let learners = args.run.runtime.learners;
-    if learners > 1 && Launch::from_env().is_none() {
-        let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-        // Each rank's learner threads: its share of the cores.
-        let threads = (!given("learner_threads")).then(|| ["--learner-threads".to_string(), (cores() / learners).max(1).to_string()]);
-        return super::mpirun::relaunch(learners, threads.iter().flatten().map(String::as_str));
+    if let Some(launched) = launch_learners(args.run.runtime.learners, matches) {
+        return launched;
     }
     // Each learner rank on this machine gets its share of the cores.
     let share = (cores() / Launch::from_env().map_or(1, |l| l.world)).max(1);
@@ -113,11 +120,8 @@ pub fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
 }
 
 pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
-    let learners = args.train.run.runtime.learners;
-    if learners > 1 && Launch::from_env().is_none() {
-        let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-        let threads = (!given("learner_threads")).then(|| ["--learner-threads".to_string(), (cores() / learners).max(1).to_string()]);
-        return super::mpirun::relaunch(learners, threads.iter().flatten().map(String::as_str));
+    if let Some(launched) = launch_learners(args.train.run.runtime.learners, matches) {
+        return launched;
     }
     let token = run_token(args.token.as_deref(), &args.certs)?;
     let tls = TlsFiles::in_dir(&args.certs, &args.name);

@@ -171,10 +171,8 @@ impl Learner {
                 }
             }
         }
-        let rng = self.td3.rng_mut().state();
+        // Rank 0's state arrives; the generator stays this rank's own (Agent::join keeps it).
         self.td3.join(collective)?;
-        // Rank 0's state came with its generator's; every rank keeps drawing from its own.
-        *self.td3.rng_mut() = SplitMix::new(rng);
         Ok(())
     }
 
