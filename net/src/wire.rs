@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::message::TransitionBatch;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Frames larger than this close the connection (a Hopper batch of 64 transitions is ≈ 7 kB,
 /// a bf16 ParamSet ≈ 200 kB).

@@ -1,8 +1,10 @@
-//! The QUIC transport (quinn 0.11, rustls with ring): one long-lived uni stream each way per
-//! actor, the framing of [`crate::wire`], TLS 1.3 with certificates of the run's CA on both
-//! sides, and the run token in `Hello`. The async runtime lives on its own I/O thread; the
-//! learner and the actors see channels and a newest-only parameter slot, as in the local
-//! runtime.
+//! The QUIC transport (quinn 0.11, rustls with ring): per actor, one long-lived uni stream
+//! each way (the actor's Hello then batches; the learner's Welcome then credit, sent ahead of
+//! everything else) and one short uni stream per parameter version from the learner, the
+//! next sent (the newest by then) once the actor has the last; the framing of [`crate::wire`], TLS 1.3 with
+//! certificates of the run's CA on both sides, and the run token in `Hello`. The async
+//! runtime lives on its own I/O thread; the learner and the actors see channels and a
+//! newest-only parameter slot, as in the local runtime.
 
 mod certs;
 
@@ -23,7 +25,7 @@ mod spread;
 
 pub use spread::{LearnerAddress, Spread};
 
-use crate::wire::{ActorMessage, ActorStats, FrameDecoder, Hello, LearnerMessage, PROTOCOL_VERSION, Welcome, WireError, encode_frame, preamble};
+use crate::wire::{ActorMessage, ActorStats, FrameDecoder, Hello, LearnerMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION, Welcome, WireError, encode_frame, preamble};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuicError {
@@ -54,6 +56,9 @@ const SEND_QUEUE: usize = 8;
 /// Env steps an actor may be ahead of what the learner has consumed from it (at least four
 /// steps of each of its envs).
 const CREDIT_WINDOW: u64 = 256;
+/// Parameter streams a learner may have open towards an actor at once (one is in flight; the
+/// others are closing).
+const PARAM_STREAMS: u32 = 4;
 
 fn tls_err(e: impl std::fmt::Display) -> QuicError {
     QuicError::Tls(e.to_string())
@@ -63,7 +68,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn transport_config() -> TransportConfig {
+/// `peer_uni_streams`: how many streams the peer may have open towards us at once — an actor's
+/// one towards its learner; a learner's control stream and parameter streams towards an actor.
+fn transport_config(peer_uni_streams: u32) -> TransportConfig {
     let mut t = TransportConfig::default();
     t.stream_receive_window(VarInt::from_u32(16 << 20));
     t.receive_window(VarInt::from_u32(64 << 20));
@@ -71,7 +78,7 @@ fn transport_config() -> TransportConfig {
     t.keep_alive_interval(Some(Duration::from_secs(5)));
     t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(10)).expect("10 s is a valid idle timeout")));
     t.max_concurrent_bidi_streams(VarInt::from_u32(0));
-    t.max_concurrent_uni_streams(VarInt::from_u32(1));
+    t.max_concurrent_uni_streams(VarInt::from_u32(peer_uni_streams));
     t
 }
 
@@ -87,7 +94,7 @@ fn server_config(tls: &TlsFiles) -> Result<quinn::ServerConfig, QuicError> {
     config.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(config).map_err(tls_err)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    server.transport_config(Arc::new(transport_config()));
+    server.transport_config(Arc::new(transport_config(1)));
     Ok(server)
 }
 
@@ -102,7 +109,7 @@ fn client_config(tls: &TlsFiles) -> Result<quinn::ClientConfig, QuicError> {
     config.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(config).map_err(tls_err)?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-    client.transport_config(Arc::new(transport_config()));
+    client.transport_config(Arc::new(transport_config(PARAM_STREAMS + 1)));
     Ok(client)
 }
 
@@ -346,37 +353,45 @@ async fn session(conn: &Connection, shared: &Shared, actor_id: &mut Option<u32>)
     let _ = shared.events.send(LinkEvent::Connected { actor_id: id, claimed_id: hello.actor_id, addr: conn.remote_address(), envs: hello.envs });
     let grants = granted.clone();
 
-    // Out: the newest parameters whenever they change, and credit as the learner consumes.
-    let writer = tokio::spawn(async move {
+    // Out: credit as the learner consumes, on the control stream, ahead of any parameters
+    // (on a slow or lossy link a parameter set takes many round trips; credit must not wait
+    // behind it, or the actor idles).
+    let _ = send.set_priority(1);
+    let credit_writer = tokio::spawn(async move {
         let mut out = Vec::new();
-        loop {
-            tokio::select! {
-                changed = params_rx.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    let frame = params_rx.borrow_and_update().0.clone();
-                    if send.write_all(&frame).await.is_err() {
-                        return;
-                    }
-                }
-                Some(mut steps) = credit_rx.recv() => {
-                    while let Ok(more) = credit_rx.try_recv() {
-                        steps += more;
-                    }
-                    // Counted before the actor can read it.
-                    grants.fetch_add(steps, std::sync::atomic::Ordering::SeqCst);
-                    out.clear();
-                    encode_frame(&LearnerMessage::Credit { steps }, &mut out).expect("a credit frame encodes");
-                    if send.write_all(&out).await.is_err() {
-                        return;
-                    }
-                }
+        while let Some(mut steps) = credit_rx.recv().await {
+            while let Ok(more) = credit_rx.try_recv() {
+                steps += more;
+            }
+            // Counted before the actor can read it.
+            grants.fetch_add(steps, std::sync::atomic::Ordering::SeqCst);
+            out.clear();
+            encode_frame(&LearnerMessage::Credit { steps }, &mut out).expect("a credit frame encodes");
+            if send.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    });
+    // And parameters, one version at a time, each on a stream of its own: the next goes once
+    // the actor has the last one whole, and is the newest by then. A slow link so carries no
+    // backlog of stale versions (nor replaces a version on the way before it ever arrives).
+    let params_conn = conn.clone();
+    let params_writer = tokio::spawn(async move {
+        while params_rx.changed().await.is_ok() {
+            let frame = params_rx.borrow_and_update().0.clone();
+            let Ok(mut stream) = params_conn.open_uni().await else { return };
+            if stream.write_all(&preamble()).await.is_err() || stream.write_all(&frame).await.is_err() {
+                return;
+            }
+            let _ = stream.finish();
+            if stream.stopped().await.is_err() {
+                return;
             }
         }
     });
     let result = read_batches(&mut recv, &mut decoder, &mut buf, shared, id, &granted).await;
-    writer.abort();
+    credit_writer.abort();
+    params_writer.abort();
     shared.credit.lock().expect("credit lines").remove(&id);
     result
 }
@@ -470,7 +485,8 @@ impl ActorLink {
         let (conn, welcome, recv, decoder, send) = runtime.block_on(handshake(&endpoint, options))?;
         let (batches, batch_rx) = mpsc::channel(SEND_QUEUE);
         runtime.spawn(write_batches(send, batch_rx, closed.clone()));
-        runtime.spawn(read_learner(recv, decoder, params.clone(), credit.clone(), closed.clone()));
+        runtime.spawn(read_learner(recv, decoder, credit.clone(), closed.clone()));
+        runtime.spawn(read_params(conn.clone(), params.clone()));
         Ok(Self { welcome, batches, params, credit, closed, conn, endpoint, runtime })
     }
 
@@ -598,7 +614,8 @@ async fn write_batches(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Actor
     let _ = send.finish();
 }
 
-async fn read_learner(mut recv: RecvStream, mut decoder: FrameDecoder, slot: Arc<Mutex<Option<Vec<u8>>>>, credit: Arc<(Mutex<u64>, Condvar)>, closed: Arc<Mutex<Option<String>>>) {
+/// The learner's control stream: credit, or its goodbye.
+async fn read_learner(mut recv: RecvStream, mut decoder: FrameDecoder, credit: Arc<(Mutex<u64>, Condvar)>, closed: Arc<Mutex<Option<String>>>) {
     let mut buf = vec![0u8; 1 << 16];
     let end = |reason: String| {
         *closed.lock().expect("closed slot") = Some(reason);
@@ -606,7 +623,7 @@ async fn read_learner(mut recv: RecvStream, mut decoder: FrameDecoder, slot: Arc
     };
     loop {
         match read_message::<LearnerMessage>(&mut recv, &mut decoder, &mut buf).await {
-            Ok(LearnerMessage::Params(p)) => *slot.lock().expect("params slot") = Some(p),
+            Ok(LearnerMessage::Params(_)) => return end("parameters on the control stream".into()),
             Ok(LearnerMessage::Credit { steps }) => {
                 *credit.0.lock().expect("credit") += steps;
                 credit.1.notify_all();
@@ -615,6 +632,23 @@ async fn read_learner(mut recv: RecvStream, mut decoder: FrameDecoder, slot: Arc
             Ok(LearnerMessage::Welcome(_)) => return end("a second Welcome".into()),
             Ok(LearnerMessage::Redirect { .. }) => return end("a Redirect after Welcome".into()),
             Err(e) => return end(e),
+        }
+    }
+}
+
+/// The learner's parameter streams, one per version, each into `slot` as it arrives whole.
+/// The connection's end ends this too ([`read_learner`] reports why).
+async fn read_params(conn: Connection, slot: Arc<Mutex<Option<Vec<u8>>>>) {
+    while let Ok(mut recv) = conn.accept_uni().await {
+        let Ok(bytes) = recv.read_to_end(MAX_FRAME_BYTES + preamble().len()).await else { continue };
+        let mut decoder = FrameDecoder::new();
+        decoder.push(&bytes);
+        match decoder.next_message::<LearnerMessage>() {
+            Ok(Some(LearnerMessage::Params(p))) => *slot.lock().expect("params slot") = Some(p),
+            _ => {
+                conn.close(VarInt::from_u32(1), b"a parameter stream without one parameter set");
+                return;
+            }
         }
     }
 }
