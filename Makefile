@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup run test bench mujoco-venv fidelity snn-bench train-bench
+.PHONY: setup run test bench mujoco-venv cluster-tools fidelity snn-bench train-bench
 
 # The build needs the Rust toolchain and libtorch, which comes from PyTorch 2.11.0 (what tch
 # 0.24 binds) in .venv; .cargo/config.toml points the build at .venv/libtorch.
@@ -30,10 +30,15 @@ run: setup
 
 # The test suite (reads MuJoCo's reference data from ../shared/reference/mujoco; the gym:
 # tasks' tests run Gymnasium+MuJoCo from .venv-mujoco).
-test: setup mujoco-venv
+test: setup mujoco-venv cluster-tools
 	$(CARGO) test --release --workspace
 	@# The actor binary must build without libtorch.
 	@if $(CARGO) tree -p spikerl-actors --edges normal,build | grep -qE '(^|[ ─])(tch|torch-sys) v'; then echo "spikerl-actors depends on libtorch"; exit 1; else echo "spikerl-actors: no libtorch in its dependency tree"; fi
+
+# The cluster test (tests/cluster) puts learners and actors on hosts of their own: network
+# namespaces, which need root and iproute2's `ip` (it says it skipped where either is missing).
+cluster-tools:
+	@command -v ip >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq iproute2 >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq iproute2) || echo "iproute2 could not be installed: the cluster test will skip"
 
 # Fidelity table of every port against MuJoCo.
 fidelity: setup

@@ -4,93 +4,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use spikerl_net::quic::{ActorOptions, TlsFiles, send_raw};
-use common::scratch;
-
-fn actor_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_spikerl")).with_file_name("spikerl-actor");
-    assert!(path.is_file(), "{} missing: build it with `cargo build --release -p spikerl-actors` (make setup does)", path.display());
-    path
-}
+use common::{Proc, actor_binary, free_port, metrics, scratch};
 
 /// A run's certificates, made with the CLI.
 fn certs(dir: &Path) {
     for (name, hosts) in [("learner", vec!["--host", "127.0.0.1", "--host", "localhost"]), ("actor", vec![])] {
         let out = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(["cert", "--dir", dir.to_str().unwrap(), "--name", name]).args(hosts).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A child whose stdout and stderr lines arrive on a channel.
-struct Proc {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Proc {
-    fn spawn(cmd: &mut Command) -> Self {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-        let (tx, lines) = channel();
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Self { child, lines, seen: Vec::new() }
-    }
-
-    /// Waits for a line containing `needle`.
-    fn expect(&mut self, needle: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
-            return l.clone();
-        }
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {needle:?} within {within:?}; saw:\n{}", self.seen.join("\n"));
-    }
-
-    fn wait(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.seen.extend(self.lines.try_iter());
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        panic!("still running after {within:?}; saw:\n{}", self.seen.join("\n"));
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -108,10 +33,6 @@ fn actor(certs: &Path, port: u16, id: u32) -> Proc {
 fn actor_options(certs: &Path, port: u16, id: u32) -> ActorOptions {
     let token = spikerl_net::quic::run_token(None, certs).unwrap_or_default();
     ActorOptions { connect: format!("127.0.0.1:{port}").parse().unwrap(), server_name: "localhost".into(), tls: TlsFiles::in_dir(certs, "actor"), token, actor_id: id, envs: 1 }
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 #[test]

@@ -81,8 +81,11 @@ impl Nccl {
     pub fn connect(launch: &Launch, timeout: Duration) -> Result<Self, CollectiveError> {
         let nccl = open("SPIKERL_NCCL", &["libnccl.so.2", "libnccl.so"])?;
         let cudart = open("SPIKERL_CUDART", &["libcudart.so.13", "libcudart.so.12", "libcudart.so"])?;
-        let (master, port) = launch.master.clone().ok_or_else(|| unavailable("MASTER_ADDR and MASTER_PORT are not set"))?;
-        let rendezvous = (master.as_str(), port.checked_add(1).ok_or_else(|| unavailable("MASTER_PORT 65535 leaves no port for the rendezvous"))?);
+        let rendezvous = match &launch.master {
+            Some((master, port)) => Some((master.as_str(), port.checked_add(1).ok_or_else(|| unavailable("MASTER_PORT 65535 leaves no port for the rendezvous"))?)),
+            None if launch.world == 1 => None,
+            None => return Err(unavailable("MASTER_ADDR and MASTER_PORT are not set")),
+        };
         // SAFETY (all calls below): the symbols have the signatures of nccl.h and
         // cuda_runtime_api.h; pointers passed point to live buffers of the stated sizes.
         unsafe {
@@ -95,16 +98,27 @@ impl Nccl {
                 let get_id: Symbol<unsafe extern "C" fn(*mut UniqueId) -> c_int> = sym(&nccl, b"ncclGetUniqueId\0")?;
                 let mut id = UniqueId([0; ID_BYTES]);
                 check(&nccl, get_id(&mut id), "ncclGetUniqueId")?;
-                serve_id(rendezvous, &id, launch.world - 1, timeout)?;
+                if let Some(at) = rendezvous {
+                    serve_id(at, &id, launch.world - 1, timeout)?;
+                }
                 id
             } else {
-                fetch_id(rendezvous, launch.rank, timeout)?
+                let Some(at) = rendezvous else { return Err(unavailable(format!("rank {} of a world of one", launch.rank))) };
+                fetch_id(at, launch.rank, timeout)?
             };
             let init: Symbol<unsafe extern "C" fn(*mut Comm, c_int, UniqueId, c_int) -> c_int> = sym(&nccl, b"ncclCommInitRank\0")?;
             let mut comm: Comm = std::ptr::null_mut();
             check(&nccl, init(&mut comm, launch.world as c_int, id, launch.rank as c_int), "ncclCommInitRank")?;
             Ok(Self { nccl, cudart, comm, rank: launch.rank, world: launch.world })
         }
+    }
+
+    /// A world of one rank on CUDA device `device`: every collective runs through NCCL and
+    /// changes nothing — what a GPU check compares against the CPU result, and what measures
+    /// NCCL's own cost on one GPU.
+    pub fn alone(device: usize) -> Result<Self, CollectiveError> {
+        let launch = Launch { rank: 0, world: 1, local_rank: device, launcher: "a single rank", master: None };
+        Self::connect(&launch, Duration::from_secs(10))
     }
 
     /// An all-reduce of `count` elements of `dtype` in place in device memory, on CUDA's legacy
@@ -306,5 +320,29 @@ mod tests {
             Err(e) => eprintln!("NCCL present, rendezvous without peers ended: {e}"),
             Ok(_) => panic!("a world of two cannot form with one rank"),
         }
+    }
+
+    /// On a GPU: a world of one rank runs every collective through NCCL and the device, and
+    /// must hand back exactly what the CPU's single learner has. Elsewhere: says it skipped.
+    #[test]
+    fn a_world_of_one_on_a_gpu_gives_the_cpu_result() {
+        let nccl = match Nccl::alone(0) {
+            Ok(n) => n,
+            Err(CollectiveError::Unavailable { reason, .. }) => return eprintln!("skipped the NCCL world of one (no GPU or NCCL here): {reason}"),
+            Err(e) => panic!("NCCL is here but failed: {e}"),
+        };
+        let v: Vec<f32> = (0..100_003).map(|i| (i as f32 * 0.37).sin() * 1e3).collect();
+        let (mut gpu, mut cpu) = (v.clone(), v.clone());
+        nccl.all_reduce_mean(&mut gpu).unwrap();
+        crate::Single.all_reduce_mean(&mut cpu).unwrap();
+        assert!(gpu.iter().zip(&cpu).all(|(a, b)| a.to_bits() == b.to_bits()), "the NCCL mean differs from the CPU's");
+        let mut sums = vec![1.5f64, -2.25, 1e300];
+        nccl.all_reduce_sum(&mut sums).unwrap();
+        assert_eq!(sums, [1.5, -2.25, 1e300]);
+        let mut bytes = b"rank 0's state".to_vec();
+        nccl.broadcast(&mut bytes, 0).unwrap();
+        assert_eq!(bytes, b"rank 0's state");
+        nccl.barrier().unwrap();
+        eprintln!("NCCL world of one on CUDA device 0: all-reduce, sum, broadcast and barrier agree with the CPU");
     }
 }

@@ -370,3 +370,41 @@ fn proxy_actor_matches_autograd() {
         close(&format!("{name}: proxy gradient"), &reference, &g, 1e-4);
     }
 }
+
+/// On a GPU: TD3 whose every gradient goes through NCCL's all-reduce in device memory (a world
+/// of one rank) takes exactly the steps of the learner alone. Elsewhere: says it skipped.
+#[test]
+fn nccl_all_reduce_in_device_memory_leaves_cuda_updates_unchanged() {
+    use spikerl_learner::collective::{CollectiveError, Nccl};
+    use spikerl_learner::prelude::*;
+    use spikerl_snn::rng::SplitMix;
+    if !tch::Cuda::is_available() {
+        return eprintln!("skipped: no CUDA device here");
+    }
+    let nccl = match Nccl::alone(0) {
+        Ok(n) => std::sync::Arc::new(n),
+        Err(CollectiveError::Unavailable { reason, .. }) => return eprintln!("skipped: NCCL is not available here: {reason}"),
+        Err(e) => panic!("NCCL is here but failed: {e}"),
+    };
+    let config = Td3Config { batch_size: 64, replay_size: 1000, ..Td3Config::default() };
+    let spec = ActorConfig::default().spec(11, 3, 1.0).unwrap();
+    let agent = || build(config.clone(), spec.clone(), Surrogate::FastSigmoid, Device::Cuda(0), Precision::F32, 3, 1).unwrap();
+    let (mut alone, mut through_nccl) = (agent(), agent());
+    through_nccl.join(nccl).unwrap();
+    let mut rb = ReplayBuffer::new(11, 3, 1000);
+    let mut rng = SplitMix::new(9);
+    for _ in 0..1000 {
+        let o: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
+        let a: Vec<f32> = (0..3).map(|_| rng.uniform(1.0)).collect();
+        let o2: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
+        rb.push(&o, &a, rng.normal(), &o2, false);
+    }
+    let mut mb = Minibatch::default();
+    for _ in 0..20 {
+        rb.sample_into(64, &mut rng, &mut mb);
+        alone.update(&mb).unwrap();
+        through_nccl.update(&mb).unwrap();
+    }
+    assert_eq!(alone.checksum(), through_nccl.checksum(), "20 CUDA updates through NCCL differ from the learner alone's");
+    eprintln!("NCCL (world of one, device memory): 20 CUDA updates bitwise equal to the learner alone's");
+}

@@ -64,8 +64,9 @@ pub struct LearnerArgs {
     #[arg(long, value_enum, default_value_t = Precision::Bf16)]
     pub param_precision: Precision,
     /// With several learners: HOST:PORT where actors reach this one (HOST as in its
-    /// certificate); the learner actors dial sends new ones to the least-loaded learner
-    /// [default: --listen's address, which must then be a specific one].
+    /// certificate; the k-th learner on a machine at PORT + k, as it listens); the learner
+    /// actors dial sends new ones to the least-loaded learner [default: --listen's address,
+    /// which must then be a specific one].
     #[arg(long)]
     pub advertise: Option<String>,
     /// Training flags as for `spikerl train`; --actors counts local actor threads (default 0).
@@ -130,20 +131,23 @@ pub fn learner(args: LearnerArgs, matches: &ArgMatches) -> Result<()> {
             bail!("{} is missing: make the run's certificates with `spikerl cert --dir {} --name {} --host <this machine's address>`", path.display(), args.certs.display(), args.name);
         }
     }
-    // Learner ranks on one machine listen on consecutive ports.
+    // Learner ranks on one machine listen (and are reached) on consecutive ports.
+    let local_rank = Launch::from_env().map(|l| l.local_rank);
+    let port_of_this_rank = |port: u16, flag: &str| match local_rank {
+        None => Ok(port),
+        Some(k) => u16::try_from(usize::from(port) + k).ok().filter(|_| port != 0).with_context(|| format!("learner rank {k} on this machine has no port: {flag} must name a port below 65535 − ranks")),
+    };
     let mut listen = args.listen;
-    if let Some(l) = Launch::from_env() {
-        let port = u16::try_from(usize::from(listen.port()) + l.local_rank).ok().filter(|_| listen.port() != 0).with_context(|| format!("learner rank {} has no port: --listen {} must name a port below 65535 − ranks", l.rank, args.listen))?;
-        listen.set_port(port);
-    }
+    listen.set_port(port_of_this_rank(listen.port(), "--listen")?);
     let advertise = match &args.advertise {
         Some(a) => {
             let (host, _) = a.rsplit_once(':').with_context(|| format!("--advertise {a}: give HOST:PORT"))?;
-            let addr = std::net::ToSocketAddrs::to_socket_addrs(a.as_str()).with_context(|| format!("--advertise {a}"))?.next().with_context(|| format!("--advertise {a} resolves to no address"))?;
+            let mut addr = std::net::ToSocketAddrs::to_socket_addrs(a.as_str()).with_context(|| format!("--advertise {a}"))?.next().with_context(|| format!("--advertise {a} resolves to no address"))?;
+            addr.set_port(port_of_this_rank(addr.port(), "--advertise")?);
             LearnerAddress { addr, server_name: host.trim_start_matches('[').trim_end_matches(']').to_string() }
         }
         None => {
-            if listen.ip().is_unspecified() && Launch::from_env().is_some() {
+            if listen.ip().is_unspecified() && local_rank.is_some() {
                 bail!("--listen {} names no address the other learners can send actors to: give --advertise HOST:PORT", args.listen);
             }
             LearnerAddress { addr: listen, server_name: listen.ip().to_string() }
