@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::locomotion::{self, LocomotionEnv, LocomotionSpec};
+use crate::locomotion::{LocomotionEnv, LocomotionSpec};
 use crate::Env;
 
 /// The reference folder: `$SPIKERL_REFERENCE_DIR`, else the first `shared/reference/mujoco`
@@ -34,7 +34,7 @@ pub enum ReferenceError {
     Io(PathBuf, std::io::Error),
     #[error("cannot parse {0}: {1}")]
     Parse(PathBuf, serde_json::Error),
-    #[error("no reference data for {0} (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4)")]
+    #[error("no reference data for {0} (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4)")]
     UnknownEnv(String),
     #[error(transparent)]
     Env(#[from] crate::EnvError),
@@ -180,12 +180,7 @@ pub fn load_rollout(dir: &Path, env_id: &str, kind: ActionKind) -> Result<Rollou
 
 /// The port's spec for a reference env id.
 pub fn port_spec(env_id: &str) -> Result<LocomotionSpec, ReferenceError> {
-    match env_id {
-        "Hopper-v4" => Ok(locomotion::hopper()),
-        "HalfCheetah-v4" => Ok(locomotion::half_cheetah()),
-        "Ant-v4" => Ok(locomotion::ant()),
-        other => Err(ReferenceError::UnknownEnv(other.to_string())),
-    }
+    crate::registry::locomotion_spec(env_id).ok_or_else(|| ReferenceError::UnknownEnv(env_id.to_string()))
 }
 
 /// Runs the port through the same protocol as the reference: exact initial state, `steps`
@@ -340,7 +335,7 @@ pub fn dynamics_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, Reference
     let z = |r: &Rollout, n: usize| r.torso_xpos[n - 1][2];
     let mut checks = Vec::new();
     match env_id {
-        "Hopper-v4" => {
+        "Hopper-v4" | "Walker2d-v4" => {
             checks.push(Check::new("zero: first terminated step", first_term(&zero), first_term(&mj_zero), Tolerance::Rel(0.25)));
         }
         "HalfCheetah-v4" => {
@@ -365,7 +360,7 @@ pub fn dynamics_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, Reference
         checks.push(Check::new(format!("{kind}: max |Δ reward|, steps 1-10"), worst, 0.0, Tolerance::Abs(0.01)));
     }
     match env_id {
-        "Hopper-v4" => {
+        "Hopper-v4" | "Walker2d-v4" => {
             checks.push(Check::new("sine: first terminated step", first_term(&sine), first_term(&mj_sine), Tolerance::Rel(0.25)));
         }
         "HalfCheetah-v4" => {

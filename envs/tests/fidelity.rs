@@ -23,7 +23,7 @@ fn dynamics(env_id: &str, which: &str) -> Vec<Check> {
 
 #[test]
 fn model_facts_equal_mujoco() {
-    for env_id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4"] {
+    for env_id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4"] {
         let checks = reference::model_checks(env_id, &reference_dir()).unwrap();
         assert!(checks.len() > 40, "{env_id}: only {} facts compared", checks.len());
         assert_all_pass(env_id, checks);
@@ -33,6 +33,11 @@ fn model_facts_equal_mujoco() {
 #[test]
 fn hopper_zero_and_sine_rollouts_follow_mujoco() {
     assert_all_pass("Hopper-v4", dynamics("Hopper-v4", ""));
+}
+
+#[test]
+fn walker2d_zero_and_sine_rollouts_follow_mujoco() {
+    assert_all_pass("Walker2d-v4", dynamics("Walker2d-v4", ""));
 }
 
 #[test]

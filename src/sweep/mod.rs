@@ -72,6 +72,7 @@ pub fn threshold(env: &str) -> Option<f64> {
         "Hopper-v4" => Some(2000.0),
         "HalfCheetah-v4" => Some(5000.0),
         "Ant-v4" => Some(2000.0),
+        "Walker2d-v4" => Some(2500.0),
         "Pendulum-v1" => Some(-300.0),
         _ => None,
     }

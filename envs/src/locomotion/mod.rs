@@ -34,6 +34,16 @@ pub fn hopper() -> LocomotionSpec {
     }
 }
 
+/// Walker2d-v4 (the v4 model: the left foot's friction is 1.9, the right's 0.9).
+pub fn walker2d() -> LocomotionSpec {
+    LocomotionSpec {
+        id: "Walker2d-v4",
+        model: ModelSource::Embedded { name: "walker2d.xml", xml: include_str!("../../assets/walker2d.xml") },
+        health: Health::Planar { z_range: (0.8, 2.0), angle_range: (-1.0, 1.0), state_range: None },
+        ..hopper()
+    }
+}
+
 /// HalfCheetah-v4.
 pub fn half_cheetah() -> LocomotionSpec {
     LocomotionSpec {
