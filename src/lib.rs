@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod envserve;
+pub mod render;
 pub mod sweep;
 pub mod train;
 pub mod transport_bench;

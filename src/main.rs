@@ -1,7 +1,7 @@
 //! `spikerl`: parses the command line and hands it to the job's module in [`spikerl::cli`].
 
 use clap::{CommandFactory, FromArgMatches};
-use spikerl::cli::{Cli, Command, bench, cert, compare, snn_report, tasks, train};
+use spikerl::cli::{Cli, Command, bench, cert, compare, render, snn_report, tasks, train};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -21,6 +21,7 @@ fn main() {
         Command::Eval(args) => train::eval(args),
         Command::Plot(args) => train::plot(args),
         Command::Rollout(args) => tasks::rollout(args),
+        Command::Render(args) => render::run(args),
         Command::Envcheck(args) => tasks::envcheck(args),
         Command::Envserve(args) => tasks::envserve(args),
         Command::SnnReport(args) => snn_report::snn_report(args),

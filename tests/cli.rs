@@ -123,3 +123,42 @@ fn snn_report_reads_a_paramset_and_rejects_bad_ones() {
     std::fs::remove_file(good).ok();
     std::fs::remove_file(bad).ok();
 }
+
+/// `spikerl render`: an animated GIF of the asked size, a frame per ~1/30 s of the episode,
+/// the robot moving between frames; bad requests are clear errors and leave no file.
+#[test]
+fn render_draws_an_episode_as_a_gif() {
+    let dir = common::scratch("render");
+    std::fs::create_dir_all(&dir).unwrap();
+    let gif = dir.join("hopper.gif");
+    let (ok, out, err) = spikerl(&["render", "--env", "hopper-v4", "--policy", "sine", "--steps", "40", "--size", "64x48", "--out", gif.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("11 frames, 40 env steps"), "{out}");
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(std::fs::File::open(&gif).unwrap()).unwrap();
+    assert_eq!((decoder.width(), decoder.height()), (64, 48));
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        // Hopper's dt is 8 ms: every 4th step, 3 cs a frame.
+        assert_eq!(frame.delay, 3);
+        frames.push(frame.buffer.to_vec());
+    }
+    assert_eq!(frames.len(), 11);
+    assert_ne!(frames[0], frames[10], "the hopper moved");
+    for (args, needle) in [
+        (vec!["--env", "pendulum-v1"], "not a locomotion task"),
+        (vec!["--env", "hopper-v4", "--size", "5x5"], "from 16 to 4096"),
+        (vec!["--env", "hopper-v4", "--checkpoint", "/nonexistent/policy.paramset"], "cannot read"),
+    ] {
+        let bad = dir.join("bad.gif");
+        let mut all = vec!["render", "--out", bad.to_str().unwrap()];
+        all.extend(args);
+        let (ok, _, err) = spikerl(&all);
+        assert!(!ok && err.contains(needle), "{all:?}: {err}");
+        assert!(!bad.exists());
+    }
+    let (ok, _, err) = spikerl(&["render", "--env", "hopper-v4", "--out", dir.join("x.png").to_str().unwrap()]);
+    assert!(!ok && err.contains(".gif or .mp4"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -168,7 +168,8 @@ fn a_terminated_run_leaves_a_checkpoint_and_a_report() {
     let _ = std::fs::remove_dir_all(&run);
 }
 
-/// `--env` takes an MJCF file as well as a registered id; the run is named after the file.
+/// `--env` takes an MJCF file as well as a registered id; the run is named after the file, and
+/// ends with a picture of its best policy.
 #[test]
 fn an_mjcf_file_trains_like_a_registered_task() {
     let run = scratch("mjcf");
@@ -177,6 +178,10 @@ fn an_mjcf_file_trains_like_a_registered_task() {
     assert!(ok, "{err}");
     assert!(out.contains("1200 env steps"), "{out}");
     assert!(!evals(&run).is_empty());
+    // The end of a locomotion run draws its best policy, and the report shows it.
+    let picture = std::fs::read(run.join("best_policy.gif")).expect("best_policy.gif");
+    assert!(picture.starts_with(b"GIF89a") && picture.len() > 10_000, "{} bytes", picture.len());
+    assert!(std::fs::read_to_string(run.join("report.md")).unwrap().contains("![the best policy, one episode](best_policy.gif)"));
     let _ = std::fs::remove_dir_all(&run);
 }
 

@@ -24,7 +24,7 @@ mod vec_env;
 
 pub use env::{BoxSpace, EndReason, Env, EnvError, EnvSnapshot, EnvSpec, MAX_REWARD_TERMS, Step, StepInfo, StepOutcome};
 pub use pendulum::Pendulum;
-pub use registry::{ENV_IDS, canonical_id, make};
+pub use registry::{ENV_IDS, canonical_id, make, make_locomotion};
 pub use vec_env::{VecEnv, VecStep};
 
 pub mod prelude {

@@ -25,6 +25,17 @@ pub(crate) fn locomotion_spec(id: &str) -> Option<LocomotionSpec> {
     }
 }
 
+/// A locomotion port by id (any case), or a generic task on an MJCF file, as the type itself
+/// (its physics can be looked at, e.g. to draw it).
+pub fn make_locomotion(id: &str) -> Result<locomotion::LocomotionEnv, EnvError> {
+    if id.ends_with(".xml") {
+        return locomotion::custom(ModelSource::File(id.into())).build();
+    }
+    let canonical = canonical_id(id).ok_or_else(|| EnvError::UnknownEnv(id.to_string(), ENV_IDS.join(", ")))?;
+    let ports = || ENV_IDS.iter().copied().filter(|k| locomotion_spec(k).is_some()).collect::<Vec<_>>().join(", ");
+    locomotion_spec(canonical).ok_or_else(|| EnvError::UnknownEnv(format!("{id} (not a locomotion task)"), ports()))?.build()
+}
+
 /// Creates a task by id. A path to an `.xml` MJCF file makes a generic locomotion task on
 /// that model (see [`locomotion::custom`]); `gym:ID` runs Gymnasium's own task in a Python
 /// process (see [`crate::gym`]).

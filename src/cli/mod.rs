@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cert;
 pub mod compare;
 mod mpirun;
+pub mod render;
 pub mod snn_report;
 pub mod tasks;
 pub mod train;
@@ -35,6 +36,8 @@ pub enum Command {
     Plot(train::PlotArgs),
     /// Run episodes of a task with a fixed policy and print how each went.
     Rollout(tasks::RolloutArgs),
+    /// Draw an episode of a task as an animated GIF (or MP4): a trained policy or fixed actions.
+    Render(render::RenderArgs),
     /// Compare a port with MuJoCo's reference data, figure by figure.
     Envcheck(tasks::EnvcheckArgs),
     /// Step one task for another program over stdin/stdout (binary protocol; Python client:

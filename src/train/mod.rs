@@ -179,6 +179,22 @@ fn train_rank(run: &mut Run, collective: Option<std::sync::Arc<dyn spikerl_learn
         let title = format!("{} · PopSAN-TD3 · seed {}", run.config.env, run.config.runtime.seed);
         plot::learning_curve(&out.dir.join(plot::CURVE_FILE), &title, &output::read_metrics(&out.dir.join(output::METRICS_FILE)))?;
     }
+    picture_of_best_policy(run, &out);
     report::write(run, &out, &summary)?;
     Ok(summary)
+}
+
+/// The picture of a locomotion run's best policy: `best_policy.gif`, an episode of 300 steps.
+/// A run without one (no evaluation yet, or a task that is not drawn) goes on without it.
+fn picture_of_best_policy(run: &Run, out: &output::RunOutput) {
+    let best = out.dir.join(checkpoints::BEST_POLICY_FILE);
+    if !best.is_file() || spikerl_envs::make_locomotion(&run.config.env).is_err() {
+        return;
+    }
+    let picture = out.dir.join(report::BEST_POLICY_PICTURE);
+    let opts = crate::render::RenderOptions { steps: 300, width: 320, height: 240, seed: 0 };
+    let drawn = checkpoints::load_policy(&best).and_then(|p| crate::render::Driver::policy(&p)).and_then(|mut d| crate::render::render(&run.config.env, &mut d, &opts, &picture));
+    if let Err(e) = drawn {
+        out.println(format!("note: no picture of the best policy: {e:#}"));
+    }
 }

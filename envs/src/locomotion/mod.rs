@@ -8,7 +8,7 @@ mod task;
 
 pub use model::extras::Integrator;
 pub use model::{ActuatorFacts, BodyId, JointFacts, JointKind, Model};
-pub use simulation::Simulation;
+pub use simulation::{GeomPose, Simulation};
 pub use task::{ForwardX, Health, LocomotionEnv, LocomotionSpec, ModelSource, ObsLayout, VelocityNoise};
 
 

@@ -49,6 +49,16 @@ pub struct Simulation {
     implicit_damping: Vec<f64>,
 }
 
+/// A geom as drawn: a capsule between `a` and `b` (a sphere where they coincide) of `radius`,
+/// in world coordinates, and the body it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeomPose {
+    pub body: BodyId,
+    pub a: [f64; 3],
+    pub b: [f64; 3],
+    pub radius: f64,
+}
+
 impl Simulation {
     /// The model at its initial state (MuJoCo's `qpos0`, zero velocity).
     pub fn new(model: Model) -> Self {
@@ -87,6 +97,23 @@ impl Simulation {
     /// A body's frame origin as MuJoCo's `xpos` holds it after `mj_step` (see the field).
     pub fn xpos(&self, body: BodyId) -> [f64; 3] {
         self.xpos[body.0]
+    }
+
+    /// Every collision geom where the current state puts it, for drawing.
+    pub fn geom_poses(&self) -> Vec<GeomPose> {
+        let tree = &self.model.tree;
+        let mut kin = Kinematics::new(tree);
+        kin.update(tree, &self.q, &self.v);
+        let world = |g: &crate::locomotion::constraints::Geom, p: &Vector3<f64>| {
+            let w = kin.pose[g.link].transform_point(&(*p).into());
+            [w.x, w.y, w.z]
+        };
+        self.model.geoms.iter().map(|g| GeomPose { body: BodyId(g.link), a: world(g, &g.a), b: world(g, &g.b), radius: g.radius }).collect()
+    }
+
+    /// The height of the floor plane (−∞ without one).
+    pub fn floor_z(&self) -> f64 {
+        self.model.floor_z
     }
 
     /// Restores the initial state (MuJoCo's `qpos0`, zero velocity).

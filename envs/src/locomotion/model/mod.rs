@@ -64,6 +64,13 @@ pub enum JointKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyId(pub(crate) usize);
 
+impl BodyId {
+    /// The body's index in the tree (0: the first body under the world).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// A MuJoCo joint: where its `qpos`/`qvel` live in the tree's state.
 #[derive(Debug, Clone)]
 pub(crate) struct JointDof {

@@ -1,0 +1,192 @@
+//! A frame of a locomotion task, ray-traced on the CPU: the capsule and sphere geoms shaded by
+//! one light with shadows, a checkered floor that fades into the sky, from a camera that
+//! follows the robot — from the side for planar tasks, from behind and above for the others.
+
+use rapier3d::na::Vector3;
+use spikerl_envs::locomotion::GeomPose;
+
+type V = Vector3<f64>;
+
+/// Where the camera looks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// From the side (−y), level: the planar tasks (Hopper, Walker2d, HalfCheetah).
+    Side,
+    /// From behind-left and above: Ant and other three-dimensional robots.
+    Chase,
+}
+
+pub struct Camera {
+    eye: V,
+    forward: V,
+    right: V,
+    up: V,
+    /// tan(vertical field of view / 2).
+    tan_half: f64,
+}
+
+impl Camera {
+    /// A camera of `view` kind looking at `target`.
+    pub fn looking_at(view: View, target: V) -> Self {
+        let (eye, target) = match view {
+            View::Side => (target + V::new(0.0, -3.3, 0.2), target),
+            View::Chase => (target + V::new(-3.2, -3.2, 2.6), target),
+        };
+        let forward = (target - eye).normalize();
+        let right = forward.cross(&V::z()).normalize();
+        let up = right.cross(&forward);
+        Self { eye, forward, right, up, tan_half: (22.5f64).to_radians().tan() }
+    }
+}
+
+/// What one frame shows.
+pub struct Scene<'a> {
+    pub geoms: &'a [GeomPose],
+    pub floor_z: f64,
+}
+
+const LIGHT: V = V::new(0.35, -0.55, 0.76);
+const SKY_TOP: V = V::new(0.42, 0.56, 0.75);
+const SKY_LOW: V = V::new(0.80, 0.86, 0.92);
+/// Body colours, by body index: MuJoCo's tan, then accents for the limbs.
+const PALETTE: [V; 4] = [V::new(0.80, 0.60, 0.40), V::new(0.70, 0.32, 0.58), V::new(0.36, 0.52, 0.78), V::new(0.45, 0.68, 0.42)];
+
+fn v(p: [f64; 3]) -> V {
+    V::new(p[0], p[1], p[2])
+}
+
+/// The nearest `t > 0` where the ray `o + t·d` (|d| = 1) meets the capsule `a–b` of radius `r`.
+fn hit_capsule(o: &V, d: &V, a: &V, b: &V, r: f64) -> Option<f64> {
+    let ba = b - a;
+    let baba = ba.dot(&ba);
+    if baba < 1e-12 {
+        return hit_sphere(o, d, a, r);
+    }
+    let oa = o - a;
+    let (bard, baoa, rdoa, oaoa) = (ba.dot(d), ba.dot(&oa), d.dot(&oa), oa.dot(&oa));
+    let k2 = baba - bard * bard;
+    let k1 = baba * rdoa - baoa * bard;
+    let k0 = baba * oaoa - baoa * baoa - r * r * baba;
+    let h = k1 * k1 - k2 * k0;
+    if h < 0.0 {
+        return None;
+    }
+    if k2.abs() > 1e-12 {
+        let t = (-k1 - h.sqrt()) / k2;
+        let y = baoa + t * bard;
+        if y > 0.0 && y < baba && t > 1e-6 {
+            return Some(t);
+        }
+    }
+    // The end caps.
+    let (s1, s2) = (hit_sphere(o, d, a, r), hit_sphere(o, d, b, r));
+    match (s1, s2) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn hit_sphere(o: &V, d: &V, c: &V, r: f64) -> Option<f64> {
+    let oc = o - c;
+    let b = oc.dot(d);
+    let h = b * b - (oc.dot(&oc) - r * r);
+    if h < 0.0 {
+        return None;
+    }
+    let t = -b - h.sqrt();
+    (t > 1e-6).then_some(t)
+}
+
+impl Scene<'_> {
+    /// The nearest geom the ray meets: its index and distance.
+    fn nearest_geom(&self, o: &V, d: &V) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, g) in self.geoms.iter().enumerate() {
+            if let Some(t) = hit_capsule(o, d, &v(g.a), &v(g.b), g.radius) {
+                if best.is_none_or(|(_, bt)| t < bt) {
+                    best = Some((i, t));
+                }
+            }
+        }
+        best
+    }
+
+    fn in_shadow(&self, p: &V) -> bool {
+        let l = LIGHT.normalize();
+        self.nearest_geom(p, &l).is_some()
+    }
+
+    fn sky(d: &V) -> V {
+        let t = d.z.clamp(0.0, 1.0).sqrt();
+        SKY_LOW * (1.0 - t) + SKY_TOP * t
+    }
+
+    /// The colour seen along the ray `o + t·d`.
+    fn trace(&self, o: &V, d: &V) -> V {
+        let l = LIGHT.normalize();
+        let floor_t = (d.z < -1e-9 && o.z > self.floor_z).then(|| (self.floor_z - o.z) / d.z);
+        match (self.nearest_geom(o, d), floor_t) {
+            (Some((i, t)), f) if f.is_none_or(|ft| t < ft) => {
+                let g = &self.geoms[i];
+                let p = o + d * t;
+                let (a, b) = (v(g.a), v(g.b));
+                let ba = b - a;
+                let h = if ba.norm_squared() > 1e-12 { ((p - a).dot(&ba) / ba.norm_squared()).clamp(0.0, 1.0) } else { 0.0 };
+                let n = (p - (a + ba * h)).normalize();
+                let lit = if self.in_shadow(&(p + n * 1e-4)) { 0.0 } else { n.dot(&l).max(0.0) };
+                // Lambert plus a little specular, so that round shapes read as round.
+                let spec = (n.dot(&(l - d).normalize())).max(0.0).powi(24) * if lit > 0.0 { 0.35 } else { 0.0 };
+                let base = PALETTE[g.body.index() % PALETTE.len()];
+                base * (0.28 + 0.72 * lit) + V::repeat(spec)
+            }
+            (_, Some(t)) => {
+                let p = o + d * t;
+                let checker = ((p.x.floor() + p.y.floor()) as i64).rem_euclid(2) == 0;
+                let line = (p.x - p.x.round()).abs() < 0.012 || (p.y - p.y.round()).abs() < 0.012;
+                let base = if line { V::repeat(0.55) } else if checker { V::new(0.86, 0.86, 0.83) } else { V::new(0.74, 0.76, 0.74) };
+                let shade = if self.in_shadow(&(p + V::z() * 1e-4)) { 0.6 } else { 1.0 };
+                let fog = 1.0 - (-t / 30.0).exp();
+                base * shade * (1.0 - fog) + Self::sky(&V::z()) * fog
+            }
+            _ => Self::sky(d),
+        }
+    }
+
+    /// Draws the scene from `camera` into `rgb` (`width × height`, 3 bytes a pixel).
+    pub fn draw(&self, camera: &Camera, width: usize, height: usize, rgb: &mut [u8]) {
+        let aspect = width as f64 / height as f64;
+        for y in 0..height {
+            let sy = (1.0 - 2.0 * (y as f64 + 0.5) / height as f64) * camera.tan_half;
+            for x in 0..width {
+                let sx = (2.0 * (x as f64 + 0.5) / width as f64 - 1.0) * camera.tan_half * aspect;
+                let d = (camera.forward + camera.right * sx + camera.up * sy).normalize();
+                let c = self.trace(&camera.eye, &d);
+                let px = &mut rgb[3 * (y * width + x)..3 * (y * width + x) + 3];
+                for (byte, channel) in px.iter_mut().zip(c.iter()) {
+                    *byte = (channel.clamp(0.0, 1.0).powf(1.0 / 1.1) * 255.0).round() as u8;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rays_meet_capsules_spheres_and_their_caps() {
+        let (o, d) = (V::new(0.0, -5.0, 0.0), V::new(0.0, 1.0, 0.0));
+        // A horizontal capsule along x through the origin, radius 0.5: the side is hit at y = −0.5.
+        let t = hit_capsule(&o, &d, &V::new(-1.0, 0.0, 0.0), &V::new(1.0, 0.0, 0.0), 0.5).unwrap();
+        assert!((t - 4.5).abs() < 1e-9, "{t}");
+        // Beyond its end, the round cap: at x = 1.3 the cap's surface is at y = −0.4.
+        let o2 = V::new(1.3, -5.0, 0.0);
+        let t = hit_capsule(&o2, &d, &V::new(-1.0, 0.0, 0.0), &V::new(1.0, 0.0, 0.0), 0.5).unwrap();
+        assert!((t - 4.6).abs() < 1e-9, "{t}");
+        // A sphere (a = b), and a miss.
+        let t = hit_capsule(&o, &d, &V::zeros(), &V::zeros(), 1.0).unwrap();
+        assert!((t - 4.0).abs() < 1e-9, "{t}");
+        assert!(hit_capsule(&V::new(3.0, -5.0, 0.0), &d, &V::new(-1.0, 0.0, 0.0), &V::new(1.0, 0.0, 0.0), 0.5).is_none());
+    }
+}
