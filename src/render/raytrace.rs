@@ -102,10 +102,10 @@ impl Scene<'_> {
     fn nearest_geom(&self, o: &V, d: &V) -> Option<(usize, f64)> {
         let mut best: Option<(usize, f64)> = None;
         for (i, g) in self.geoms.iter().enumerate() {
-            if let Some(t) = hit_capsule(o, d, &v(g.a), &v(g.b), g.radius) {
-                if best.is_none_or(|(_, bt)| t < bt) {
-                    best = Some((i, t));
-                }
+            if let Some(t) = hit_capsule(o, d, &v(g.a), &v(g.b), g.radius)
+                && best.is_none_or(|(_, bt)| t < bt)
+            {
+                best = Some((i, t));
             }
         }
         best
