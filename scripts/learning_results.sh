@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The learning results of the default recipe: Hopper-v4, HalfCheetah-v4 and Ant-v4, seeds 0-4
+# The learning results of the default recipe: Hopper-v4, HalfCheetah-v4, Ant-v4 and Walker2d-v4, seeds 0-4
 # (none of them used to choose settings), 300 k env steps each, two seeds side by side; then,
 # for each task's best seed, its final policy on the port and on Gymnasium's own task
 # (MuJoCo). Resumable: rerunning it finishes what is unfinished (checkpoints every 10 k steps).
 #
-#   scripts/learning_results.sh [TASK...]      (default: Hopper-v4 HalfCheetah-v4 Ant-v4)
+#   scripts/learning_results.sh [TASK...]      (default: Hopper-v4 HalfCheetah-v4 Ant-v4 Walker2d-v4)
 set -eu
 spikerl=${SPIKERL:-target/release/spikerl}
 seeds=${SEEDS:-0-4}
 steps=${STEPS:-300000}
 tasks=("$@")
-[ ${#tasks[@]} -gt 0 ] || tasks=(Hopper-v4 HalfCheetah-v4 Ant-v4)
+[ ${#tasks[@]} -gt 0 ] || tasks=(Hopper-v4 HalfCheetah-v4 Ant-v4 Walker2d-v4)
 for env in "${tasks[@]}"; do
     dir=runs/results-$env
     if [ -f "$dir/seeds.toml" ]; then
