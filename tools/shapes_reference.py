@@ -2,7 +2,8 @@
 """MuJoCo's contacts for box, cylinder and ellipsoid geoms on a plane, as reference data for the
 port's general shapes.
 
-For each shape, on a free body over the floor plane:
+For each shape, on a free body over the floor plane (with a 1 g hinged tag inside it that
+collides with nothing: the port articulates bodies through their joints):
 - `poses`: the body placed at fixed poses (flat and slightly into the floor, tilted, on an
   edge), `mj_forward` only: how many contacts MuJoCo's collision yields, with each contact's
   signed distance, position and normal;
@@ -37,6 +38,10 @@ def scene(geom):
     <body name="thing" pos="0 0 1">
       <freejoint/>
       <geom name="thing" {geom} density="1000"/>
+      <body name="tag">
+        <joint name="tag" type="hinge" axis="0 0 1"/>
+        <geom name="tag" type="sphere" size="0.005" contype="0" conaffinity="0" mass="0.001"/>
+      </body>
     </body>
   </worldbody>
 </mujoco>"""

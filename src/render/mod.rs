@@ -164,7 +164,7 @@ pub fn render(env_id: &str, driver: &mut Driver, opts: &RenderOptions, out: &Pat
             let done = steps >= opts.steps;
             if steps % every == 0 || done {
                 let geoms = env.physics().geom_poses();
-                let centre = geoms.iter().map(|g| (Vector3::from(g.a) + Vector3::from(g.b)) * 0.5).sum::<Vector3<f64>>() / geoms.len().max(1) as f64;
+                let centre = geoms.iter().map(|g| Vector3::from(g.shape.centre())).sum::<Vector3<f64>>() / geoms.len().max(1) as f64;
                 let mut look = Vector3::new(centre.x, if view == View::Side { 0.0 } else { centre.y }, centre.z.max(0.4));
                 // The camera eases after the robot rather than jumping with every bounce.
                 if let Some(t) = target {

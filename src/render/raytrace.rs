@@ -3,7 +3,7 @@
 //! follows the robot — from the side for planar tasks, from behind and above for the others.
 
 use rapier3d::na::Vector3;
-use spikerl_envs::locomotion::GeomPose;
+use spikerl_envs::locomotion::{GeomPose, GeomShape};
 
 type V = Vector3<f64>;
 
@@ -55,6 +55,80 @@ fn v(p: [f64; 3]) -> V {
     V::new(p[0], p[1], p[2])
 }
 
+/// Where the ray `o + t·d` (|d| = 1) first meets `shape`: `t > 0` and the outward normal.
+fn hit_shape(shape: &GeomShape, o: &V, d: &V) -> Option<(f64, V)> {
+    match *shape {
+        GeomShape::Capsule { a, b, radius } => {
+            let (a, b) = (v(a), v(b));
+            let t = hit_capsule(o, d, &a, &b, radius)?;
+            let p = o + d * t;
+            let ba = b - a;
+            let h = if ba.norm_squared() > 1e-12 { ((p - a).dot(&ba) / ba.norm_squared()).clamp(0.0, 1.0) } else { 0.0 };
+            Some((t, (p - (a + ba * h)).normalize()))
+        }
+        GeomShape::Box { centre, axes, half } => {
+            let (lo, ld) = local_ray(o, d, centre, axes);
+            // Slabs: the entry is the latest of the three near planes.
+            let (mut near, mut far, mut axis) = (f64::NEG_INFINITY, f64::INFINITY, 0);
+            for k in 0..3 {
+                if ld[k].abs() < 1e-12 {
+                    if lo[k].abs() > half[k] {
+                        return None;
+                    }
+                    continue;
+                }
+                let (t1, t2) = ((-half[k] - lo[k]) / ld[k], (half[k] - lo[k]) / ld[k]);
+                let (t1, t2) = (t1.min(t2), t1.max(t2));
+                if t1 > near {
+                    (near, axis) = (t1, k);
+                }
+                far = far.min(t2);
+            }
+            if near > far || near <= 1e-6 {
+                return None;
+            }
+            let n = v(axes[axis]) * -ld[axis].signum();
+            Some((near, n))
+        }
+        GeomShape::Cylinder { centre, axes, radius, half_height } => {
+            let (lo, ld) = local_ray(o, d, centre, axes);
+            let mut best: Option<(f64, V)> = None;
+            let mut keep = |t: f64, n: V| {
+                if t > 1e-6 && best.is_none_or(|(bt, _)| t < bt) {
+                    best = Some((t, n));
+                }
+            };
+            // The side (axis: local y).
+            let (a, b, c) = (ld.x * ld.x + ld.z * ld.z, lo.x * ld.x + lo.z * ld.z, lo.x * lo.x + lo.z * lo.z - radius * radius);
+            if a > 1e-12 && b * b - a * c >= 0.0 {
+                let t = (-b - (b * b - a * c).sqrt()) / a;
+                let p = lo + ld * t;
+                if p.y.abs() <= half_height {
+                    keep(t, v(axes[0]) * (p.x / radius) + v(axes[2]) * (p.z / radius));
+                }
+            }
+            // The two disks.
+            if ld.y.abs() > 1e-12 {
+                for side in [-1.0, 1.0] {
+                    let t = (side * half_height - lo.y) / ld.y;
+                    let p = lo + ld * t;
+                    if p.x * p.x + p.z * p.z <= radius * radius {
+                        keep(t, v(axes[1]) * side);
+                    }
+                }
+            }
+            best
+        }
+    }
+}
+
+/// The ray in a shape's frame (centre `centre`, axes `axes`).
+fn local_ray(o: &V, d: &V, centre: [f64; 3], axes: [[f64; 3]; 3]) -> (V, V) {
+    let rel = o - v(centre);
+    let to_local = |w: &V| V::new(w.dot(&v(axes[0])), w.dot(&v(axes[1])), w.dot(&v(axes[2])));
+    (to_local(&rel), to_local(d))
+}
+
 /// The nearest `t > 0` where the ray `o + t·d` (|d| = 1) meets the capsule `a–b` of radius `r`.
 fn hit_capsule(o: &V, d: &V, a: &V, b: &V, r: f64) -> Option<f64> {
     let ba = b - a;
@@ -98,14 +172,14 @@ fn hit_sphere(o: &V, d: &V, c: &V, r: f64) -> Option<f64> {
 }
 
 impl Scene<'_> {
-    /// The nearest geom the ray meets: its index and distance.
-    fn nearest_geom(&self, o: &V, d: &V) -> Option<(usize, f64)> {
-        let mut best: Option<(usize, f64)> = None;
+    /// The nearest geom the ray meets: its index, distance and outward normal there.
+    fn nearest_geom(&self, o: &V, d: &V) -> Option<(usize, f64, V)> {
+        let mut best: Option<(usize, f64, V)> = None;
         for (i, g) in self.geoms.iter().enumerate() {
-            if let Some(t) = hit_capsule(o, d, &v(g.a), &v(g.b), g.radius)
-                && best.is_none_or(|(_, bt)| t < bt)
+            if let Some((t, n)) = hit_shape(&g.shape, o, d)
+                && best.is_none_or(|(_, bt, _)| t < bt)
             {
-                best = Some((i, t));
+                best = Some((i, t, n));
             }
         }
         best
@@ -126,13 +200,9 @@ impl Scene<'_> {
         let l = LIGHT.normalize();
         let floor_t = (d.z < -1e-9 && o.z > self.floor_z).then(|| (self.floor_z - o.z) / d.z);
         match (self.nearest_geom(o, d), floor_t) {
-            (Some((i, t)), f) if f.is_none_or(|ft| t < ft) => {
+            (Some((i, t, n)), f) if f.is_none_or(|ft| t < ft) => {
                 let g = &self.geoms[i];
                 let p = o + d * t;
-                let (a, b) = (v(g.a), v(g.b));
-                let ba = b - a;
-                let h = if ba.norm_squared() > 1e-12 { ((p - a).dot(&ba) / ba.norm_squared()).clamp(0.0, 1.0) } else { 0.0 };
-                let n = (p - (a + ba * h)).normalize();
                 let lit = if self.in_shadow(&(p + n * 1e-4)) { 0.0 } else { n.dot(&l).max(0.0) };
                 // Lambert plus a little specular, so that round shapes read as round.
                 let spec = (n.dot(&(l - d).normalize())).max(0.0).powi(24) * if lit > 0.0 { 0.35 } else { 0.0 };
@@ -173,6 +243,21 @@ impl Scene<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rays_meet_boxes_and_cylinders_with_outward_normals() {
+        let axes = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let (o, d) = (V::new(0.0, -5.0, 0.0), V::new(0.0, 1.0, 0.0));
+        let (t, n) = hit_shape(&GeomShape::Box { centre: [0.0; 3], axes, half: [1.0, 0.5, 0.25] }, &o, &d).unwrap();
+        assert!((t - 4.5).abs() < 1e-9 && (n - V::new(0.0, -1.0, 0.0)).norm() < 1e-12, "{t} {n}");
+        assert!(hit_shape(&GeomShape::Box { centre: [0.0; 3], axes, half: [1.0, 0.5, 0.25] }, &V::new(0.0, -5.0, 0.3), &d).is_none());
+        // A cylinder along y is met on its disk; along z (axes rotated), on its side.
+        let (t, n) = hit_shape(&GeomShape::Cylinder { centre: [0.0; 3], axes, radius: 0.5, half_height: 2.0 }, &o, &d).unwrap();
+        assert!((t - 3.0).abs() < 1e-9 && (n - V::new(0.0, -1.0, 0.0)).norm() < 1e-12, "{t} {n}");
+        let standing = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]];
+        let (t, n) = hit_shape(&GeomShape::Cylinder { centre: [0.0; 3], axes: standing, radius: 0.5, half_height: 2.0 }, &o, &d).unwrap();
+        assert!((t - 4.5).abs() < 1e-9 && (n - V::new(0.0, -1.0, 0.0)).norm() < 1e-12, "{t} {n}");
+    }
 
     #[test]
     fn rays_meet_capsules_spheres_and_their_caps() {

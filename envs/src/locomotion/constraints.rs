@@ -14,9 +14,10 @@
 
 #![allow(clippy::needless_range_loop)] // index-parallel numeric loops read better with indices
 
-use rapier3d::na::{DMatrix, Vector3};
+use rapier3d::na::DMatrix;
 
 use super::articulated::{Kinematics, Tree};
+use super::collision::{Contact, ContactPair, Geom, find_contacts};
 
 /// Projected Gauss–Seidel sweeps where block pivoting cycles (rare: the problems are small
 /// and strictly convex).
@@ -51,29 +52,6 @@ pub fn stiffness_damping(solref: &[f64; 2], solimp: &[f64; 5], timestep: f64) ->
     let timeconst = timeconst.max(2.0 * timestep);
     let dmax = solimp[1].clamp(1e-4, 0.9999);
     (1.0 / (dmax * dmax * timeconst * timeconst * dampratio * dampratio), 2.0 / (dmax * timeconst))
-}
-
-/// A sphere (`a == b`) or capsule (segment `a`–`b` swept by `radius`) fixed to a link.
-#[derive(Debug, Clone)]
-pub struct Geom {
-    pub link: usize,
-    pub a: Vector3<f64>,
-    pub b: Vector3<f64>,
-    pub radius: f64,
-}
-
-/// Two things that may touch, with MuJoCo's mixed contact parameters.
-#[derive(Debug, Clone)]
-pub struct ContactPair {
-    /// Geom index; `other` None means the floor plane `z = floor_z`.
-    pub geom: usize,
-    pub other: Option<usize>,
-    pub friction: f64,
-    pub margin: f64,
-    pub solref: [f64; 2],
-    pub solimp: [f64; 5],
-    /// Summed translational `body_invweight0` of the two bodies.
-    pub invweight: f64,
 }
 
 /// A hinge's range as a soft constraint.
@@ -118,54 +96,6 @@ pub struct SoftConstraints {
     lcp: Lcp,
 }
 
-/// World end points and radius of a geom.
-fn world_segment(kin: &Kinematics, g: &Geom) -> (Vector3<f64>, Vector3<f64>) {
-    let pose = &kin.pose[g.link];
-    (pose.transform_point(&g.a.into()).coords, pose.transform_point(&g.b.into()).coords)
-}
-
-/// Closest points of segments `p1–q1` and `p2–q2`.
-fn closest_points(p1: Vector3<f64>, q1: Vector3<f64>, p2: Vector3<f64>, q2: Vector3<f64>) -> (Vector3<f64>, Vector3<f64>) {
-    let (d1, d2, r) = (q1 - p1, q2 - p2, p1 - p2);
-    let (a, e, f) = (d1.dot(&d1), d2.dot(&d2), d2.dot(&r));
-    let (s, t) = if a <= 1e-12 && e <= 1e-12 {
-        (0.0, 0.0)
-    } else if a <= 1e-12 {
-        (0.0, (f / e).clamp(0.0, 1.0))
-    } else {
-        let c = d1.dot(&r);
-        if e <= 1e-12 {
-            ((-c / a).clamp(0.0, 1.0), 0.0)
-        } else {
-            let b = d1.dot(&d2);
-            let denom = a * e - b * b;
-            let mut s = if denom > 1e-12 { ((b * f - c * e) / denom).clamp(0.0, 1.0) } else { 0.0 };
-            let mut t = (b * s + f) / e;
-            if t < 0.0 {
-                t = 0.0;
-                s = (-c / a).clamp(0.0, 1.0);
-            } else if t > 1.0 {
-                t = 1.0;
-                s = ((b - c) / a).clamp(0.0, 1.0);
-            }
-            (s, t)
-        }
-    };
-    (p1 + d1 * s, p2 + d2 * t)
-}
-
-/// One contact point between two surfaces, MuJoCo-style: `point` midway, `normal` from the
-/// first to the second, `dist` the signed surface distance.
-#[derive(Debug, Clone, Copy)]
-struct Contact {
-    pair: usize,
-    point: Vector3<f64>,
-    normal: Vector3<f64>,
-    /// First friction direction: a capsule on a plane orients the pyramid along its axis.
-    tangent: Vector3<f64>,
-    dist: f64,
-}
-
 impl SoftConstraints {
     pub fn new(floor_z: f64, geoms: Vec<Geom>, pairs: Vec<ContactPair>, limits: Vec<JointLimit>, timestep: f64) -> Self {
         Self {
@@ -187,46 +117,6 @@ impl SoftConstraints {
         }
     }
 
-    fn find_contacts(&self, kin: &Kinematics, out: &mut Vec<Contact>) {
-        out.clear();
-        for (pi, pair) in self.pairs.iter().enumerate() {
-            let g = &self.geoms[pair.geom];
-            let (a, b) = world_segment(kin, g);
-            match pair.other {
-                None => {
-                    // Plane–capsule: one contact per end inside the margin (MuJoCo's rule),
-                    // the friction pyramid aligned with the capsule's axis on the plane.
-                    let ends: &[Vector3<f64>] = if g.a == g.b { &[a] } else { &[a, b] };
-                    let normal = Vector3::z();
-                    let along = b - a;
-                    let flat = along - normal * along.dot(&normal);
-                    let tangent = if flat.norm() > 1e-9 { flat.normalize() } else { tangents(&normal).0 };
-                    for e in ends {
-                        let dist = e.z - g.radius - self.floor_z;
-                        if dist < pair.margin {
-                            let point = Vector3::new(e.x, e.y, e.z - g.radius - 0.5 * dist);
-                            // Normal from the floor (first) to the geom (second).
-                            out.push(Contact { pair: pi, point, normal, tangent, dist });
-                        }
-                    }
-                }
-                Some(other) => {
-                    let h = &self.geoms[other];
-                    let (c, d) = world_segment(kin, h);
-                    let (p1, p2) = closest_points(a, b, c, d);
-                    let delta = p2 - p1;
-                    let len = delta.norm();
-                    let dist = len - g.radius - h.radius;
-                    if dist < pair.margin && len > 1e-9 {
-                        let normal = delta / len;
-                        let point = p1 + normal * (g.radius + 0.5 * dist);
-                        out.push(Contact { pair: pi, point, normal, tangent: tangents(&normal).0, dist });
-                    }
-                }
-            }
-        }
-    }
-
     /// Solves the active constraints at the state `kin` was updated to (velocities `v`,
     /// unconstrained acceleration `a0`). Writes the constraint's generalized force into
     /// `tau` and the acceleration it causes, `M⁻¹·τ`, into `accel`.
@@ -236,7 +126,7 @@ impl SoftConstraints {
         tau.fill(0.0);
         accel.fill(0.0);
         let mut contacts = std::mem::take(&mut self.contacts);
-        self.find_contacts(kin, &mut contacts);
+        find_contacts(&self.geoms, &self.pairs, self.floor_z, kin, &mut contacts);
         let mut active_limits = std::mem::take(&mut self.active_limits);
         active_limits.clear();
         active_limits.extend(self.limits.iter().enumerate().filter_map(|(i, l)| {
@@ -467,13 +357,6 @@ fn projected_gauss_seidel(h: &DMatrix<f64>, b: &[f64], f: &mut [f64], iterations
     }
 }
 
-/// MuJoCo's contact frame tangents: for a vertical normal, world x and y.
-fn tangents(n: &Vector3<f64>) -> (Vector3<f64>, Vector3<f64>) {
-    let t1 = if n.z.abs() > 0.999 { Vector3::x() } else { Vector3::z().cross(n).normalize() };
-    let t2 = n.cross(&t1);
-    (t1, t2)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,13 +391,5 @@ mod tests {
         assert!((b - 2.0 / (0.95 * 0.02)).abs() < 1e-12);
         // A time constant below two timesteps is raised to it.
         assert_eq!(stiffness_damping(&[0.001, 1.0], &DEFAULT_SOLIMP, 0.01), stiffness_damping(&[0.02, 1.0], &DEFAULT_SOLIMP, 0.01));
-    }
-
-    #[test]
-    fn closest_points_of_crossing_and_parallel_segments() {
-        let (p, q) = closest_points(Vector3::new(-1.0, 0.0, 0.0), Vector3::new(1.0, 0.0, 0.0), Vector3::new(0.0, -1.0, 1.0), Vector3::new(0.0, 1.0, 1.0));
-        assert!((p - Vector3::zeros()).norm() < 1e-12 && (q - Vector3::new(0.0, 0.0, 1.0)).norm() < 1e-12);
-        let (p, q) = closest_points(Vector3::zeros(), Vector3::x(), Vector3::new(2.0, 0.0, 0.5), Vector3::new(3.0, 0.0, 0.5));
-        assert!((p - Vector3::x()).norm() < 1e-12 && (q - Vector3::new(2.0, 0.0, 0.5)).norm() < 1e-12);
     }
 }

@@ -1,6 +1,7 @@
 //! rapier3d ports of Gymnasium's MuJoCo locomotion tasks (v4 semantics).
 
 mod articulated;
+mod collision;
 mod constraints;
 mod model;
 mod simulation;
@@ -8,7 +9,7 @@ mod task;
 
 pub use model::extras::Integrator;
 pub use model::{ActuatorFacts, BodyId, JointFacts, JointKind, Model};
-pub use simulation::{GeomPose, Simulation};
+pub use simulation::{ContactPoint, GeomPose, GeomShape, Simulation};
 pub use task::{ForwardX, Health, LocomotionEnv, LocomotionSpec, ModelSource, ObsLayout, VelocityNoise};
 
 

@@ -8,6 +8,7 @@
 use rapier3d::na::{Quaternion, UnitQuaternion, Vector3};
 
 use super::articulated::{Kinematics, LinkJoint, Tree};
+use super::collision::{Placed, find_contacts};
 use super::constraints::SoftConstraints;
 use super::model::extras::Integrator;
 use super::model::{BodyId, JointKind, Model};
@@ -49,14 +50,41 @@ pub struct Simulation {
     implicit_damping: Vec<f64>,
 }
 
-/// A geom as drawn: a capsule between `a` and `b` (a sphere where they coincide) of `radius`,
-/// in world coordinates, and the body it belongs to.
+/// A contact as MuJoCo reports one: its position midway between the surfaces, the normal from
+/// the first geom to the second, and the signed distance (negative: penetrating).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContactPoint {
+    pub pos: [f64; 3],
+    pub normal: [f64; 3],
+    pub dist: f64,
+}
+
+/// A geom as drawn, in world coordinates, and the body it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GeomPose {
     pub body: BodyId,
-    pub a: [f64; 3],
-    pub b: [f64; 3],
-    pub radius: f64,
+    pub shape: GeomShape,
+}
+
+/// A geom's shape and place; `axes` are the shape frame's x, y and z in the world.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GeomShape {
+    /// A capsule between `a` and `b` (a sphere where they coincide).
+    Capsule { a: [f64; 3], b: [f64; 3], radius: f64 },
+    /// A box with half extents `half` along `axes`.
+    Box { centre: [f64; 3], axes: [[f64; 3]; 3], half: [f64; 3] },
+    /// A cylinder along `axes[1]`.
+    Cylinder { centre: [f64; 3], axes: [[f64; 3]; 3], radius: f64, half_height: f64 },
+}
+
+impl GeomShape {
+    /// The middle of the shape.
+    pub fn centre(&self) -> [f64; 3] {
+        match *self {
+            Self::Capsule { a, b, .. } => std::array::from_fn(|i| 0.5 * (a[i] + b[i])),
+            Self::Box { centre, .. } | Self::Cylinder { centre, .. } => centre,
+        }
+    }
 }
 
 impl Simulation {
@@ -104,11 +132,39 @@ impl Simulation {
         let tree = &self.model.tree;
         let mut kin = Kinematics::new(tree);
         kin.update(tree, &self.q, &self.v);
-        let world = |g: &crate::locomotion::constraints::Geom, p: &Vector3<f64>| {
-            let w = kin.pose[g.link].transform_point(&(*p).into());
-            [w.x, w.y, w.z]
+        let arr = |v: Vector3<f64>| [v.x, v.y, v.z];
+        let frame = |pose: &rapier3d::na::Isometry3<f64>| {
+            let m = pose.rotation.to_rotation_matrix();
+            (arr(pose.translation.vector), [arr(m.matrix().column(0).into()), arr(m.matrix().column(1).into()), arr(m.matrix().column(2).into())])
         };
-        self.model.geoms.iter().map(|g| GeomPose { body: BodyId(g.link), a: world(g, &g.a), b: world(g, &g.b), radius: g.radius }).collect()
+        self.model
+            .geoms
+            .iter()
+            .map(|g| {
+                let shape = match g.place(&kin.pose[g.link]) {
+                    Placed::Capsule { a, b, radius } => GeomShape::Capsule { a: arr(a), b: arr(b), radius },
+                    Placed::Box { pose, half } => {
+                        let (centre, axes) = frame(&pose);
+                        GeomShape::Box { centre, axes, half: arr(half) }
+                    }
+                    Placed::Cylinder { pose, radius, half_height } => {
+                        let (centre, axes) = frame(&pose);
+                        GeomShape::Cylinder { centre, axes, radius, half_height }
+                    }
+                };
+                GeomPose { body: BodyId(g.link), shape }
+            })
+            .collect()
+    }
+
+    /// The contacts MuJoCo's collision rules give at the current state.
+    pub fn contacts(&self) -> Vec<ContactPoint> {
+        let tree = &self.model.tree;
+        let mut kin = Kinematics::new(tree);
+        kin.update(tree, &self.q, &self.v);
+        let mut found = Vec::new();
+        find_contacts(&self.model.geoms, &self.model.pairs, self.model.floor_z, &kin, &mut found);
+        found.iter().map(|c| ContactPoint { pos: [c.point.x, c.point.y, c.point.z], normal: [c.normal.x, c.normal.y, c.normal.z], dist: c.dist }).collect()
     }
 
     /// The height of the floor plane (−∞ without one).

@@ -58,8 +58,8 @@ fn tag_end(s: &str) -> usize {
     s.len()
 }
 
-/// Fails on a geom the simulation cannot collide as written: a type other than plane, sphere
-/// or capsule, a non-positive size, or a mesh whose asset or file is missing.
+/// Fails on a geom the simulation cannot collide as written: a type other than plane, sphere,
+/// capsule, box or cylinder, a non-positive size, or a mesh whose asset or file is missing.
 pub fn geoms(model: &Mjcf, base_dir: &Path) -> Result<(), String> {
     for entry in &model.bodies {
         let body = entry.body.name.as_deref().unwrap_or("world");
@@ -86,7 +86,14 @@ pub fn geoms(model: &Mjcf, base_dir: &Path) -> Result<(), String> {
                         return Err(format!("{name}: capsule half-length {half_length} must be positive"));
                     }
                 }
-                other => return Err(format!("{name} is a {other:?}; spikerl collides planes, spheres and capsules")),
+                GeomType::Box | GeomType::Cylinder => {
+                    // Sizes a fromto= sets are checked by the loader; the others must be positive.
+                    let n = if g.type_ == GeomType::Box { 3 } else { 2 };
+                    if g.fromto.is_none() && !g.size[..n].iter().all(|x| *x > 0.0 && x.is_finite()) {
+                        return Err(format!("{name}: size {:?} must be positive", &g.size[..n]));
+                    }
+                }
+                other => return Err(format!("{name} is a {other:?}; spikerl collides planes, spheres, capsules, boxes and cylinders")),
             }
         }
     }

@@ -1,5 +1,5 @@
-//! What collides, as MuJoCo decides it: the floor plane, the sphere and capsule geoms, and
-//! the pairs whose contype/conaffinity meet (a body never with itself or its parent), with
+//! What collides, as MuJoCo decides it: the floor plane, the sphere, capsule, box and
+//! cylinder geoms, and the pairs whose contype/conaffinity meet (a body never with itself or its parent), with
 //! MuJoCo's mixing of friction, margins, solref and solimp.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use rapier3d::prelude::*;
 use super::extras::{Extras, GeomParams};
 use super::rapier_tree::{iso, vec3};
 use crate::locomotion::articulated::Tree;
-use crate::locomotion::constraints::{ContactPair, Geom};
+use crate::locomotion::collision::{ContactPair, Geom, Shape};
 
 /// What collides: the floor plane, the geoms, and the pairs MuJoCo would test.
 pub(super) struct ContactModel {
@@ -58,17 +58,21 @@ pub(super) fn contact_model(
             return Err(format!("geom {name:?} is fixed to the world; only the floor may be"));
         };
         let local = iso(c.position_wrt_parent().ok_or("a geom without a body")?);
-        let (a, b, radius) = if let Some(ball) = c.shape().as_ball() {
+        let shape = if let Some(ball) = c.shape().as_ball() {
             let p = local.translation.vector;
-            (p, p, ball.radius as f64)
+            Shape::Capsule { a: p, b: p, radius: ball.radius as f64 }
         } else if let Some(cap) = c.shape().as_capsule() {
             let a = local.transform_point(&vec3(cap.segment.a).into()).coords;
             let b = local.transform_point(&vec3(cap.segment.b).into()).coords;
-            (a, b, cap.radius as f64)
+            Shape::Capsule { a, b, radius: cap.radius as f64 }
+        } else if let Some(cuboid) = c.shape().as_cuboid() {
+            Shape::Box { frame: local, half: vec3(cuboid.half_extents) }
+        } else if let Some(cyl) = c.shape().as_cylinder() {
+            Shape::Cylinder { frame: local, radius: cyl.radius as f64, half_height: cyl.half_height as f64 }
         } else {
-            return Err(format!("geom {name:?}: only spheres, capsules and a floor plane are supported"));
+            return Err(format!("geom {name:?}: only spheres, capsules, boxes, cylinders and a floor plane are supported"));
         };
-        geoms.push(Geom { link, a, b, radius });
+        geoms.push(Geom { link, shape });
         geom_meta.push(meta);
     }
     geom_frictions.sort_by(|a, b| a.0.cmp(&b.0));

@@ -27,7 +27,8 @@ use rapier3d_mjcf::mjcf_rs::types::Tristate;
 use rapier3d_mjcf::{ContactFilterMode, MjcfDofKind, MjcfLoaderOptions, MjcfMultibodyOptions, MjcfRobot};
 
 use super::articulated::{Kinematics, LinkJoint, Tree};
-use super::constraints::{ContactPair, Geom, JointLimit};
+use super::collision::{ContactPair, Geom};
+use super::constraints::JointLimit;
 use crate::EnvError;
 use contacts::{ContactModel, contact_model};
 use extras::{Extras, Integrator};
