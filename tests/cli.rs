@@ -160,5 +160,14 @@ fn render_draws_an_episode_as_a_gif() {
     }
     let (ok, _, err) = spikerl(&["render", "--env", "hopper-v4", "--out", dir.join("x.png").to_str().unwrap()]);
     assert!(!ok && err.contains(".gif or .mp4"), "{err}");
+    // MP4 goes through ffmpeg: a file where it is on the PATH, a clear error where not.
+    let mp4 = dir.join("hopper.mp4");
+    let (ok, _, err) = spikerl(&["render", "--env", "hopper-v4", "--steps", "20", "--size", "64x48", "--out", mp4.to_str().unwrap()]);
+    let has_ffmpeg = std::process::Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success());
+    if has_ffmpeg {
+        assert!(ok && std::fs::metadata(&mp4).unwrap().len() > 0, "{err}");
+    } else {
+        assert!(!ok && err.contains("ffmpeg") && !mp4.exists(), "{err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
