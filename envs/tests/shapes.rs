@@ -64,6 +64,14 @@ fn boxes_and_cylinders_touch_the_floor_where_mujoco_says() {
 }
 
 #[test]
+fn a_lone_free_body_is_a_clear_error() {
+    let xml = r#"<mujoco><worldbody><geom name="floor" type="plane" size="10 10 0.1"/>
+        <body name="brick" pos="0 0 1"><joint type="free"/><geom type="box" size="0.2 0.1 0.05"/></body></worldbody></mujoco>"#;
+    let err = Simulation::from_xml(xml, Path::new("."), "brick.xml", 1).err().expect("not supported").to_string();
+    assert!(err.contains("lone free body"), "{err}");
+}
+
+#[test]
 fn an_ellipsoid_is_a_clear_error_naming_it() {
     let xml = r#"<mujoco><worldbody><geom name="floor" type="plane" size="10 10 0.1"/>
         <body name="egg" pos="0 0 1"><joint type="free"/><geom name="egg" type="ellipsoid" size="0.2 0.1 0.05"/></body></worldbody></mujoco>"#;

@@ -184,7 +184,7 @@ impl Model {
             Some(ji) => handles.joints[ji].link2,
             None => body_of(first.body).ok_or_else(|| model_err("free joint on a missing body".into()))?,
         };
-        let mb_index = multibodies.rigid_body_link(first_body).map(|l| l.multibody).ok_or_else(|| model_err("no articulation".into()))?;
+        let mb_index = multibodies.rigid_body_link(first_body).map(|l| l.multibody).ok_or_else(|| model_err("no articulation: the moving body needs a jointed child body (a lone free body is not supported)".into()))?;
         let mb = multibodies.get_multibody_mut(mb_index).expect("live multibody");
         // rapier settles the root (fixed or free) lazily; settle it so the layout is final.
         mb.forward_kinematics(&bodies, true);
