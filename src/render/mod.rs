@@ -159,10 +159,12 @@ pub fn render(env_id: &str, driver: &mut Driver, opts: &RenderOptions, out: &Pat
     env.reset_into(Some(opts.seed), &mut obs)?;
     let (mut ret, mut steps, mut frames) = (0.0, 0, 0);
     let mut target: Option<Vector3<f64>> = None;
+    let mut over = false;
     let result = (|| -> Result<()> {
         loop {
-            let done = steps >= opts.steps;
-            if steps % every == 0 || done {
+            // The last frame: the step budget spent, or where the episode ended.
+            let last = over || steps >= opts.steps;
+            if steps % every == 0 || last {
                 let geoms = env.physics().geom_poses();
                 let centre = geoms.iter().map(|g| Vector3::from(g.shape.centre())).sum::<Vector3<f64>>() / geoms.len().max(1) as f64;
                 let mut look = Vector3::new(centre.x, if view == View::Side { 0.0 } else { centre.y }, centre.z.max(0.4));
@@ -172,11 +174,11 @@ pub fn render(env_id: &str, driver: &mut Driver, opts: &RenderOptions, out: &Pat
                 }
                 target = Some(look);
                 Scene { geoms: &geoms, floor_z: env.physics().floor_z() }.draw(&Camera::looking_at(view, look), w, h, &mut rgb);
-                caption(&mut rgb, w, h, &format!("{}   step {steps}   return {ret:.1}", spec.id))?;
+                caption(&mut rgb, w, h, &format!("{}   step {steps}   return {ret:.1}{}", spec.id, if over { "   (episode over)" } else { "" }))?;
                 sink.frame(&rgb, w, h, frame_s)?;
                 frames += 1;
             }
-            if done {
+            if last {
                 return Ok(());
             }
             match driver {
@@ -188,15 +190,7 @@ pub fn render(env_id: &str, driver: &mut Driver, opts: &RenderOptions, out: &Pat
             let step = env.step_into(&action, &mut obs)?;
             ret += step.reward;
             steps += 1;
-            if step.done() {
-                // The last frame shows where the episode ended.
-                let geoms = env.physics().geom_poses();
-                Scene { geoms: &geoms, floor_z: env.physics().floor_z() }.draw(&Camera::looking_at(view, target.expect("a first frame")), w, h, &mut rgb);
-                caption(&mut rgb, w, h, &format!("{}   step {steps}   return {ret:.1}   (episode over)", spec.id))?;
-                sink.frame(&rgb, w, h, frame_s)?;
-                frames += 1;
-                return Ok(());
-            }
+            over = step.done();
         }
     })();
     let finished = result.and_then(|()| sink.finish());
