@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
     let steps = 50_000;
     println!("| task | port 1 thread | Gymnasium+MuJoCo env.step | ratio | raw mj_step | ratio | VecEnv(64) 1→2 threads |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4"] {
+    for id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4", "Humanoid-v4"] {
         let single = bench::single_env_rate(id, steps, 0)?;
         let vec1 = bench::vec_env_rate(id, 64, 1, 2 * steps / 64, 0)?;
         let vec2 = bench::vec_env_rate(id, 64, 2, 2 * steps / 64, 0)?;

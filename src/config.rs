@@ -19,7 +19,7 @@ use spikerl_learner::{ActorConfig, Encoding, Precision, Surrogate, TargetActor, 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// The task: a Gymnasium id (any case: Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Pendulum-v1),
+    /// The task: a Gymnasium id (any case: Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Humanoid-v4, Pendulum-v1),
     /// gym:ID for Gymnasium's own task on MuJoCo, or an MJCF file.
     #[arg(long, default_value = "Hopper-v4")]
     pub env: String,

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-TASKS = {"Hopper-v4": "hopper.xml", "HalfCheetah-v4": "half_cheetah.xml", "Ant-v4": "ant.xml", "Walker2d-v4": "walker2d.xml"}
+TASKS = {"Hopper-v4": "hopper.xml", "HalfCheetah-v4": "half_cheetah.xml", "Ant-v4": "ant.xml", "Walker2d-v4": "walker2d.xml", "Humanoid-v4": "humanoid.xml"}
 INTEGRATORS = {"mjINT_EULER": "Euler", "mjINT_RK4": "RK4", "mjINT_IMPLICIT": "implicit", "mjINT_IMPLICITFAST": "implicitfast"}
 GEOM_TYPES = {"mjGEOM_PLANE": "plane", "mjGEOM_SPHERE": "sphere", "mjGEOM_CAPSULE": "capsule",
               "mjGEOM_BOX": "box", "mjGEOM_CYLINDER": "cylinder", "mjGEOM_ELLIPSOID": "ellipsoid"}

@@ -34,7 +34,7 @@ pub enum ReferenceError {
     Io(PathBuf, std::io::Error),
     #[error("cannot parse {0}: {1}")]
     Parse(PathBuf, serde_json::Error),
-    #[error("no reference data for {0} (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4)")]
+    #[error("no reference data for {0} (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Humanoid-v4)")]
     UnknownEnv(String),
     #[error(transparent)]
     Env(#[from] crate::EnvError),
@@ -111,6 +111,22 @@ pub struct RefModel {
     pub joints: Vec<RefJoint>,
     pub actuators: Vec<RefActuator>,
     pub geoms: Vec<RefGeom>,
+    pub obs_layout: Vec<ObsBlock>,
+}
+
+/// A slice of the observation and what it holds (`qpos[2:]`, `data.cinert.flat …`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ObsBlock {
+    pub what: String,
+    pub start: usize,
+    pub len: usize,
+}
+
+impl ObsBlock {
+    /// The block's name: its text up to the first space.
+    pub fn name(&self) -> &str {
+        self.what.split_whitespace().next().unwrap_or(&self.what)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +136,13 @@ struct RawRollout {
     qpos: Vec<Vec<Num>>,
     qvel: Vec<Vec<Num>>,
     reward: Vec<Num>,
+    obs: Vec<Vec<Num>>,
+    initial: RawInitial,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawInitial {
+    obs: Vec<Num>,
 }
 
 /// A 300-step rollout from the exact initial state.
@@ -130,6 +153,8 @@ pub struct Rollout {
     pub qpos: Vec<Vec<f64>>,
     pub qvel: Vec<Vec<f64>>,
     pub reward: Vec<f64>,
+    /// The observation before the first step, then after each.
+    pub obs: Vec<Vec<f64>>,
 }
 
 /// The two reference action sequences.
@@ -175,6 +200,7 @@ pub fn load_rollout(dir: &Path, env_id: &str, kind: ActionKind) -> Result<Rollou
         qpos: raw.qpos.iter().map(|q| q.iter().map(|x| x.get()).collect()).collect(),
         qvel: raw.qvel.iter().map(|q| q.iter().map(|x| x.get()).collect()).collect(),
         reward: raw.reward.iter().map(|x| x.get()).collect(),
+        obs: std::iter::once(&raw.initial.obs).chain(&raw.obs).map(|o| o.iter().map(|x| x.get()).collect()).collect(),
     })
 }
 
@@ -195,7 +221,7 @@ pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Re
     let mut action = vec![0.0; env.spec().act_dim()];
     env.reset_without_noise(&mut obs)?;
     let dt = env.spec().dt;
-    let mut out = Rollout { first_terminated_step: None, torso_xpos: Vec::new(), qpos: Vec::new(), qvel: Vec::new(), reward: Vec::new() };
+    let mut out = Rollout { first_terminated_step: None, torso_xpos: Vec::new(), qpos: Vec::new(), qvel: Vec::new(), reward: Vec::new(), obs: vec![obs.iter().map(|&x| f64::from(x)).collect()] };
     for t in 0..steps {
         kind.action(t, dt, &mut action);
         let s = env.step_into(&action, &mut obs)?;
@@ -206,6 +232,7 @@ pub fn port_rollout(spec: &LocomotionSpec, kind: ActionKind, steps: usize) -> Re
         out.qpos.push(env.state().0.to_vec());
         out.qvel.push(env.state().1.to_vec());
         out.reward.push(s.reward);
+        out.obs.push(obs.iter().map(|&x| f64::from(x)).collect());
     }
     Ok(out)
 }
@@ -327,6 +354,7 @@ pub fn model_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceErr
 pub fn dynamics_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceError> {
     let spec = port_spec(env_id)?;
     let env_id = spec.id;
+    let layout = load_model(dir, env_id)?.obs_layout;
     let mj_zero = load_rollout(dir, env_id, ActionKind::Zero)?;
     let mj_sine = load_rollout(dir, env_id, ActionKind::Sine)?;
     let steps = mj_zero.torso_xpos.len();
@@ -358,6 +386,22 @@ pub fn dynamics_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, Reference
     for (kind, port, mj) in [("zero", &zero, &mj_zero), ("sine", &sine, &mj_sine)] {
         let worst = (0..10).map(|t| (port.reward[t] - mj.reward[t]).abs()).fold(0.0, f64::max);
         checks.push(Check::new(format!("{kind}: max |Δ reward|, steps 1-10"), worst, 0.0, Tolerance::Abs(0.01)));
+    }
+    // Every part of the observation, from the reset through step 10, relative to the largest
+    // magnitude MuJoCo's part reaches there (Humanoid's com-based parts included).
+    for (kind, port, mj) in [("zero", &zero, &mj_zero), ("sine", &sine, &mj_sine)] {
+        for block in &layout {
+            let part = |o: &Vec<f64>| o[block.start..block.start + block.len].to_vec();
+            let (mut worst, mut scale) = (0.0f64, 0.0f64);
+            for t in 0..=10 {
+                for (a, b) in part(&port.obs[t]).iter().zip(part(&mj.obs[t])) {
+                    worst = worst.max((a - b).abs());
+                    scale = scale.max(b.abs());
+                }
+            }
+            let what = format!("{kind}: obs {} max |Δ|/max |mj|, 0-10", block.name());
+            checks.push(Check::new(what, worst / scale.max(1e-9), 0.0, Tolerance::Abs(0.01)));
+        }
     }
     match env_id {
         "Hopper-v4" | "Walker2d-v4" => {

@@ -4,7 +4,7 @@ use crate::locomotion::{self, LocomotionSpec, ModelSource};
 use crate::{Env, EnvError, Pendulum};
 
 /// The ids `make` knows, in Gymnasium's spelling.
-pub const ENV_IDS: &[&str] = &["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4", "Pendulum-v1"];
+pub const ENV_IDS: &[&str] = &["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4", "Humanoid-v4", "Pendulum-v1"];
 
 /// Gymnasium's spelling of an id given in any case, with or without `_`/`-` inside the name
 /// (`hopper-v4`, `half_cheetah-v4`, `HalfCheetah-v4` all work).
@@ -21,6 +21,7 @@ pub(crate) fn locomotion_spec(id: &str) -> Option<LocomotionSpec> {
         "HalfCheetah-v4" => Some(locomotion::half_cheetah()),
         "Ant-v4" => Some(locomotion::ant()),
         "Walker2d-v4" => Some(locomotion::walker2d()),
+        "Humanoid-v4" => Some(locomotion::humanoid()),
         _ => None,
     }
 }

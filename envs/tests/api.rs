@@ -254,8 +254,8 @@ fn bad_models_are_clear_errors() {
 
 #[test]
 fn reset_noise_follows_each_task_rule() {
-    // (spec, scale, qvel is normal) — Hopper: U(±5e-3) on both; HalfCheetah/Ant: U(±0.1) on qpos, 0.1·N(0,1) on qvel.
-    for (spec, scale, normal) in [(locomotion::hopper(), 5e-3, false), (locomotion::half_cheetah(), 0.1, true), (locomotion::ant(), 0.1, true)] {
+    // (spec, scale, qvel is normal) — Hopper: U(±5e-3) on both; HalfCheetah/Ant: U(±0.1) on qpos, 0.1·N(0,1) on qvel; Humanoid: U(±1e-2) on both.
+    for (spec, scale, normal) in [(locomotion::hopper(), 5e-3, false), (locomotion::half_cheetah(), 0.1, true), (locomotion::ant(), 0.1, true), (locomotion::humanoid(), 1e-2, false)] {
         let mut env = spec.build().unwrap();
         env.reset(Some(0));
         let mut clean = spec.build().unwrap();
@@ -285,7 +285,7 @@ fn reset_noise_follows_each_task_rule() {
 
 #[test]
 fn snapshot_restore_continues_bitwise_and_rejects_foreign_state() {
-    for id in ["Pendulum-v1", "Hopper-v4", "Ant-v4"] {
+    for id in ["Pendulum-v1", "Hopper-v4", "Ant-v4", "Humanoid-v4"] {
         let mut env = make(id).unwrap();
         let actions = random_actions(env.as_ref(), 4, 60);
         env.reset(Some(9));

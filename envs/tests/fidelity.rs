@@ -23,7 +23,7 @@ fn dynamics(env_id: &str, which: &str) -> Vec<Check> {
 
 #[test]
 fn model_facts_equal_mujoco() {
-    for env_id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4"] {
+    for env_id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4", "Humanoid-v4"] {
         let checks = reference::model_checks(env_id, &reference_dir()).unwrap();
         assert!(checks.len() > 40, "{env_id}: only {} facts compared", checks.len());
         assert_all_pass(env_id, checks);
@@ -48,4 +48,13 @@ fn halfcheetah_zero_and_sine_rollouts_follow_mujoco() {
 #[test]
 fn ant_zero_and_sine_rollouts_follow_mujoco() {
     assert_all_pass("Ant-v4", dynamics("Ant-v4", ""));
+}
+
+#[test]
+fn humanoid_zero_and_sine_rollouts_follow_mujoco() {
+    let checks = dynamics("Humanoid-v4", "");
+    for part in ["cinert", "cvel", "qfrc_actuator", "cfrc_ext"] {
+        assert!(checks.iter().any(|c| c.what.contains(&format!("obs data.{part}"))), "{part} is compared");
+    }
+    assert_all_pass("Humanoid-v4", checks);
 }

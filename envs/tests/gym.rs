@@ -42,7 +42,7 @@ fn an_unknown_gymnasium_task_is_a_clear_error() {
 #[test]
 fn random_episodes_on_the_port_and_on_gymnasium_have_the_same_distributions() {
     use spikerl_envs::distribution::{ks_two_sample, random_episodes};
-    for id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4", "Pendulum-v1"] {
+    for id in ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Walker2d-v4", "Humanoid-v4", "Pendulum-v1"] {
         let mut port = make(id).unwrap();
         let mut mujoco = make(&format!("gym:{id}")).unwrap();
         let (port_len, port_ret) = random_episodes(port.as_mut(), 200, 0).unwrap();

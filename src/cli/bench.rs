@@ -53,7 +53,7 @@ pub struct BenchTransportArgs {
 
 #[derive(Args)]
 pub struct BenchEnvArgs {
-    /// The task (any case): Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Pendulum-v1 or an MJCF file.
+    /// The task (any case): Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Humanoid-v4, Pendulum-v1 or an MJCF file.
     #[arg(long)]
     env: String,
     /// Timed steps of the single env and of the MuJoCo run (the VecEnv runs twice as many).

@@ -11,7 +11,7 @@ use crate::render::{Driver, RenderOptions, parse_size, render};
 
 #[derive(Args)]
 pub struct RenderArgs {
-    /// The task: a locomotion port (Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4; any case)
+    /// The task: a locomotion port (Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Humanoid-v4; any case)
     /// or an MJCF file.
     #[arg(long)]
     pub env: String,

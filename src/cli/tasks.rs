@@ -20,7 +20,7 @@ pub enum Policy {
 
 #[derive(Args)]
 pub struct RolloutArgs {
-    /// Gymnasium id (Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Pendulum-v1; any case) or an MJCF file.
+    /// Gymnasium id (Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Humanoid-v4, Pendulum-v1; any case) or an MJCF file.
     #[arg(long)]
     pub env: String,
     /// The actions taken.
@@ -46,7 +46,7 @@ pub struct EnvserveArgs {
 
 #[derive(Args)]
 pub struct EnvcheckArgs {
-    /// The port to check: Hopper-v4, HalfCheetah-v4, Ant-v4 or Walker2d-v4 (any case).
+    /// The port to check: Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4 or Humanoid-v4 (any case).
     #[arg(long)]
     pub env: String,
     /// Folder with `<Env>.model.json` etc. [default: $SPIKERL_REFERENCE_DIR, else
@@ -128,7 +128,7 @@ fn policy_name(p: Policy) -> &'static str {
 pub fn envcheck(args: EnvcheckArgs) -> Result<()> {
     let id = spikerl_envs::canonical_id(&args.env)
         .filter(|id| *id != "Pendulum-v1")
-        .with_context(|| format!("no MuJoCo reference for '{}' (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4)", args.env))?;
+        .with_context(|| format!("no MuJoCo reference for '{}' (the ports are Hopper-v4, HalfCheetah-v4, Ant-v4, Walker2d-v4, Humanoid-v4)", args.env))?;
     let dir = match args.reference {
         Some(dir) => dir,
         None => reference::find_reference_dir()

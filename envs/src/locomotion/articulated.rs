@@ -311,18 +311,23 @@ impl Kinematics {
 
     /// Solves `M x = b` in place with the factor.
     pub fn solve(&self, b: &mut [f64]) {
+        self.solve_lower(b);
         let n = b.len();
-        for i in 0..n {
-            let mut s = b[i];
-            for k in 0..i {
-                s -= self.chol[(i, k)] * b[k];
-            }
-            b[i] = s / self.chol[(i, i)];
-        }
         for i in (0..n).rev() {
             let mut s = b[i];
             for k in i + 1..n {
                 s -= self.chol[(k, i)] * b[k];
+            }
+            b[i] = s / self.chol[(i, i)];
+        }
+    }
+
+    /// Solves `L x = b` in place, `M = L·Lᵀ` the factor.
+    pub fn solve_lower(&self, b: &mut [f64]) {
+        for i in 0..b.len() {
+            let mut s = b[i];
+            for k in 0..i {
+                s -= self.chol[(i, k)] * b[k];
             }
             b[i] = s / self.chol[(i, i)];
         }
@@ -362,6 +367,11 @@ impl Kinematics {
         for d in 0..tree.nv {
             self.bias[d] = self.s[d].dot(&self.force[tree.dof_link[d]]);
         }
+    }
+
+    /// A link's spatial velocity `(ω, v_O)` at the state of the last update.
+    pub fn velocity(&self, link: usize) -> &Motion {
+        &self.vel[link]
     }
 
     /// Row of the Jacobian mapping `q̇` to the velocity of world point `x` on `link` along

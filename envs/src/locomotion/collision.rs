@@ -84,19 +84,16 @@ pub struct Contact {
     pub dist: f64,
 }
 
-/// The contacts of every pair at the link poses of `kin`, into `out`.
-pub fn find_contacts(geoms: &[Geom], pairs: &[ContactPair], floor_z: f64, kin: &Kinematics, out: &mut Vec<Contact>) {
+/// The contacts of every pair at the link poses of `kin`, into `out`; `placed` is scratch
+/// space (each geom is placed once).
+pub fn find_contacts(geoms: &[Geom], pairs: &[ContactPair], floor_z: f64, kin: &Kinematics, placed: &mut Vec<Placed>, out: &mut Vec<Contact>) {
     out.clear();
+    placed.clear();
+    placed.extend(geoms.iter().map(|g| g.place(&kin.pose[g.link])));
     for (pi, pair) in pairs.iter().enumerate() {
-        let g = &geoms[pair.geom];
-        let placed = g.place(&kin.pose[g.link]);
         match pair.other {
-            None => floor_contacts(&placed, floor_z, pair.margin, pi, out),
-            Some(other) => {
-                let h = &geoms[other];
-                let with = h.place(&kin.pose[h.link]);
-                out.extend(pair_contact(&placed, &with, pair.margin, pi));
-            }
+            None => floor_contacts(&placed[pair.geom], floor_z, pair.margin, pi, out),
+            Some(other) => out.extend(pair_contact(&placed[pair.geom], &placed[other], pair.margin, pi)),
         }
     }
 }

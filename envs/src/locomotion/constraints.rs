@@ -14,10 +14,10 @@
 
 #![allow(clippy::needless_range_loop)] // index-parallel numeric loops read better with indices
 
-use rapier3d::na::DMatrix;
+use rapier3d::na::{DMatrix, Vector3};
 
 use super::articulated::{Kinematics, Tree};
-use super::collision::{Contact, ContactPair, Geom, find_contacts};
+use super::collision::{Contact, ContactPair, Geom, Placed, find_contacts};
 
 /// Projected Gauss–Seidel sweeps where block pivoting cycles (rare: the problems are small
 /// and strictly convex).
@@ -85,13 +85,15 @@ pub struct SoftConstraints {
     pub limits: Vec<JointLimit>,
     pub timestep: f64,
     rows: Vec<Row>,
-    jac: DMatrix<f64>,
-    minv_jt: DMatrix<f64>,
+    /// The rows' Jacobians `J` and `L⁻¹·Jᵀ` (`M = L·Lᵀ`), row-major `n × nv`.
+    jac: Vec<f64>,
+    l_inv_jt: Vec<f64>,
     a: DMatrix<f64>,
     force: Vec<f64>,
     scratch: Vec<f64>,
     rhs: Vec<f64>,
     contacts: Vec<Contact>,
+    placed: Vec<Placed>,
     active_limits: Vec<(usize, f64, f64)>,
     lcp: Lcp,
 }
@@ -105,13 +107,14 @@ impl SoftConstraints {
             limits,
             timestep,
             rows: Vec::new(),
-            jac: DMatrix::zeros(0, 0),
-            minv_jt: DMatrix::zeros(0, 0),
+            jac: Vec::new(),
+            l_inv_jt: Vec::new(),
             a: DMatrix::zeros(0, 0),
             force: Vec::new(),
             scratch: Vec::new(),
             rhs: Vec::new(),
             contacts: Vec::new(),
+            placed: Vec::new(),
             active_limits: Vec::new(),
             lcp: Lcp::default(),
         }
@@ -126,7 +129,7 @@ impl SoftConstraints {
         tau.fill(0.0);
         accel.fill(0.0);
         let mut contacts = std::mem::take(&mut self.contacts);
-        find_contacts(&self.geoms, &self.pairs, self.floor_z, kin, &mut contacts);
+        find_contacts(&self.geoms, &self.pairs, self.floor_z, kin, &mut self.placed, &mut contacts);
         let mut active_limits = std::mem::take(&mut self.active_limits);
         active_limits.clear();
         active_limits.extend(self.limits.iter().enumerate().filter_map(|(i, l)| {
@@ -136,23 +139,23 @@ impl SoftConstraints {
         }));
         let edges = |c: &Contact| if self.pairs[c.pair].friction > 0.0 { 4 } else { 1 };
         let n = active_limits.len() + contacts.iter().map(edges).sum::<usize>();
+        self.force.clear();
         if n == 0 {
             self.contacts = contacts;
             self.active_limits = active_limits;
             return;
         }
-        if self.jac.nrows() != n || self.jac.ncols() != nv {
-            self.jac = DMatrix::zeros(n, nv);
-            self.minv_jt = DMatrix::zeros(nv, n);
+        if self.a.nrows() != n {
             self.a = DMatrix::zeros(n, n);
         }
-        self.jac.fill(0.0);
+        self.jac.clear();
+        self.jac.resize(n * nv, 0.0);
         self.rows.clear();
         self.scratch.resize(nv, 0.0);
 
         let mut row = 0;
         let push_row = |this: &mut Self, row: usize, pos: f64, solref: &[f64; 2], solimp: &[f64; 5], invweight: f64| {
-            let j = this.jac.row(row);
+            let j = &this.jac[row * nv..(row + 1) * nv];
             let vel: f64 = (0..nv).map(|d| j[d] * v[d]).sum();
             let acc0: f64 = (0..nv).map(|d| j[d] * a0[d]).sum();
             let imp = impedance(solimp, pos.abs());
@@ -162,7 +165,7 @@ impl SoftConstraints {
         };
         for &(i, pos, sign) in &active_limits {
             let l = self.limits[i];
-            self.jac[(row, l.dof)] = sign;
+            self.jac[row * nv + l.dof] = sign;
             push_row(self, row, pos, &l.solref, &l.solimp, l.invweight);
             row += 1;
         }
@@ -175,40 +178,35 @@ impl SoftConstraints {
                 None => (None, g_link),
                 Some(o) => (Some(g_link), self.geoms[o].link),
             };
-            let (t1, t2) = (c.tangent, c.normal.cross(&c.tangent));
-            let dirs = [c.normal + t1 * mu, c.normal - t1 * mu, c.normal + t2 * mu, c.normal - t2 * mu];
-            let (dirs, invweight) = if mu > 0.0 {
-                (&dirs[..], (1.0 + mu * mu) * pair_invweight * 2.0 * mu * mu)
-            } else {
-                (&dirs[..1], pair_invweight)
-            };
-            for dir in dirs {
+            let (dirs, edges) = pyramid(c, mu);
+            let invweight = if mu > 0.0 { (1.0 + mu * mu) * pair_invweight * 2.0 * mu * mu } else { pair_invweight };
+            for dir in &dirs[..edges] {
                 // Relative velocity of the second body with respect to the first.
                 self.scratch.fill(0.0);
                 kin.point_jacobian(tree, link2, &c.point, dir, 1.0, &mut self.scratch);
                 if let Some(l1) = link1 {
                     kin.point_jacobian(tree, l1, &c.point, dir, -1.0, &mut self.scratch);
                 }
-                for d in 0..nv {
-                    self.jac[(row, d)] = self.scratch[d];
-                }
+                self.jac[row * nv..(row + 1) * nv].copy_from_slice(&self.scratch);
                 push_row(self, row, c.dist - margin, &solref, &solimp, invweight);
                 row += 1;
             }
         }
 
-        for i in 0..n {
-            for d in 0..nv {
-                self.scratch[d] = self.jac[(i, d)];
-            }
-            kin.solve(&mut self.scratch);
-            for d in 0..nv {
-                self.minv_jt[(d, i)] = self.scratch[d];
-            }
+        // A = J·M⁻¹·Jᵀ = (L⁻¹·Jᵀ)ᵀ·(L⁻¹·Jᵀ): one triangular solve per row, then dot products.
+        self.l_inv_jt.clone_from(&self.jac);
+        for row in self.l_inv_jt.chunks_exact_mut(nv) {
+            kin.solve_lower(row);
         }
-        self.a.gemm(1.0, &self.jac, &self.minv_jt, 0.0);
-        for (i, r) in self.rows.iter().enumerate() {
-            self.a[(i, i)] += r.reg;
+        let y = &self.l_inv_jt;
+        for i in 0..n {
+            let yi = &y[i * nv..(i + 1) * nv];
+            for j in 0..=i {
+                let aij: f64 = yi.iter().zip(&y[j * nv..(j + 1) * nv]).map(|(a, b)| a * b).sum();
+                self.a[(i, j)] = aij;
+                self.a[(j, i)] = aij;
+            }
+            self.a[(i, i)] += self.rows[i].reg;
         }
         self.rhs.clear();
         self.rhs.extend(self.rows.iter().map(|r| r.rhs));
@@ -221,12 +219,50 @@ impl SoftConstraints {
         self.active_limits = active_limits;
         for (i, &f) in self.force.iter().enumerate() {
             if f > 0.0 {
-                for d in 0..nv {
-                    tau[d] += self.jac[(i, d)] * f;
-                    accel[d] += self.minv_jt[(d, i)] * f;
+                for (t, j) in tau.iter_mut().zip(&self.jac[i * nv..(i + 1) * nv]) {
+                    *t += j * f;
                 }
             }
         }
+        accel.copy_from_slice(tau);
+        kin.solve(accel);
+    }
+}
+
+/// A contact's friction pyramid: the directions of its rows (`n ± μ·t₁`, `n ± μ·t₂`; the
+/// normal alone when frictionless) and how many there are.
+fn pyramid(c: &Contact, mu: f64) -> ([Vector3<f64>; 4], usize) {
+    let (t1, t2) = (c.tangent, c.normal.cross(&c.tangent));
+    let dirs = [c.normal + t1 * mu, c.normal - t1 * mu, c.normal + t2 * mu, c.normal - t2 * mu];
+    (dirs, if mu > 0.0 { 4 } else { 1 })
+}
+
+/// The force one contact of the last solve applies: `force` (world frame) acts on the second
+/// link at `point`, its opposite on the first (None: the floor).
+#[derive(Debug, Clone, Copy)]
+pub struct ContactForce {
+    pub link1: Option<usize>,
+    pub link2: usize,
+    pub point: Vector3<f64>,
+    pub force: Vector3<f64>,
+}
+
+impl SoftConstraints {
+    /// The contact forces of the last [`SoftConstraints::solve`].
+    pub fn contact_forces(&self) -> impl Iterator<Item = ContactForce> + '_ {
+        let mut row = self.active_limits.len();
+        self.contacts.iter().map(move |c| {
+            let pair = &self.pairs[c.pair];
+            let (dirs, edges) = pyramid(c, pair.friction);
+            let force = (0..edges).fold(Vector3::zeros(), |sum, k| sum + dirs[k] * self.force.get(row + k).copied().unwrap_or(0.0));
+            row += edges;
+            let g_link = self.geoms[pair.geom].link;
+            let (link1, link2) = match pair.other {
+                None => (None, g_link),
+                Some(o) => (Some(g_link), self.geoms[o].link),
+            };
+            ContactForce { link1, link2, point: c.point, force }
+        })
     }
 }
 
@@ -258,7 +294,12 @@ impl Lcp {
             let m = self.idx.len();
             if m > 0 {
                 self.block.clear();
-                self.block.extend(self.idx.iter().flat_map(|&i| self.idx.iter().map(move |&j| h[(i, j)])));
+                self.block.resize(m * m, 0.0);
+                for (r, &i) in self.idx.iter().enumerate() {
+                    for (c, &j) in self.idx.iter().enumerate() {
+                        self.block[r * m + c] = h[(i, j)];
+                    }
+                }
                 self.x.clear();
                 self.x.extend(self.idx.iter().map(|&i| -b[i]));
                 if !cholesky_solve(&mut self.block, m, &mut self.x) {

@@ -2,11 +2,13 @@
 
 mod articulated;
 mod collision;
+mod com_frame;
 mod constraints;
 mod model;
 mod simulation;
 mod task;
 
+pub use com_frame::ComFrame;
 pub use model::extras::Integrator;
 pub use model::{ActuatorFacts, BodyId, JointFacts, JointKind, Model};
 pub use simulation::{ContactPoint, GeomPose, GeomShape, Simulation};
@@ -19,7 +21,7 @@ pub fn hopper() -> LocomotionSpec {
         id: "Hopper-v4",
         model: ModelSource::Embedded { name: "hopper.xml", xml: include_str!("../../assets/hopper.xml") },
         frame_skip: 4,
-        obs: ObsLayout { skip_qpos: 1, clip_qvel: Some(10.0) },
+        obs: ObsLayout { skip_qpos: 1, clip_qvel: Some(10.0), com_based: false },
         forward_x: ForwardX::Qpos0,
         forward_reward_weight: 1.0,
         ctrl_cost_weight: 1e-3,
@@ -51,7 +53,7 @@ pub fn half_cheetah() -> LocomotionSpec {
         id: "HalfCheetah-v4",
         model: ModelSource::Embedded { name: "half_cheetah.xml", xml: include_str!("../../assets/half_cheetah.xml") },
         frame_skip: 5,
-        obs: ObsLayout { skip_qpos: 1, clip_qvel: None },
+        obs: ObsLayout { skip_qpos: 1, clip_qvel: None, com_based: false },
         forward_x: ForwardX::Qpos0,
         forward_reward_weight: 1.0,
         ctrl_cost_weight: 0.1,
@@ -69,7 +71,7 @@ pub fn ant() -> LocomotionSpec {
         id: "Ant-v4",
         model: ModelSource::Embedded { name: "ant.xml", xml: include_str!("../../assets/ant.xml") },
         frame_skip: 5,
-        obs: ObsLayout { skip_qpos: 2, clip_qvel: None },
+        obs: ObsLayout { skip_qpos: 2, clip_qvel: None, com_based: false },
         forward_x: ForwardX::LaggedBody("torso"),
         forward_reward_weight: 1.0,
         ctrl_cost_weight: 0.5,
@@ -77,6 +79,25 @@ pub fn ant() -> LocomotionSpec {
         health: Health::Floating { z_range: (0.2, 1.0) },
         reset_noise_scale: 0.1,
         velocity_noise: VelocityNoise::Normal,
+        max_episode_steps: 1000,
+    }
+}
+
+/// Humanoid-v4: the observation ends with MuJoCo's com-based `cinert`, `cvel`,
+/// `qfrc_actuator` and `cfrc_ext`; the forward reward follows the whole body's centre of mass.
+pub fn humanoid() -> LocomotionSpec {
+    LocomotionSpec {
+        id: "Humanoid-v4",
+        model: ModelSource::Embedded { name: "humanoid.xml", xml: include_str!("../../assets/humanoid.xml") },
+        frame_skip: 5,
+        obs: ObsLayout { skip_qpos: 2, clip_qvel: None, com_based: true },
+        forward_x: ForwardX::LaggedMassCentre,
+        forward_reward_weight: 1.25,
+        ctrl_cost_weight: 0.1,
+        healthy_reward: Some(5.0),
+        health: Health::Standing { z_range: (1.0, 2.0) },
+        reset_noise_scale: 1e-2,
+        velocity_noise: VelocityNoise::Uniform,
         max_episode_steps: 1000,
     }
 }

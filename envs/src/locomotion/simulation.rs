@@ -9,6 +9,7 @@ use rapier3d::na::{Quaternion, UnitQuaternion, Vector3};
 
 use super::articulated::{Kinematics, LinkJoint, Tree};
 use super::collision::{Placed, find_contacts};
+use super::com_frame::ComFrame;
 use super::constraints::SoftConstraints;
 use super::model::extras::Integrator;
 use super::model::{BodyId, JointKind, Model};
@@ -44,6 +45,8 @@ pub struct Simulation {
     /// last state it evaluated (Euler: the start of the last timestep; RK4: its fourth
     /// stage), or of the reset state.
     xpos: Vec<[f64; 3]>,
+    /// MuJoCo's com-based quantities of the same state as `xpos`.
+    com: ComFrame,
     scratch: Scratch,
     stages: Stages,
     /// `h·D`, MuJoCo's implicit damping in the Euler integrator.
@@ -102,6 +105,7 @@ impl Simulation {
             v: vec![0.0; tree.nv],
             actuator_tau: vec![0.0; tree.nv],
             xpos: Vec::new(),
+            com: ComFrame::default(),
             model,
         };
         sim.reset_to_initial();
@@ -125,6 +129,32 @@ impl Simulation {
     /// A body's frame origin as MuJoCo's `xpos` holds it after `mj_step` (see the field).
     pub fn xpos(&self, body: BodyId) -> [f64; 3] {
         self.xpos[body.0]
+    }
+
+    /// `cinert`, `cvel`, `cfrc_ext` and the centre of mass, of the same state as
+    /// [`Simulation::xpos`].
+    pub fn com_frame(&self) -> &ComFrame {
+        &self.com
+    }
+
+    /// MuJoCo's `qfrc_actuator` (length nv): the actuators' generalized forces held for the
+    /// current env step, in `qvel`'s order and frames.
+    pub fn read_actuator_force(&self, out: &mut [f64]) {
+        let mut vi = 0;
+        for j in &self.model.joints {
+            if j.kind == JointKind::Free {
+                let rot = UnitQuaternion::from_quaternion(Quaternion::new(self.q[j.qadr + 3], self.q[j.qadr + 4], self.q[j.qadr + 5], self.q[j.qadr + 6]));
+                let t = &self.actuator_tau;
+                // The root's torque is about world axes here, about the body's axes in MuJoCo.
+                let local = rot.inverse() * Vector3::new(t[j.dof + 3], t[j.dof + 4], t[j.dof + 5]);
+                out[vi..vi + 3].copy_from_slice(&t[j.dof..j.dof + 3]);
+                out[vi + 3..vi + 6].copy_from_slice(local.as_slice());
+                vi += 6;
+            } else {
+                out[vi] = self.actuator_tau[j.dof];
+                vi += 1;
+            }
+        }
     }
 
     /// Every collision geom where the current state puts it, for drawing.
@@ -163,7 +193,7 @@ impl Simulation {
         let mut kin = Kinematics::new(tree);
         kin.update(tree, &self.q, &self.v);
         let mut found = Vec::new();
-        find_contacts(&self.model.geoms, &self.model.pairs, self.model.floor_z, &kin, &mut found);
+        find_contacts(&self.model.geoms, &self.model.pairs, self.model.floor_z, &kin, &mut Vec::new(), &mut found);
         found.iter().map(|c| ContactPoint { pos: [c.point.x, c.point.y, c.point.z], normal: [c.normal.x, c.normal.y, c.normal.z], dist: c.dist }).collect()
     }
 
@@ -182,6 +212,7 @@ impl Simulation {
     fn refresh_xpos(&mut self) {
         self.kin.update(&self.model.tree, &self.q, &self.v);
         self.xpos = self.kin.pose.iter().map(|p| [p.translation.x, p.translation.y, p.translation.z]).collect();
+        self.com.record(&self.model.tree, &self.model.bodies, &self.kin, std::iter::empty());
     }
 
     /// Writes MuJoCo's `qpos` (length nq) and `qvel` (length nv).
@@ -277,10 +308,10 @@ impl Simulation {
 
     /// `q̈` at `(q, v)` into `scratch.qacc`, constraints included; `implicit_damping` makes
     /// the final solve use `M + h·D` (MuJoCo's Euler).
-    fn acceleration(&mut self, q: &[f64], v: &[f64], record_xpos: bool, implicit_damping: bool) {
+    fn acceleration(&mut self, q: &[f64], v: &[f64], record_state: bool, implicit_damping: bool) {
         let (tree, kin, s) = (&self.model.tree, &mut self.kin, &mut self.scratch);
         kin.update(tree, q, v);
-        if record_xpos {
+        if record_state {
             for (x, p) in self.xpos.iter_mut().zip(&kin.pose) {
                 *x = [p.translation.x, p.translation.y, p.translation.z];
             }
@@ -292,6 +323,9 @@ impl Simulation {
         s.a0.copy_from_slice(&s.tau);
         kin.solve(&mut s.a0);
         self.constraints.solve(tree, kin, q, v, &s.a0, &mut s.tau_c, &mut s.acc_c);
+        if record_state {
+            self.com.record(tree, &self.model.bodies, kin, self.constraints.contact_forces());
+        }
         match implicit_damping {
             true if self.implicit_damping.iter().any(|&d| d != 0.0) => {
                 kin.refactor_with_diagonal(&self.implicit_damping);
@@ -423,7 +457,7 @@ mod tests {
 
     #[test]
     fn mass_matrix_and_bias_forces_are_consistent_for_every_task() {
-        for spec in [crate::locomotion::hopper(), crate::locomotion::half_cheetah(), crate::locomotion::ant()] {
+        for spec in [crate::locomotion::hopper(), crate::locomotion::half_cheetah(), crate::locomotion::ant(), crate::locomotion::walker2d(), crate::locomotion::humanoid()] {
             let mut p = spec.build().unwrap().physics().clone();
             let mut rng = EnvRng::seed_from_u64(3);
             let mut q = p.model.q0.clone();

@@ -26,6 +26,8 @@ pub struct ObsLayout {
     pub skip_qpos: usize,
     /// Symmetric clip applied to `qvel` (Hopper/Walker2d: 10).
     pub clip_qvel: Option<f64>,
+    /// Humanoid's tail: `cinert`, `cvel`, `qfrc_actuator` and `cfrc_ext` ([`super::ComFrame`]).
+    pub com_based: bool,
 }
 
 /// Gymnasium's `is_healthy` variants.
@@ -38,6 +40,8 @@ pub enum Health {
     Planar { z_range: (f64, f64), angle_range: (f64, f64), state_range: Option<(f64, f64)> },
     /// Ant: all of qpos/qvel finite and z = qpos[2] inside the closed `z_range`.
     Floating { z_range: (f64, f64) },
+    /// Humanoid: z = qpos[2] inside the open `z_range`.
+    Standing { z_range: (f64, f64) },
 }
 
 /// Distribution of the reset noise on `qvel`; `qpos` always gets U(±scale).
@@ -57,6 +61,8 @@ pub enum ForwardX {
     /// A body's `xpos`, as MuJoCo leaves it after `mj_step`: computed before the last
     /// timestep's integration, so it lags one timestep (Ant-v4's torso).
     LaggedBody(&'static str),
+    /// The whole model's centre of mass, lagging like `LaggedBody` (Humanoid-v4).
+    LaggedMassCentre,
 }
 
 /// Everything that defines a locomotion task.
@@ -105,6 +111,9 @@ pub struct LocomotionEnv {
     qvel: Vec<f64>,
     /// x of the forward reward at the end of the previous step.
     x_before: f64,
+    /// The observation's com-based tail ([`ObsLayout::com_based`]) after the last reset or
+    /// step; kept because it belongs to the state MuJoCo last evaluated, not the final one.
+    com_obs: Vec<f64>,
     /// The state went non-finite: nothing more happens until reset.
     broken: bool,
 }
@@ -119,7 +128,7 @@ impl LocomotionEnv {
         };
         let model_err = |reason: String| EnvError::Model { path: spec.id.to_string(), reason };
         let forward_body = match spec.forward_x {
-            ForwardX::Qpos0 => None,
+            ForwardX::Qpos0 | ForwardX::LaggedMassCentre => None,
             ForwardX::LaggedBody(name) => {
                 Some(physics.model().body(name).ok_or_else(|| model_err(format!("no body named '{name}'")))?)
             }
@@ -128,7 +137,9 @@ impl LocomotionEnv {
         if spec.obs.skip_qpos > nq {
             return Err(model_err(format!("cannot skip {} of {nq} qpos entries", spec.obs.skip_qpos)));
         }
-        let obs_dim = nq - spec.obs.skip_qpos + nv;
+        let nbody = physics.model().nbody();
+        let com_len = if spec.obs.com_based { nbody * 22 + nv } else { 0 };
+        let obs_dim = nq - spec.obs.skip_qpos + nv + com_len;
         let (low, high): (Vec<f32>, Vec<f32>) = physics
             .model()
             .ctrl_ranges()
@@ -152,6 +163,7 @@ impl LocomotionEnv {
             qpos: vec![0.0; nq],
             qvel: vec![0.0; nv],
             x_before: 0.0,
+            com_obs: vec![0.0; com_len],
             broken: false,
             spec,
         })
@@ -192,12 +204,35 @@ impl LocomotionEnv {
             self.qvel.copy_from_slice(&qvel);
             self.physics.set_state(&self.qpos, &self.qvel);
         }
-        self.x_before = match self.forward_body {
-            None => self.qpos[0],
-            Some(b) => self.physics.xpos(b)[0],
-        };
+        self.x_before = self.forward_x();
+        self.read_com_obs();
         self.broken = false;
         self.clock.start();
+    }
+
+    /// The x the forward reward differentiates, at the current state.
+    fn forward_x(&self) -> f64 {
+        match (self.spec.forward_x, self.forward_body) {
+            (ForwardX::LaggedMassCentre, _) => self.physics.com_frame().mass_centre[0],
+            (_, Some(b)) => self.physics.xpos(b)[0],
+            (_, None) => self.qpos[0],
+        }
+    }
+
+    fn read_com_obs(&mut self) {
+        if self.com_obs.is_empty() {
+            return;
+        }
+        let com = self.physics.com_frame();
+        let nv = self.qvel.len();
+        let mut at = 0;
+        for block in [com.cinert.as_flattened(), com.cvel.as_flattened()] {
+            self.com_obs[at..at + block.len()].copy_from_slice(block);
+            at += block.len();
+        }
+        self.physics.read_actuator_force(&mut self.com_obs[at..at + nv]);
+        at += nv;
+        self.com_obs[at..].copy_from_slice(com.cfrc_ext.as_flattened());
     }
 
     fn write_obs(&self, obs: &mut [f32]) {
@@ -209,6 +244,9 @@ impl LocomotionEnv {
         let clip = self.spec.obs.clip_qvel.unwrap_or(f64::INFINITY);
         for (o, v) in obs[nq..].iter_mut().zip(&self.qvel) {
             *o = v.clamp(-clip, clip) as f32;
+        }
+        for (o, x) in obs[nq + self.qvel.len()..].iter_mut().zip(&self.com_obs) {
+            *o = *x as f32;
         }
     }
 
@@ -225,6 +263,7 @@ impl LocomotionEnv {
             Health::Floating { z_range: (lo, hi) } => {
                 qpos.iter().chain(qvel.iter()).all(|x| x.is_finite()) && lo <= qpos[2] && qpos[2] <= hi
             }
+            Health::Standing { z_range: (lo, hi) } => lo < qpos[2] && qpos[2] < hi,
         }
     }
 }
@@ -241,6 +280,7 @@ impl Env for LocomotionEnv {
         let (q, v) = self.physics.internal_state();
         floats.extend(q);
         floats.extend(v);
+        floats.extend(&self.com_obs);
         let mut words = self.rng.state().to_vec();
         words.extend([self.clock.to_word(), u64::from(self.broken)]);
         EnvSnapshot { floats, words }
@@ -250,7 +290,7 @@ impl Env for LocomotionEnv {
         check_obs_len(&self.env_spec, obs)?;
         let (nq, nv) = (self.qpos.len(), self.qvel.len());
         let (iq, iv) = (self.physics.internal_state().0.len(), self.physics.internal_state().1.len());
-        let n = nq + nv + 1 + iq + iv;
+        let n = nq + nv + 1 + iq + iv + self.com_obs.len();
         let bad = |reason: String| EnvError::Snapshot { task: self.env_spec.id.clone(), reason };
         if s.floats.len() != n || s.words.len() != 6 {
             return Err(bad(format!("expected {n} floats and 6 words, got {} and {}", s.floats.len(), s.words.len())));
@@ -263,7 +303,8 @@ impl Env for LocomotionEnv {
         self.broken = s.words[5] != 0;
         (self.rng, self.clock) = (rng, clock);
         let internal = &s.floats[nq + nv + 1..];
-        self.physics.set_internal_state(&internal[..iq], &internal[iq..]);
+        self.physics.set_internal_state(&internal[..iq], &internal[iq..iq + iv]);
+        self.com_obs.copy_from_slice(&internal[iq + iv..]);
         self.write_obs(obs);
         Ok(())
     }
@@ -295,7 +336,8 @@ impl Env for LocomotionEnv {
         if !self.broken {
             self.physics.step(action);
             self.physics.read_state(&mut self.qpos, &mut self.qvel);
-            x_after = self.forward_body.map_or(self.qpos[0], |b| self.physics.xpos(b)[0]);
+            self.read_com_obs();
+            x_after = self.forward_x();
         }
         let finite = x_after.is_finite() && self.qpos.iter().chain(self.qvel.iter()).all(|x| x.is_finite());
         let truncated = self.clock.tick(self.env_spec.max_episode_steps);

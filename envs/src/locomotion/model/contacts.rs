@@ -1,14 +1,14 @@
 //! What collides, as MuJoCo decides it: the floor plane, the sphere, capsule, box and
-//! cylinder geoms, and the pairs whose contype/conaffinity meet (a body never with itself or its parent), with
+//! cylinder geoms, and the pairs whose contype/conaffinity meet (never within a weld or with its parent's), with
 //! MuJoCo's mixing of friction, margins, solref and solimp.
 
 use std::collections::HashMap;
 
 use rapier3d::prelude::*;
 
+use super::MujocoBodies;
 use super::extras::{Extras, GeomParams};
 use super::rapier_tree::{iso, vec3};
-use crate::locomotion::articulated::Tree;
 use crate::locomotion::collision::{ContactPair, Geom, Shape};
 
 /// What collides: the floor plane, the geoms, and the pairs MuJoCo would test.
@@ -27,7 +27,7 @@ pub(super) fn contact_model(
     collider_names: &HashMap<ColliderHandle, String>,
     extras: &Extras,
     link_of_body: &HashMap<RigidBodyHandle, usize>,
-    tree: &Tree,
+    bodies: &MujocoBodies,
     body_invweight: &[f64],
 ) -> Result<ContactModel, String> {
     let mut geoms = Vec::new();
@@ -47,7 +47,7 @@ pub(super) fn contact_model(
         let world_pose = iso(c.position());
         if let Some(plane) = c.shape().as_halfspace() {
             let normal = world_pose.rotation * vec3(plane.normal);
-            let fixed = link.is_none_or(|l| tree.link_dofs[l].is_empty());
+            let fixed = link.is_none_or(|l| bodies.weld[bodies.of_link[l]] == 0);
             if !fixed || normal.z < 0.999 || floor.is_some() {
                 return Err("only one horizontal floor plane fixed to the world is supported".into());
             }
@@ -100,12 +100,11 @@ pub(super) fn contact_model(
             }
         }
     }
-    // Body–body pairs, except a body with itself or its parent (MuJoCo's filterparent).
+    // Body–body pairs, except within a weld or with its parent's (MuJoCo's filterparent).
     for i in 0..geoms.len() {
         for j in i + 1..geoms.len() {
             let (li, lj) = (geoms[i].link, geoms[j].link);
-            let related = li == lj || tree.links[li].parent == Some(lj) || tree.links[lj].parent == Some(li);
-            if !related && collides(&geom_meta[i], &geom_meta[j]) {
+            if !bodies.filtered(li, lj) && collides(&geom_meta[i], &geom_meta[j]) {
                 pairs.push(mix(&geom_meta[i], &geom_meta[j], body_invweight[li] + body_invweight[lj], i, Some(j)));
             }
         }

@@ -72,6 +72,64 @@ impl BodyId {
     }
 }
 
+/// MuJoCo's bodies (`mjModel`'s body list, the world first) over the tree's links: a body
+/// with several joints is a chain of links, the last of which carries its mass and geoms.
+#[derive(Debug, Clone)]
+pub(crate) struct MujocoBodies {
+    /// The link carrying each body (None for the world).
+    pub link: Vec<Option<usize>>,
+    /// Each body's parent body (the world is its own).
+    pub parent: Vec<usize>,
+    /// MuJoCo's `body_weldid`: the body itself if it has joints, else its parent's weld.
+    pub weld: Vec<usize>,
+    /// MuJoCo's `body_rootid`: the world's child the body hangs from.
+    pub root: Vec<usize>,
+    /// The body of each link (0: the world).
+    pub of_link: Vec<usize>,
+}
+
+impl MujocoBodies {
+    fn new(tree: &Tree, of_link: &[usize]) -> Self {
+        let n = of_link.iter().copied().max().unwrap_or(0) + 1;
+        let mut link = vec![None; n];
+        let mut parent = vec![0; n];
+        let mut jointed = vec![false; n];
+        for (l, &b) in of_link.iter().enumerate() {
+            if b == 0 {
+                continue;
+            }
+            // Links are in topological order: the last link of a body's chain comes last.
+            link[b] = Some(l);
+            jointed[b] |= tree.links[l].joint != LinkJoint::Fixed;
+            let mut up = tree.links[l].parent;
+            while let Some(p) = up.filter(|&p| of_link[p] == b) {
+                up = tree.links[p].parent;
+            }
+            parent[b] = up.map_or(0, |p| of_link[p]);
+        }
+        let (mut weld, mut root) = (vec![0; n], vec![0; n]);
+        for b in 1..n {
+            // MuJoCo numbers a parent before its children.
+            weld[b] = if jointed[b] { b } else { weld[parent[b]] };
+            root[b] = if parent[b] == 0 { b } else { root[parent[b]] };
+        }
+        Self { link, parent, weld, root, of_link: of_link.to_vec() }
+    }
+
+    /// How many bodies, the world included (`nbody`).
+    pub fn len(&self) -> usize {
+        self.link.len()
+    }
+
+    /// MuJoCo's parent filter: no contacts within a weld, or between a weld and its parent's
+    /// (unless one side is welded to the world).
+    pub fn filtered(&self, link1: usize, link2: usize) -> bool {
+        let (w1, w2) = (self.weld[self.of_link[link1]], self.weld[self.of_link[link2]]);
+        let (p1, p2) = (self.weld[self.parent[w1]], self.weld[self.parent[w2]]);
+        w1 == w2 || (w1 != 0 && w2 != 0 && (w1 == p2 || w2 == p1))
+    }
+}
+
 /// A MuJoCo joint: where its `qpos`/`qvel` live in the tree's state.
 #[derive(Debug, Clone)]
 pub(crate) struct JointDof {
@@ -107,6 +165,7 @@ pub struct Model {
     pub(crate) joints: Vec<JointDof>,
     pub(crate) actuators: Vec<Actuator>,
     link_names: Vec<Option<String>>,
+    pub(crate) bodies: MujocoBodies,
     geom_frictions: Vec<(String, f64)>,
     /// The tree's coordinates at MuJoCo's `qpos0`.
     pub(crate) q0: Vec<f64>,
@@ -157,6 +216,8 @@ impl Model {
             .collect();
         let actuator_specs: Vec<_> = robot.actuators.iter().map(|a| (a.actuator.clone(), a.joint_index)).collect();
         let qpos_dofs = robot.qpos_dofs.clone();
+        // MuJoCo's body of each loader body (a joint chain's intermediates share their body's).
+        let mujoco_body_of: Vec<usize> = robot.bodies.iter().map(|b| b.mjcf_body_id).collect();
 
         let mut bodies = RigidBodySet::new();
         let mut colliders = ColliderSet::new();
@@ -198,6 +259,13 @@ impl Model {
             }
         }
         checks::masses(&tree, &link_names).map_err(model_err)?;
+        let mut link_body = vec![0; tree.links.len()];
+        for (idx, &b) in mujoco_body_of.iter().enumerate() {
+            if let Some(&l) = body_of(idx).and_then(|h| link_of_body.get(&h)) {
+                link_body[l] = b;
+            }
+        }
+        let bodies = MujocoBodies::new(&tree, &link_body);
 
         // MuJoCo's joints in qpos order.
         let mut joints = Vec::new();
@@ -256,7 +324,7 @@ impl Model {
             })
             .collect();
         let ContactModel { floor_z, geoms, pairs, geom_frictions } =
-            contact_model(&colliders, &collider_names, &extras, &link_of_body, &tree, &body_invweight).map_err(model_err)?;
+            contact_model(&colliders, &collider_names, &extras, &link_of_body, &bodies, &body_invweight).map_err(model_err)?;
         let nq = joints.iter().map(|j| if j.kind == JointKind::Free { 7 } else { 1 }).sum();
         let nv = joints.iter().map(|j| if j.kind == JointKind::Free { 6 } else { 1 }).sum();
         Ok(Self {
@@ -271,6 +339,7 @@ impl Model {
             joints,
             actuators,
             link_names,
+            bodies,
             geom_frictions,
             q0,
             nq,
@@ -284,6 +353,11 @@ impl Model {
 
     pub fn nv(&self) -> usize {
         self.nv
+    }
+
+    /// MuJoCo's body count, the world included.
+    pub fn nbody(&self) -> usize {
+        self.bodies.len()
     }
 
     pub fn nu(&self) -> usize {
@@ -363,4 +437,31 @@ fn actuators_of(specs: &[(ActuatorSpec, Option<usize>)], joint_names: &[Option<S
             Ok(Actuator { dof, joint: name, gear: spec.gear[0], ctrl_range })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::locomotion;
+
+    /// MuJoCo's parent filter on Humanoid-v4: welded bodies (a foot on its shin) count as one,
+    /// a body never touches its parent, siblings and more distant relatives may.
+    #[test]
+    fn humanoid_bodies_follow_mujocos_tree_and_parent_filter() {
+        let env = locomotion::humanoid().build().unwrap();
+        let model = env.physics().model();
+        assert_eq!(model.nbody(), 14, "the world and 13 bodies");
+        let link = |name: &str| model.body(name).unwrap().index();
+        let filtered = |a: &str, b: &str| model.bodies.filtered(link(a), link(b));
+        assert!(filtered("right_foot", "right_shin"), "a foot is welded to its shin");
+        assert!(filtered("right_foot", "right_thigh"), "the foot's weld is the shin, whose parent is the thigh");
+        assert!(filtered("right_thigh", "pelvis"), "parent and child");
+        assert!(filtered("lwaist", "torso"));
+        assert!(!filtered("right_thigh", "left_thigh"), "siblings collide");
+        assert!(!filtered("right_lower_arm", "right_thigh"));
+        assert!(!filtered("right_foot", "pelvis"));
+        // A body with several joints is one body: the thigh's parent is the pelvis.
+        let thigh = model.bodies.of_link[link("right_thigh")];
+        assert_eq!(model.bodies.parent[thigh], model.bodies.of_link[link("pelvis")]);
+        assert_eq!(model.bodies.root[thigh], model.bodies.of_link[link("torso")]);
+    }
 }
