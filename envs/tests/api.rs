@@ -232,7 +232,7 @@ fn bad_models_are_clear_errors() {
     let cases = [
         (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="sphere" size="-1"/>"#), "geom 'arm_geom': radius -1"),
         (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="mesh" mesh="hand"/>"#).replace("<worldbody>", r#"<asset><mesh name="hand" file="no/such/hand.stl"/></asset><worldbody>"#), "hand.stl does not exist"),
-        (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="ellipsoid" size="0.1 0.1 0.1"/>"#), "geom 'arm_geom' is a Ellipsoid"),
+        (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="ellipsoid" size="0.1 0 0.1"/>"#), "geom 'arm_geom': size [0.1, 0.0, 0.1] must be positive"),
         (FRAGILE.replace(arm_geom, r#"<geom name="arm_geom" type="box" size="0.1 -1 0.1"/>"#), "geom 'arm_geom': size [0.1, -1.0, 0.1] must be positive"),
         (FRAGILE.replace(arm_inertial, r#"<inertial pos="0 0 -0.1" mass="0" diaginertia="0 0 0"/>"#), "body 'arm' moves but has mass 0"),
     ];

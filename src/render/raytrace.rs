@@ -90,6 +90,23 @@ fn hit_shape(shape: &GeomShape, o: &V, d: &V) -> Option<(f64, V)> {
             let n = v(axes[axis]) * -ld[axis].signum();
             Some((near, n))
         }
+        GeomShape::Ellipsoid { centre, axes, radii } => {
+            // In coordinates scaled by the radii the ellipsoid is the unit sphere.
+            let (lo, ld) = local_ray(o, d, centre, axes);
+            let (so, sd) = (lo.component_div(&v(radii)), ld.component_div(&v(radii)));
+            let (a, b, c) = (sd.dot(&sd), so.dot(&sd), so.dot(&so) - 1.0);
+            let disc = b * b - a * c;
+            if disc < 0.0 {
+                return None;
+            }
+            let t = (-b - disc.sqrt()) / a;
+            if t <= 1e-6 {
+                return None;
+            }
+            let g = (lo + ld * t).component_div(&v(radii)).component_div(&v(radii));
+            let n = v(axes[0]) * g.x + v(axes[1]) * g.y + v(axes[2]) * g.z;
+            Some((t, n.normalize()))
+        }
         GeomShape::Cylinder { centre, axes, radius, half_height } => {
             let (lo, ld) = local_ray(o, d, centre, axes);
             let mut best: Option<(f64, V)> = None;
@@ -257,6 +274,15 @@ mod tests {
         let standing = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]];
         let (t, n) = hit_shape(&GeomShape::Cylinder { centre: [0.0; 3], axes: standing, radius: 0.5, half_height: 2.0 }, &o, &d).unwrap();
         assert!((t - 4.5).abs() < 1e-9 && (n - V::new(0.0, -1.0, 0.0)).norm() < 1e-12, "{t} {n}");
+        // An ellipsoid with semi-axes (1, 0.5, 0.25): met at y = −0.5 head on; off-centre at
+        // x = 0.6 the surface is at y = −0.5·√(1 − 0.36) = −0.4, its normal ∝ (x/a², y/b², 0).
+        let egg = GeomShape::Ellipsoid { centre: [0.0; 3], axes, radii: [1.0, 0.5, 0.25] };
+        let (t, n) = hit_shape(&egg, &o, &d).unwrap();
+        assert!((t - 4.5).abs() < 1e-9 && (n - V::new(0.0, -1.0, 0.0)).norm() < 1e-12, "{t} {n}");
+        let (t, n) = hit_shape(&egg, &V::new(0.6, -5.0, 0.0), &d).unwrap();
+        let want = V::new(0.6, -0.4 / 0.25, 0.0).normalize();
+        assert!((t - 4.6).abs() < 1e-9 && (n - want).norm() < 1e-9, "{t} {n}");
+        assert!(hit_shape(&egg, &V::new(0.0, -5.0, 0.3), &d).is_none());
     }
 
     #[test]

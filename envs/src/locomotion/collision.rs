@@ -8,6 +8,7 @@
 //!   most four (MuJoCo's `mjc_PlaneBox`).
 //! - Floor and cylinder: the lowest rim point, the other disk's lowest point, and two more on
 //!   the first disk a third of the way round either side (MuJoCo's `mjc_PlaneCylinder`).
+//! - Floor and ellipsoid: its deepest point (MuJoCo's `mjc_PlaneConvex` on a smooth shape).
 //! - Capsule and capsule: the closest points of the two segments.
 //! - Any other pair: one contact, the deepest, found by GJK/EPA on the shapes' support
 //!   functions (parry3d, the collision library rapier is built on). MuJoCo yields up to 8
@@ -36,6 +37,8 @@ pub enum Shape {
     /// Centred on `frame`, its axis the frame's y (rapier's convention; the frame's x is
     /// MuJoCo's local x).
     Cylinder { frame: Isometry3<f64>, radius: f64, half_height: f64 },
+    /// Centred on `frame`, `radii` its semi-axes along the frame's axes.
+    Ellipsoid { frame: Isometry3<f64>, radii: Vector3<f64> },
 }
 
 /// A geom where the link's pose puts it, in world coordinates.
@@ -44,6 +47,7 @@ pub enum Placed {
     Capsule { a: Vector3<f64>, b: Vector3<f64>, radius: f64 },
     Box { pose: Isometry3<f64>, half: Vector3<f64> },
     Cylinder { pose: Isometry3<f64>, radius: f64, half_height: f64 },
+    Ellipsoid { pose: Isometry3<f64>, radii: Vector3<f64> },
 }
 
 impl Geom {
@@ -54,6 +58,7 @@ impl Geom {
             }
             Shape::Box { frame, half } => Placed::Box { pose: link_pose * frame, half: *half },
             Shape::Cylinder { frame, radius, half_height } => Placed::Cylinder { pose: link_pose * frame, radius: *radius, half_height: *half_height },
+            Shape::Ellipsoid { frame, radii } => Placed::Ellipsoid { pose: link_pose * frame, radii: *radii },
         }
     }
 }
@@ -138,6 +143,13 @@ pub fn floor_contacts(placed: &Placed, floor_z: f64, margin: f64, pair: usize, o
                 }
             }
         }
+        Placed::Ellipsoid { pose, radii } => {
+            let deepest = ellipsoid_support(&pose, &radii, &-normal);
+            let dist = deepest.z - floor_z;
+            if dist < margin {
+                push(deepest, dist, tangents(&normal).0);
+            }
+        }
         Placed::Cylinder { pose, radius, half_height } => {
             let centre = pose.translation.vector;
             let dist0 = centre.z - floor_z;
@@ -215,6 +227,7 @@ impl SupportMap for Support<'_> {
                 let l = pose.rotation.inverse() * d;
                 pose.translation.vector + pose.rotation * Vector3::new(half.x.copysign(l.x), half.y.copysign(l.y), half.z.copysign(l.z))
             }
+            Placed::Ellipsoid { pose, radii } => ellipsoid_support(&pose, &radii, &d),
             Placed::Cylinder { pose, radius, half_height } => {
                 let l = pose.rotation.inverse() * d;
                 let radial = Vector3::new(l.x, 0.0, l.z);
@@ -224,6 +237,15 @@ impl SupportMap for Support<'_> {
         };
         PVector::new(p.x as f32, p.y as f32, p.z as f32)
     }
+}
+
+/// The ellipsoid's farthest point in direction `d`: `c + R·D²·Rᵀd / |D·Rᵀd|`.
+fn ellipsoid_support(pose: &Isometry3<f64>, radii: &Vector3<f64>, d: &Vector3<f64>) -> Vector3<f64> {
+    let local = pose.rotation.inverse() * d;
+    let scaled = local.component_mul(radii);
+    let n = scaled.norm();
+    let offset = if n > 1e-15 { scaled.component_mul(radii) / n } else { Vector3::zeros() };
+    pose.translation.vector + pose.rotation * offset
 }
 
 /// Closest points of segments `p1–q1` and `p2–q2`.

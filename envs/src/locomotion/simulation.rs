@@ -78,6 +78,8 @@ pub enum GeomShape {
     Box { centre: [f64; 3], axes: [[f64; 3]; 3], half: [f64; 3] },
     /// A cylinder along `axes[1]`.
     Cylinder { centre: [f64; 3], axes: [[f64; 3]; 3], radius: f64, half_height: f64 },
+    /// An ellipsoid with semi-axes `radii` along `axes`.
+    Ellipsoid { centre: [f64; 3], axes: [[f64; 3]; 3], radii: [f64; 3] },
 }
 
 impl GeomShape {
@@ -85,7 +87,7 @@ impl GeomShape {
     pub fn centre(&self) -> [f64; 3] {
         match *self {
             Self::Capsule { a, b, .. } => std::array::from_fn(|i| 0.5 * (a[i] + b[i])),
-            Self::Box { centre, .. } | Self::Cylinder { centre, .. } => centre,
+            Self::Box { centre, .. } | Self::Cylinder { centre, .. } | Self::Ellipsoid { centre, .. } => centre,
         }
     }
 }
@@ -180,6 +182,10 @@ impl Simulation {
                     Placed::Cylinder { pose, radius, half_height } => {
                         let (centre, axes) = frame(&pose);
                         GeomShape::Cylinder { centre, axes, radius, half_height }
+                    }
+                    Placed::Ellipsoid { pose, radii } => {
+                        let (centre, axes) = frame(&pose);
+                        GeomShape::Ellipsoid { centre, axes, radii: arr(radii) }
                     }
                 };
                 GeomPose { body: BodyId(g.link), shape }

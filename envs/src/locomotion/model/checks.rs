@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use rapier3d_mjcf::mjcf_rs::body::GeomType;
+use rapier3d_mjcf::mjcf_rs::compiler::InertiaFromGeom;
 use rapier3d_mjcf::mjcf_rs::model::Model as Mjcf;
 
 use crate::locomotion::articulated::{LinkJoint, Tree};
@@ -59,8 +60,15 @@ fn tag_end(s: &str) -> usize {
 }
 
 /// Fails on a geom the simulation cannot collide as written: a type other than plane, sphere,
-/// capsule, box or cylinder, a non-positive size, or a mesh whose asset or file is missing.
+/// capsule, box, cylinder or ellipsoid, a non-positive size, or a mesh whose asset or file is
+/// missing; and on an ellipsoid that would give its body mass (the loader weighs it as a
+/// 12-point hull holding 0.6 of its volume, where MuJoCo takes ρ·4/3·π·abc).
 pub fn geoms(model: &Mjcf, base_dir: &Path) -> Result<(), String> {
+    let from_geoms = |inertial: bool| match model.compiler.inertia_from_geom {
+        InertiaFromGeom::True => true,
+        InertiaFromGeom::Auto => !inertial,
+        InertiaFromGeom::False => false,
+    };
     for entry in &model.bodies {
         let body = entry.body.name.as_deref().unwrap_or("world");
         for g in &entry.body.geoms {
@@ -86,14 +94,20 @@ pub fn geoms(model: &Mjcf, base_dir: &Path) -> Result<(), String> {
                         return Err(format!("{name}: capsule half-length {half_length} must be positive"));
                     }
                 }
-                GeomType::Box | GeomType::Cylinder => {
+                GeomType::Ellipsoid if from_geoms(entry.body.inertial.is_some()) && g.mass.is_none_or(|m| m > 0.0) && g.density.is_none_or(|d| d > 0.0) => {
+                    return Err(format!(
+                        "{name} is an ellipsoid weighing into body '{body}', whose inertia comes from its geoms; \
+                         give the body an <inertial> (MuJoCo's: mass ρ·4/3·π·abc) or the geom mass=\"0\""
+                    ));
+                }
+                GeomType::Box | GeomType::Cylinder | GeomType::Ellipsoid => {
                     // Sizes a fromto= sets are checked by the loader; the others must be positive.
-                    let n = if g.type_ == GeomType::Box { 3 } else { 2 };
+                    let n = if g.type_ == GeomType::Cylinder { 2 } else { 3 };
                     if g.fromto.is_none() && !g.size[..n].iter().all(|x| *x > 0.0 && x.is_finite()) {
                         return Err(format!("{name}: size {:?} must be positive", &g.size[..n]));
                     }
                 }
-                other => return Err(format!("{name} is a {other:?}; spikerl collides planes, spheres, capsules, boxes and cylinders")),
+                other => return Err(format!("{name} is a {other:?}; spikerl collides planes, spheres, capsules, boxes, cylinders and ellipsoids")),
             }
         }
     }

@@ -4,12 +4,30 @@
 
 use std::collections::HashMap;
 
+use rapier3d::na::Vector3;
+use rapier3d::parry::shape::Shape as Shape3;
 use rapier3d::prelude::*;
 
 use super::MujocoBodies;
 use super::extras::{Extras, GeomParams};
 use super::rapier_tree::{iso, vec3};
 use crate::locomotion::collision::{ContactPair, Geom, Shape};
+
+/// The loader builds an ellipsoid as the convex hull of an icosahedron's 12 vertices scaled
+/// by the radii (the vertices' largest coordinate is `φ/√(1 + φ²)` of the radius). The radii
+/// are read back from that hull, and accepted only if every vertex lies on the ellipsoid.
+pub(super) fn ellipsoid_radii(shape: &dyn Shape3) -> Option<Vector3<f64>> {
+    let hull = shape.as_convex_polyhedron()?;
+    let points = hull.points();
+    let phi = (1.0 + 5f64.sqrt()) / 2.0;
+    let reach = phi / (1.0 + phi * phi).sqrt();
+    let radii = Vector3::from_fn(|k, _| points.iter().map(|p| (p[k] as f64).abs()).fold(0.0, f64::max) / reach);
+    let on_surface = |p: &&Vector| {
+        let r2: f64 = (0..3).map(|k| (p[k] as f64 / radii[k]).powi(2)).sum();
+        (r2 - 1.0).abs() < 1e-4
+    };
+    (points.len() == 12 && radii.iter().all(|r| *r > 0.0) && points.iter().all(|p| on_surface(&p))).then_some(radii)
+}
 
 /// What collides: the floor plane, the geoms, and the pairs MuJoCo would test.
 pub(super) struct ContactModel {
@@ -69,8 +87,10 @@ pub(super) fn contact_model(
             Shape::Box { frame: local, half: vec3(cuboid.half_extents) }
         } else if let Some(cyl) = c.shape().as_cylinder() {
             Shape::Cylinder { frame: local, radius: cyl.radius as f64, half_height: cyl.half_height as f64 }
+        } else if let Some(radii) = ellipsoid_radii(c.shape()) {
+            Shape::Ellipsoid { frame: local, radii }
         } else {
-            return Err(format!("geom {name:?}: only spheres, capsules, boxes, cylinders and a floor plane are supported"));
+            return Err(format!("geom {name:?}: only spheres, capsules, boxes, cylinders, ellipsoids and a floor plane are supported"));
         };
         geoms.push(Geom { link, shape });
         geom_meta.push(meta);
