@@ -123,9 +123,10 @@ pub struct ObsBlock {
 }
 
 impl ObsBlock {
-    /// The block's name: its text up to the first space.
+    /// The block's short name: `qpos[2:]`, `qvel`, `cinert`, `cfrc_ext` ….
     pub fn name(&self) -> &str {
-        self.what.split_whitespace().next().unwrap_or(&self.what)
+        let first = self.what.split_whitespace().next().unwrap_or(&self.what);
+        first.trim_start_matches("data.").trim_end_matches(".flat")
     }
 }
 
@@ -399,7 +400,7 @@ pub fn dynamics_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, Reference
                     scale = scale.max(b.abs());
                 }
             }
-            let what = format!("{kind}: obs {} max |Δ|/max |mj|, 0-10", block.name());
+            let what = format!("{kind}: obs {} rel. max |Δ|, steps 0-10", block.name());
             checks.push(Check::new(what, worst / scale.max(1e-9), 0.0, Tolerance::Abs(0.01)));
         }
     }

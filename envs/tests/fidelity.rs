@@ -54,7 +54,7 @@ fn ant_zero_and_sine_rollouts_follow_mujoco() {
 fn humanoid_zero_and_sine_rollouts_follow_mujoco() {
     let checks = dynamics("Humanoid-v4", "");
     for part in ["cinert", "cvel", "qfrc_actuator", "cfrc_ext"] {
-        assert!(checks.iter().any(|c| c.what.contains(&format!("obs data.{part}"))), "{part} is compared");
+        assert!(checks.iter().any(|c| c.what.contains(&format!("obs {part} "))), "{part} is compared");
     }
     assert_all_pass("Humanoid-v4", checks);
 }

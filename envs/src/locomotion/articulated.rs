@@ -125,9 +125,12 @@ pub struct Kinematics {
     pub com: Vec<Vector3<f64>>,
     /// Motion subspace of each DoF (world frame).
     pub s: Vec<Motion>,
-    /// Joint-space inertia with armature, and its Cholesky factor (lower triangle).
+    /// Joint-space inertia with armature.
     pub mass: DMatrix<f64>,
-    pub chol: DMatrix<f64>,
+    /// Its Cholesky factor `L` (`M = L·Lᵀ`): the lower triangle, row-major, and the inverse
+    /// of its diagonal (a multiplication where the substitutions would wait on divisions).
+    factor: Vec<f64>,
+    inv_diag: Vec<f64>,
     /// Bias forces `c(q, q̇)` including gravity.
     pub bias: DVector<f64>,
     spatial_inertia: Vec<SpatialInertia>,
@@ -139,6 +142,23 @@ pub struct Kinematics {
 
 /// A rigid body's inertia about the world origin, as the 6×6 map `(ω, v_O) ↦ (L_O, p)`.
 type SpatialInertia = rapier3d::na::Matrix6<f64>;
+
+/// `Σ aᵢ·bᵢ` over four running sums: one sum would be a chain of dependent additions the
+/// compiler may not reorder; four fill the vector units.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut sums = [0.0; 4];
+    let (mut ca, mut cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for k in 0..4 {
+            sums[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    (sums[0] + sums[1]) + (sums[2] + sums[3]) + tail
+}
 
 fn skew(v: &Vector3<f64>) -> Matrix3<f64> {
     Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
@@ -186,7 +206,8 @@ impl Kinematics {
             com: vec![Vector3::zeros(); nl],
             s: vec![Motion::zeros(); n],
             mass: DMatrix::zeros(n, n),
-            chol: DMatrix::zeros(n, n),
+            factor: vec![0.0; n * n],
+            inv_diag: vec![0.0; n],
             bias: DVector::zeros(n),
             spatial_inertia: vec![SpatialInertia::zeros(); nl],
             composite: vec![SpatialInertia::zeros(); nl],
@@ -275,61 +296,59 @@ impl Kinematics {
         }
     }
 
-    /// Cholesky of `mass` into `chol` (lower triangle).
+    /// Cholesky of `mass` into `factor`.
     fn factor(&mut self) {
-        self.chol.copy_from(&self.mass);
+        // `mass` is symmetric: its column-major storage reads as row-major.
+        self.factor.copy_from_slice(self.mass.as_slice());
         self.factor_in_place();
     }
 
     /// Refactors for `M + diag(extra)` (MuJoCo's implicit damping); `mass` is kept.
     pub fn refactor_with_diagonal(&mut self, extra: &[f64]) {
-        self.chol.copy_from(&self.mass);
+        self.factor.copy_from_slice(self.mass.as_slice());
+        let n = extra.len();
         for (d, x) in extra.iter().enumerate() {
-            self.chol[(d, d)] += x;
+            self.factor[d * n + d] += x;
         }
         self.factor_in_place();
     }
 
+    /// Row-by-row (Cholesky–Banachiewicz), so every inner loop is a dot product of rows.
     fn factor_in_place(&mut self) {
-        let n = self.chol.nrows();
-        for j in 0..n {
-            let mut d = self.chol[(j, j)];
-            for k in 0..j {
-                d -= self.chol[(j, k)] * self.chol[(j, k)];
+        let n = self.mass.nrows();
+        for i in 0..n {
+            let (above, rest) = self.factor.split_at_mut(i * n);
+            let row = &mut rest[..n];
+            for j in 0..i {
+                let row_j = &above[j * n..j * n + n];
+                row[j] = (row[j] - dot(&row[..j], &row_j[..j])) * self.inv_diag[j];
             }
-            let d = d.max(1e-12).sqrt();
-            self.chol[(j, j)] = d;
-            for i in j + 1..n {
-                let mut s = self.chol[(i, j)];
-                for k in 0..j {
-                    s -= self.chol[(i, k)] * self.chol[(j, k)];
-                }
-                self.chol[(i, j)] = s / d;
-            }
+            row[i] = (row[i] - dot(&row[..i], &row[..i])).max(1e-12).sqrt();
+            self.inv_diag[i] = 1.0 / row[i];
         }
     }
 
     /// Solves `M x = b` in place with the factor.
     pub fn solve(&self, b: &mut [f64]) {
         self.solve_lower(b);
+        // Lᵀ·x = y by columns of Lᵀ, i.e. rows of L.
         let n = b.len();
         for i in (0..n).rev() {
-            let mut s = b[i];
-            for k in i + 1..n {
-                s -= self.chol[(k, i)] * b[k];
+            let row = &self.factor[i * n..i * n + n];
+            b[i] *= self.inv_diag[i];
+            let x = b[i];
+            for (bk, l) in b[..i].iter_mut().zip(&row[..i]) {
+                *bk -= l * x;
             }
-            b[i] = s / self.chol[(i, i)];
         }
     }
 
     /// Solves `L x = b` in place, `M = L·Lᵀ` the factor.
     pub fn solve_lower(&self, b: &mut [f64]) {
-        for i in 0..b.len() {
-            let mut s = b[i];
-            for k in 0..i {
-                s -= self.chol[(i, k)] * b[k];
-            }
-            b[i] = s / self.chol[(i, i)];
+        let n = b.len();
+        for i in 0..n {
+            let row = &self.factor[i * n..i * n + n];
+            b[i] = (b[i] - dot(&row[..i], &b[..i])) * self.inv_diag[i];
         }
     }
 

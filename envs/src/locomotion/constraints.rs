@@ -16,7 +16,7 @@
 
 use rapier3d::na::{DMatrix, Vector3};
 
-use super::articulated::{Kinematics, Tree};
+use super::articulated::{Kinematics, Tree, dot};
 use super::collision::{Contact, ContactPair, Geom, Placed, find_contacts};
 
 /// Projected Gauss–Seidel sweeps where block pivoting cycles (rare: the problems are small
@@ -156,8 +156,7 @@ impl SoftConstraints {
         let mut row = 0;
         let push_row = |this: &mut Self, row: usize, pos: f64, solref: &[f64; 2], solimp: &[f64; 5], invweight: f64| {
             let j = &this.jac[row * nv..(row + 1) * nv];
-            let vel: f64 = (0..nv).map(|d| j[d] * v[d]).sum();
-            let acc0: f64 = (0..nv).map(|d| j[d] * a0[d]).sum();
+            let (vel, acc0) = (dot(j, v), dot(j, a0));
             let imp = impedance(solimp, pos.abs());
             let (k, b) = stiffness_damping(solref, solimp, this.timestep);
             let a_ref = -b * vel - k * imp * pos;
@@ -202,7 +201,7 @@ impl SoftConstraints {
         for i in 0..n {
             let yi = &y[i * nv..(i + 1) * nv];
             for j in 0..=i {
-                let aij: f64 = yi.iter().zip(&y[j * nv..(j + 1) * nv]).map(|(a, b)| a * b).sum();
+                let aij = dot(yi, &y[j * nv..(j + 1) * nv]);
                 self.a[(i, j)] = aij;
                 self.a[(j, i)] = aij;
             }
@@ -276,6 +275,7 @@ struct Lcp {
     idx: Vec<usize>,
     block: Vec<f64>,
     x: Vec<f64>,
+    inv_diag: Vec<f64>,
     infeasible: Vec<usize>,
 }
 
@@ -302,7 +302,7 @@ impl Lcp {
                 }
                 self.x.clear();
                 self.x.extend(self.idx.iter().map(|&i| -b[i]));
-                if !cholesky_solve(&mut self.block, m, &mut self.x) {
+                if !cholesky_solve(&mut self.block, m, &mut self.x, &mut self.inv_diag) {
                     return false;
                 }
                 for (r, &i) in self.idx.iter().enumerate() {
@@ -343,39 +343,35 @@ impl Lcp {
     }
 }
 
-/// Solves `A x = b` for SPD `A` (row-major `m × m`, overwritten by its factor) in place.
-fn cholesky_solve(a: &mut [f64], m: usize, x: &mut [f64]) -> bool {
-    for j in 0..m {
-        let mut d = a[j * m + j];
-        for k in 0..j {
-            d -= a[j * m + k] * a[j * m + k];
+/// Solves `A x = b` for SPD `A` (row-major `m × m`, overwritten by its factor; `inv_diag`
+/// scratch for the factor's inverted diagonal) in place.
+fn cholesky_solve(a: &mut [f64], m: usize, x: &mut [f64], inv_diag: &mut Vec<f64>) -> bool {
+    inv_diag.resize(m, 0.0);
+    for i in 0..m {
+        let (above, rest) = a.split_at_mut(i * m);
+        let row = &mut rest[..m];
+        for j in 0..i {
+            let row_j = &above[j * m..j * m + m];
+            row[j] = (row[j] - dot(&row[..j], &row_j[..j])) * inv_diag[j];
         }
+        let d = row[i] - dot(&row[..i], &row[..i]);
         if d <= 0.0 {
             return false;
         }
-        let d = d.sqrt();
-        a[j * m + j] = d;
-        for i in j + 1..m {
-            let mut s = a[i * m + j];
-            for k in 0..j {
-                s -= a[i * m + k] * a[j * m + k];
-            }
-            a[i * m + j] = s / d;
-        }
+        row[i] = d.sqrt();
+        inv_diag[i] = 1.0 / row[i];
     }
     for i in 0..m {
-        let mut s = x[i];
-        for k in 0..i {
-            s -= a[i * m + k] * x[k];
-        }
-        x[i] = s / a[i * m + i];
+        let row = &a[i * m..i * m + m];
+        x[i] = (x[i] - dot(&row[..i], &x[..i])) * inv_diag[i];
     }
     for i in (0..m).rev() {
-        let mut s = x[i];
-        for k in i + 1..m {
-            s -= a[k * m + i] * x[k];
+        let row = &a[i * m..i * m + m];
+        x[i] *= inv_diag[i];
+        let xi = x[i];
+        for (xk, l) in x[..i].iter_mut().zip(&row[..i]) {
+            *xk -= l * xi;
         }
-        x[i] = s / a[i * m + i];
     }
     true
 }
