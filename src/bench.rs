@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use spikerl_envs::rng::EnvRng;
-use spikerl_envs::VecEnv;
+use spikerl_envs::{Env, VecEnv};
 
 /// Steps per second of one env with uniform random actions and auto-reset.
 pub fn single_env_rate(env_id: &str, steps: usize, seed: u64) -> Result<f64> {
@@ -31,6 +31,22 @@ pub fn single_env_rate(env_id: &str, steps: usize, seed: u64) -> Result<f64> {
     let start = Instant::now();
     run(steps)?;
     Ok(steps as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Env steps per second of a locomotion port's physics under the raw `mj_step` protocol of
+/// [`mujoco_rates`]: reset with seed 0, then zero controls with no termination and no reset
+/// (a Humanoid falls and lies on the floor: the contact-rich regime). None for other tasks.
+pub fn physics_zero_ctrl_rate(env_id: &str, steps: usize) -> Result<Option<f64>> {
+    let Ok(mut env) = spikerl_envs::make_locomotion(env_id) else { return Ok(None) };
+    let mut obs = vec![0.0; env.spec().obs_dim()];
+    env.reset_into(Some(0), &mut obs)?;
+    let mut sim = env.physics().clone();
+    let zeros = vec![0.0; env.spec().act_dim()];
+    let start = Instant::now();
+    for _ in 0..steps {
+        sim.step(&zeros);
+    }
+    Ok(Some(steps as f64 / start.elapsed().as_secs_f64()))
 }
 
 /// Env steps per second of a VecEnv of `n` envs on `threads` threads.
@@ -119,6 +135,8 @@ pub struct EnvBench {
     pub vec_envs: usize,
     pub vec_1_thread_steps_per_s: f64,
     pub vec_2_threads_steps_per_s: f64,
+    /// The port's physics under raw `mj_step`'s protocol ([`physics_zero_ctrl_rate`]).
+    pub physics_zero_ctrl_steps_per_s: Option<f64>,
     pub mujoco: Option<MujocoRates>,
 }
 
@@ -134,6 +152,11 @@ impl EnvBench {
 
     pub fn ratio_vs_raw_mujoco(&self) -> Option<f64> {
         self.mujoco.map(|m| self.single_thread_steps_per_s / m.raw_mj_step_env_steps_per_s)
+    }
+
+    /// The port's physics over raw `mj_step`, both under the same protocol.
+    pub fn physics_ratio_vs_raw_mujoco(&self) -> Option<f64> {
+        Some(self.physics_zero_ctrl_steps_per_s? / self.mujoco?.raw_mj_step_env_steps_per_s)
     }
 }
 

@@ -116,6 +116,7 @@ fn bench_env(args: BenchEnvArgs) -> Result<()> {
     eprintln!("timing {id}: VecEnv of {} on 1 and 2 threads …", args.envs);
     let vec1 = bench::vec_env_rate(&id, args.envs, 1, per_env, 0)?;
     let vec2 = bench::vec_env_rate(&id, args.envs, 2, per_env, 0)?;
+    let physics = bench::physics_zero_ctrl_rate(&id, args.steps)?;
     let python = if args.no_mujoco { None } else { args.mujoco_python.clone().or_else(bench::default_mujoco_python) };
     let mujoco = match &python {
         Some(py) => {
@@ -130,6 +131,7 @@ fn bench_env(args: BenchEnvArgs) -> Result<()> {
         vec_envs: args.envs,
         vec_1_thread_steps_per_s: vec1,
         vec_2_threads_steps_per_s: vec2,
+        physics_zero_ctrl_steps_per_s: physics,
         mujoco,
     };
     if args.json {
@@ -144,6 +146,9 @@ fn bench_env(args: BenchEnvArgs) -> Result<()> {
         (Some(m), Some(r), Some(raw)) => {
             println!("  Gymnasium+MuJoCo env.step    {:>10.0} steps/s  (port = {r:.2}×)", m.env_step_per_s);
             println!("  raw mj_step × frame_skip     {:>10.0} steps/s  (port = {raw:.2}×)", m.raw_mj_step_env_steps_per_s);
+            if let (Some(p), Some(same)) = (physics, result.physics_ratio_vs_raw_mujoco()) {
+                println!("  port physics, mj_step's way  {p:>10.0} steps/s  (= {same:.2}× raw mj_step: zero ctrl from one reset, no termination)");
+            }
         }
         _ => println!("  (MuJoCo not measured: `make mujoco-venv` or pass --mujoco-python)"),
     }

@@ -283,8 +283,12 @@ impl Lcp {
     /// True when `f` is the exact solution.
     fn solve(&mut self, h: &DMatrix<f64>, b: &[f64], f: &mut [f64]) -> bool {
         let n = b.len();
-        self.free.clear();
-        self.free.extend(b.iter().map(|&bi| bi < 0.0));
+        // The first guess: the last solution's positive forces when the rows are the same
+        // kind (the contact set rarely changes between evaluations), else the rows pushed into.
+        if self.free.len() != n {
+            self.free.clear();
+            self.free.extend(b.iter().map(|&bi| bi < 0.0));
+        }
         let mut best_infeasible = usize::MAX;
         let mut stalls = 0;
         for _ in 0..4 * n + 10 {
