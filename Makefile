@@ -42,7 +42,7 @@ cluster-tools:
 
 # Fidelity table of every port against MuJoCo.
 fidelity: setup
-	for env in Hopper-v4 HalfCheetah-v4 Ant-v4; do ./target/release/spikerl envcheck --env $$env; echo; done
+	for env in Hopper-v4 HalfCheetah-v4 Ant-v4 Walker2d-v4 Humanoid-v4; do ./target/release/spikerl envcheck --env $$env; echo; done
 
 # Speed against Gymnasium+MuJoCo, measured in the same run.
 bench: setup mujoco-venv

@@ -65,6 +65,12 @@ fn bench_env_reports_rates() {
         assert!(b[key].as_f64().unwrap() > 1000.0, "{key}: {b}");
     }
     assert!(b["mujoco"].is_null());
+    assert!(b["physics_zero_ctrl_steps_per_s"].is_null(), "Pendulum has no MuJoCo physics to time: {b}");
+    // A locomotion port is also timed under raw mj_step's protocol (zero ctrl, no resets).
+    let (ok, out, err) = spikerl(&["bench", "env", "--env", "hopper-v4", "--steps", "500", "--envs", "2", "--no-mujoco", "--json"]);
+    assert!(ok, "{err}");
+    let b: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(b["physics_zero_ctrl_steps_per_s"].as_f64().unwrap() > 100.0, "{b}");
 }
 
 #[test]
