@@ -5,6 +5,9 @@
 # (MuJoCo). Resumable: rerunning it finishes what is unfinished (checkpoints every 10 k steps).
 #
 #   scripts/learning_results.sh [TASK...]      (default: Hopper-v4 HalfCheetah-v4 Ant-v4 Walker2d-v4)
+#
+# Environment: SEEDS (0-4), STEPS (300000), SIDE_BY_SIDE (2 seeds at once), RECIPE_FLAGS
+# (extra `spikerl train` flags for a new run, e.g. "--surrogate fast-sigmoid"), SPIKERL.
 set -eu
 spikerl=${SPIKERL:-target/release/spikerl}
 seeds=${SEEDS:-0-4}
@@ -14,9 +17,10 @@ tasks=("$@")
 for env in "${tasks[@]}"; do
     dir=runs/results-$env
     if [ -f "$dir/seeds.toml" ]; then
-        "$spikerl" train --resume "$dir" --side-by-side 2 --quiet
+        "$spikerl" train --resume "$dir" --side-by-side "${SIDE_BY_SIDE:-2}" --quiet
     else
-        "$spikerl" train --env "$env" --seeds "$seeds" --steps "$steps" --checkpoint-every 10000 --side-by-side 2 --quiet --out "$dir"
+        # --save-replay: a run resumed in a later session keeps learning from the same experience.
+        "$spikerl" train --env "$env" --seeds "$seeds" --steps "$steps" --checkpoint-every 10000 --save-replay --side-by-side "${SIDE_BY_SIDE:-2}" --quiet --out "$dir" ${RECIPE_FLAGS:-}
     fi
     # The best seed by its final evaluation, on the port and on MuJoCo (20 episodes each).
     best=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(max(s["seeds"], key=lambda x: x["final_return"])["seed"])' "$dir/summary.json")

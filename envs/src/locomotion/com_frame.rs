@@ -24,6 +24,8 @@ pub struct ComFrame {
     pub cfrc_ext: Vec<[f64; 6]>,
     /// The whole model's centre of mass (`Σ m·xipos / Σ m`).
     pub mass_centre: [f64; 3],
+    /// Scratch: first moment and mass of each tree, by root body.
+    trees: Vec<(Vector3<f64>, f64)>,
 }
 
 impl ComFrame {
@@ -37,20 +39,23 @@ impl ComFrame {
         self.cfrc_ext.fill([0.0; 6]);
 
         // Centres of mass of each tree (indexed by its root body) and of the whole model.
-        let mut moment = vec![Vector3::zeros(); n];
-        let mut mass = vec![0.0; n];
+        let trees = &mut self.trees;
+        trees.clear();
+        trees.resize(n, (Vector3::zeros(), 0.0));
         let (mut total_moment, mut total_mass) = (Vector3::zeros(), 0.0);
         for b in 1..n {
             let Some(l) = bodies.link[b] else { continue };
             let m = tree.links[l].mass;
-            moment[bodies.root[b]] += kin.com[l] * m;
-            mass[bodies.root[b]] += m;
+            let t = &mut trees[bodies.root[b]];
+            t.0 += kin.com[l] * m;
+            t.1 += m;
             total_moment += kin.com[l] * m;
             total_mass += m;
         }
+        let trees = &self.trees;
         let origin = |b: usize| {
-            let r = bodies.root[b];
-            if mass[r] > 0.0 { moment[r] / mass[r] } else { Vector3::zeros() }
+            let (moment, mass) = trees[bodies.root[b]];
+            if mass > 0.0 { moment / mass } else { Vector3::zeros() }
         };
         let centre = if total_mass > 0.0 { total_moment / total_mass } else { Vector3::zeros() };
         self.mass_centre = [centre.x, centre.y, centre.z];
