@@ -260,6 +260,13 @@ impl RunConfig {
     pub fn preset(env: &str, recipe: Recipe) -> Self {
         let task = env.strip_prefix(spikerl_envs::gym::PREFIX).unwrap_or(env);
         let mut c = Self { env: env.to_string(), recipe, algorithm: Td3Config::default(), actor: ActorConfig::default(), schedule: Schedule::default(), runtime: Runtime::default() };
+        if recipe == Recipe::Spikerl {
+            // Against the saturated-output stall (docs/results/stall-screen.md): a surrogate
+            // with gradient everywhere, and a penalty that keeps the output membranes near
+            // threshold.
+            c.actor.surrogate = Surrogate::FastSigmoid;
+            c.algorithm.membrane_reg = 10.0;
+        }
         if recipe == Recipe::Popsan {
             c.algorithm.target_actor = TargetActor::Spiking;
             c.algorithm.policy_delay = 2;
@@ -494,6 +501,19 @@ mod tests {
         // What the report prints reads back as the same configuration.
         let again = resolve(&[], Some(&c.to_toml())).unwrap();
         assert_eq!(again, c);
+    }
+
+    #[test]
+    fn the_spikerl_recipe_is_stabilised_and_flags_override_it() {
+        use spikerl_learner::Surrogate;
+        for env in ["hopper-v4", "humanoid-v4", "pendulum-v1"] {
+            let c = resolve(&["--env", env], None).unwrap();
+            assert_eq!((c.recipe, c.actor.surrogate, c.algorithm.membrane_reg), (Recipe::Spikerl, Surrogate::FastSigmoid, 10.0), "{env}");
+        }
+        let c = resolve(&["--env", "hopper-v4", "--surrogate", "arctan", "--membrane-reg", "0"], None).unwrap();
+        assert_eq!((c.actor.surrogate, c.algorithm.membrane_reg), (Surrogate::Arctan, 0.0));
+        let c = resolve(&["--env", "hopper-v4"], Some("membrane_reg = 2.5\n")).unwrap();
+        assert_eq!((c.actor.surrogate, c.algorithm.membrane_reg), (Surrogate::FastSigmoid, 2.5));
     }
 
     #[test]

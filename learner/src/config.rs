@@ -75,8 +75,9 @@ pub struct Td3Config {
     pub proxy_hidden: Vec<usize>,
     /// Weight λ of a penalty that keeps the output population's membranes near threshold:
     /// the actor's loss gains λ · mean over (timestep, sample, neuron) of the squared distance
-    /// of v outside the surrogate window `|v − th| < 0.5` (0: none).
-    #[arg(long, default_value_t = 0.0)]
+    /// of v outside the surrogate window `|v − th| < 0.5` (0: none). Default: the recipe's
+    /// (spikerl 10, popsan 0; this library's 0).
+    #[arg(long, default_value_t = 0.0, hide_default_value = true)]
     pub membrane_reg: f64,
 }
 
@@ -192,8 +193,9 @@ pub struct ActorConfig {
     /// How observations become spikes.
     #[arg(long, value_enum, default_value_t = Encoding::Deterministic)]
     pub encoding: Encoding,
-    /// The spike's pseudo-derivative in the actor's backward pass.
-    #[arg(long, value_enum, default_value_t = Surrogate::Rectangle)]
+    /// The spike's pseudo-derivative in the actor's backward pass. Default: the recipe's
+    /// (spikerl fast-sigmoid, popsan rectangle; this library's rectangle).
+    #[arg(long, value_enum, default_value_t = Surrogate::Rectangle, hide_default_value = true)]
     pub surrogate: Surrogate,
 }
 
