@@ -72,12 +72,14 @@ impl Num {
 #[derive(Debug, Deserialize)]
 pub struct RefBody {
     pub name: Option<String>,
+    pub parent: Option<String>,
     pub mass: f64,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RefJoint {
     pub name: String,
+    pub body: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
     pub range: Option<[f64; 2]>,
@@ -96,7 +98,56 @@ pub struct RefActuator {
 #[derive(Debug, Deserialize)]
 pub struct RefGeom {
     pub name: Option<String>,
+    pub body: Option<String>,
     pub friction: [f64; 3],
+    pub contype: u32,
+    pub conaffinity: u32,
+}
+
+impl RefModel {
+    /// The geom pairs MuJoCo's collision may test — contype/conaffinity meet, and its parent
+    /// filter on welded bodies passes them — as (with the world's geoms, between bodies).
+    /// Anonymous bodies own the anonymous joints and geoms in order, one each (Ant's feet).
+    pub fn collision_pairs(&self) -> (usize, usize) {
+        let n = self.bodies.len();
+        let index = |name: &Option<String>, anonymous: &mut std::vec::IntoIter<usize>| match name {
+            Some(name) => self.bodies.iter().position(|b| b.name.as_ref() == Some(name)).unwrap_or(0),
+            None => anonymous.next().unwrap_or(0),
+        };
+        let anonymous: Vec<usize> = (1..n).filter(|&b| self.bodies[b].name.is_none()).collect();
+        let parent: Vec<usize> = self.bodies.iter().map(|b| b.parent.as_ref().and_then(|p| self.bodies.iter().position(|x| x.name.as_ref() == Some(p))).unwrap_or(0)).collect();
+        let mut jointed = vec![false; n];
+        let mut anon = anonymous.clone().into_iter();
+        for j in &self.joints {
+            jointed[index(&j.body, &mut anon)] = true;
+        }
+        let mut weld = vec![0; n];
+        for b in 1..n {
+            weld[b] = if jointed[b] { b } else { weld[parent[b]] };
+        }
+        let mut anon = anonymous.into_iter();
+        let geom_body: Vec<usize> = self.geoms.iter().map(|g| if g.body.as_deref() == Some("world") { 0 } else { index(&g.body, &mut anon) }).collect();
+        let (mut with_world, mut between) = (0, 0);
+        for i in 0..self.geoms.len() {
+            for j in i + 1..self.geoms.len() {
+                let (gi, gj) = (&self.geoms[i], &self.geoms[j]);
+                if gi.contype & gj.conaffinity == 0 && gj.contype & gi.conaffinity == 0 {
+                    continue;
+                }
+                let (w1, w2) = (weld[geom_body[i]], weld[geom_body[j]]);
+                let (p1, p2) = (weld[parent[w1]], weld[parent[w2]]);
+                if w1 == w2 || (w1 != 0 && w2 != 0 && (w1 == p2 || w2 == p1)) {
+                    continue;
+                }
+                if geom_body[i] == 0 || geom_body[j] == 0 {
+                    with_world += 1;
+                } else {
+                    between += 1;
+                }
+            }
+        }
+        (with_world, between)
+    }
 }
 
 /// `<Env>.model.json`, the parts the port is checked against.
@@ -342,6 +393,10 @@ pub fn model_checks(env_id: &str, dir: &Path) -> Result<Vec<Check>, ReferenceErr
         checks.push(Check::new(format!("actuator {i} ctrlrange low"), lo, ra.ctrlrange[0], Tolerance::Abs(1e-9)));
         checks.push(Check::new(format!("actuator {i} ctrlrange high"), hi, ra.ctrlrange[1], Tolerance::Abs(1e-9)));
     }
+    let (floor, between) = model.collision_pairs();
+    let (port_floor, port_between) = physics.collision_pair_counts();
+    checks.push(Check::new("collision pairs with the floor", port_floor as f64, floor as f64, Tolerance::Abs(0.0)));
+    checks.push(Check::new("collision pairs between bodies", port_between as f64, between as f64, Tolerance::Abs(0.0)));
     let frictions = physics.geom_frictions();
     for g in &model.geoms {
         let Some(name) = &g.name else { continue };

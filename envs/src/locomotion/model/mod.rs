@@ -383,6 +383,12 @@ impl Model {
             .collect()
     }
 
+    /// The geom pairs collision tests: (with the floor, between the robot's bodies).
+    pub fn collision_pair_counts(&self) -> (usize, usize) {
+        let floor = self.pairs.iter().filter(|p| p.other.is_none()).count();
+        (floor, self.pairs.len() - floor)
+    }
+
     /// Sliding friction per named geom.
     pub fn geom_frictions(&self) -> &[(String, f64)] {
         &self.geom_frictions
