@@ -45,8 +45,9 @@ pub struct Simulation {
     /// last state it evaluated (Euler: the start of the last timestep; RK4: its fourth
     /// stage), or of the reset state.
     xpos: Vec<[f64; 3]>,
-    /// MuJoCo's com-based quantities of the same state as `xpos`.
-    com: ComFrame,
+    /// MuJoCo's com-based quantities of the same state as `xpos`, kept only when a task reads
+    /// them ([`Simulation::track_com_frame`]): the other tasks' steps skip the work.
+    com: Option<ComFrame>,
     scratch: Scratch,
     stages: Stages,
     /// `h·D`, MuJoCo's implicit damping in the Euler integrator.
@@ -107,7 +108,7 @@ impl Simulation {
             v: vec![0.0; tree.nv],
             actuator_tau: vec![0.0; tree.nv],
             xpos: Vec::new(),
-            com: ComFrame::default(),
+            com: None,
             model,
         };
         sim.reset_to_initial();
@@ -133,10 +134,18 @@ impl Simulation {
         self.xpos[body.0]
     }
 
+    /// Keeps [`Simulation::com_frame`] up to date from now on (from the current state).
+    pub fn track_com_frame(&mut self) {
+        if self.com.is_none() {
+            self.com = Some(ComFrame::default());
+            self.refresh_xpos();
+        }
+    }
+
     /// `cinert`, `cvel`, `cfrc_ext` and the centre of mass, of the same state as
-    /// [`Simulation::xpos`].
-    pub fn com_frame(&self) -> &ComFrame {
-        &self.com
+    /// [`Simulation::xpos`]; None unless [`Simulation::track_com_frame`] was called.
+    pub fn com_frame(&self) -> Option<&ComFrame> {
+        self.com.as_ref()
     }
 
     /// MuJoCo's `qfrc_actuator` (length nv): the actuators' generalized forces held for the
@@ -145,7 +154,7 @@ impl Simulation {
         let mut vi = 0;
         for j in &self.model.joints {
             if j.kind == JointKind::Free {
-                let rot = UnitQuaternion::from_quaternion(Quaternion::new(self.q[j.qadr + 3], self.q[j.qadr + 4], self.q[j.qadr + 5], self.q[j.qadr + 6]));
+                let rot = orientation(&self.q, j.qadr);
                 let t = &self.actuator_tau;
                 // The root's torque is about world axes here, about the body's axes in MuJoCo.
                 let local = rot.inverse() * Vector3::new(t[j.dof + 3], t[j.dof + 4], t[j.dof + 5]);
@@ -218,7 +227,9 @@ impl Simulation {
     fn refresh_xpos(&mut self) {
         self.kin.update(&self.model.tree, &self.q, &self.v);
         self.xpos = self.kin.pose.iter().map(|p| [p.translation.x, p.translation.y, p.translation.z]).collect();
-        self.com.record(&self.model.tree, &self.model.bodies, &self.kin, std::iter::empty());
+        if let Some(com) = &mut self.com {
+            com.record(&self.model.tree, &self.model.bodies, &self.kin, std::iter::empty());
+        }
     }
 
     /// Writes MuJoCo's `qpos` (length nq) and `qvel` (length nv).
@@ -227,7 +238,7 @@ impl Simulation {
         for j in &self.model.joints {
             if j.kind == JointKind::Free {
                 qpos[qi..qi + 7].copy_from_slice(&self.q[j.qadr..j.qadr + 7]);
-                let rot = UnitQuaternion::from_quaternion(Quaternion::new(self.q[j.qadr + 3], self.q[j.qadr + 4], self.q[j.qadr + 5], self.q[j.qadr + 6]));
+                let rot = orientation(&self.q, j.qadr);
                 // MuJoCo: linear velocity of the body origin in the world frame, angular in the body frame.
                 let w = Vector3::new(self.v[j.dof + 3], self.v[j.dof + 4], self.v[j.dof + 5]);
                 let w_local = rot.inverse() * w;
@@ -329,8 +340,8 @@ impl Simulation {
         s.a0.copy_from_slice(&s.tau);
         kin.solve(&mut s.a0);
         self.constraints.solve(tree, kin, q, v, &s.a0, &mut s.tau_c, &mut s.acc_c);
-        if record_state {
-            self.com.record(tree, &self.model.bodies, kin, self.constraints.contact_forces());
+        if let (true, Some(com)) = (record_state, &mut self.com) {
+            com.record(tree, &self.model.bodies, kin, self.constraints.contact_forces());
         }
         match implicit_damping {
             true if self.implicit_damping.iter().any(|&d| d != 0.0) => {
@@ -413,6 +424,11 @@ impl Stages {
     }
 }
 
+/// The free root's orientation from its coordinates at `qadr` (position, then w, x, y, z).
+fn orientation(q: &[f64], qadr: usize) -> UnitQuaternion<f64> {
+    UnitQuaternion::from_quaternion(Quaternion::new(q[qadr + 3], q[qadr + 4], q[qadr + 5], q[qadr + 6]))
+}
+
 /// `q ← q ⊕ h·v`: joint coordinates add; the free root's orientation turns by `h·ω` (world).
 fn integrate_positions(tree: &Tree, q: &mut [f64], v: &[f64], h: f64) {
     for l in &tree.links {
@@ -424,7 +440,7 @@ fn integrate_positions(tree: &Tree, q: &mut [f64], v: &[f64], h: f64) {
                     q[l.qadr + k] += h * v[l.dof + k];
                 }
                 let w = Vector3::new(v[l.dof + 3], v[l.dof + 4], v[l.dof + 5]);
-                let rot = UnitQuaternion::from_quaternion(Quaternion::new(q[l.qadr + 3], q[l.qadr + 4], q[l.qadr + 5], q[l.qadr + 6]));
+                let rot = orientation(q, l.qadr);
                 let turned = UnitQuaternion::from_scaled_axis(w * h) * rot;
                 let r = turned.quaternion();
                 q[l.qadr + 3..l.qadr + 7].copy_from_slice(&[r.w, r.i, r.j, r.k]);

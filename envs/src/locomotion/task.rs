@@ -120,7 +120,7 @@ pub struct LocomotionEnv {
 
 impl LocomotionEnv {
     pub fn new(spec: LocomotionSpec) -> Result<Self, EnvError> {
-        let physics = match &spec.model {
+        let mut physics = match &spec.model {
             ModelSource::Embedded { name, xml } => {
                 Simulation::from_xml(xml, std::path::Path::new("."), name, spec.frame_skip)?
             }
@@ -136,6 +136,9 @@ impl LocomotionEnv {
         let (nq, nv) = (physics.model().nq(), physics.model().nv());
         if spec.obs.skip_qpos > nq {
             return Err(model_err(format!("cannot skip {} of {nq} qpos entries", spec.obs.skip_qpos)));
+        }
+        if spec.obs.com_based || spec.forward_x == ForwardX::LaggedMassCentre {
+            physics.track_com_frame();
         }
         let nbody = physics.model().nbody();
         let com_len = if spec.obs.com_based { nbody * 22 + nv } else { 0 };
@@ -213,7 +216,7 @@ impl LocomotionEnv {
     /// The x the forward reward differentiates, at the current state.
     fn forward_x(&self) -> f64 {
         match (self.spec.forward_x, self.forward_body) {
-            (ForwardX::LaggedMassCentre, _) => self.physics.com_frame().mass_centre[0],
+            (ForwardX::LaggedMassCentre, _) => self.physics.com_frame().expect("tracked since new").mass_centre[0],
             (_, Some(b)) => self.physics.xpos(b)[0],
             (_, None) => self.qpos[0],
         }
@@ -223,7 +226,7 @@ impl LocomotionEnv {
         if self.com_obs.is_empty() {
             return;
         }
-        let com = self.physics.com_frame();
+        let com = self.physics.com_frame().expect("tracked since new");
         let nv = self.qvel.len();
         let mut at = 0;
         for block in [com.cinert.as_flattened(), com.cvel.as_flattened()] {
