@@ -38,6 +38,57 @@ pub struct RunConfig {
     pub schedule: Schedule,
     #[command(flatten)]
     pub runtime: Runtime,
+    #[command(flatten)]
+    #[serde(default)]
+    pub energy: EnergyConfig,
+}
+
+/// How the run's energy becomes figures (`energy.json`): what a meter cannot read is
+/// estimated, and labelled so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Energy")]
+pub struct EnergyConfig {
+    /// Carbon intensity of the electricity, g CO2e per kWh [default: 475, the world average
+    /// (IEA 2019) CodeCarbon falls back to].
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carbon_intensity: Option<f64>,
+    /// Power usage effectiveness of the data centre: facility energy per unit of IT energy.
+    #[arg(long, default_value_t = 1.0)]
+    pub pue: f64,
+    /// Watts per busy core for the CPU estimate, used where RAPL counters are not readable
+    /// [default: 85 W ÷ this machine's logical CPUs — CodeCarbon's fallback TDP, drawn when
+    /// every core is busy].
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_watts_per_core: Option<f64>,
+}
+
+impl Default for EnergyConfig {
+    fn default() -> Self {
+        Self { carbon_intensity: None, pue: 1.0, cpu_watts_per_core: None }
+    }
+}
+
+impl EnergyConfig {
+    pub fn options(&self) -> spikerl_energy::EnergyOptions {
+        spikerl_energy::EnergyOptions::new(self.cpu_watts_per_core, self.carbon_intensity, self.pue)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let positive = |v: f64| v.is_finite() && v >= 0.0;
+        if !(self.pue >= 1.0 && self.pue.is_finite()) {
+            bail!("--pue must be at least 1 (facility energy over IT energy; it is {})", self.pue);
+        }
+        if let Some(c) = self.carbon_intensity.filter(|&c| !positive(c)) {
+            bail!("--carbon-intensity must be a finite number of g CO2e per kWh, 0 or more (it is {c})");
+        }
+        if let Some(w) = self.cpu_watts_per_core.filter(|&w| !positive(w)) {
+            bail!("--cpu-watts-per-core must be a finite number of watts, 0 or more (it is {w})");
+        }
+        Ok(())
+    }
 }
 
 /// How long a run goes and what it does along the way.
@@ -259,7 +310,7 @@ impl RunConfig {
     /// everywhere except where a task needs its own.
     pub fn preset(env: &str, recipe: Recipe) -> Self {
         let task = env.strip_prefix(spikerl_envs::gym::PREFIX).unwrap_or(env);
-        let mut c = Self { env: env.to_string(), recipe, algorithm: Td3Config::default(), actor: ActorConfig::default(), schedule: Schedule::default(), runtime: Runtime::default() };
+        let mut c = Self { env: env.to_string(), recipe, algorithm: Td3Config::default(), actor: ActorConfig::default(), schedule: Schedule::default(), runtime: Runtime::default(), energy: EnergyConfig::default() };
         if recipe == Recipe::Spikerl {
             // Against the saturated-output stall (docs/results/stall-screen.md): a surrogate
             // with gradient everywhere, and a penalty that keeps the output membranes near
@@ -365,6 +416,7 @@ impl RunConfig {
 
     pub fn validate(&self) -> Result<()> {
         self.algorithm.validate().map_err(anyhow::Error::msg)?;
+        self.energy.validate()?;
         // The actor's shape within its bounds, whatever the task's dimensions.
         self.actor.spec(1, 1, 1.0)?;
         let (s, r) = (&self.schedule, &self.runtime);
@@ -447,6 +499,7 @@ fn section_has(section: &str, key: &str) -> bool {
         "actor" => ids(ActorConfig::augment_args(clap::Command::new("x"))),
         "schedule" => ids(Schedule::augment_args(clap::Command::new("x"))),
         "runtime" => ids(Runtime::augment_args(clap::Command::new("x"))),
+        "energy" => ids(EnergyConfig::augment_args(clap::Command::new("x"))),
         _ => Vec::new(),
     };
     keys.iter().any(|k| k == key)
@@ -549,11 +602,17 @@ mod tests {
             (&["--batch-size", "5000", "--replay-size", "1000"], "replay_size"),
             (&["--act-noise", "nan"], "noise"),
             (&["--max-abs-reward", "0"], "--max-abs-reward"),
+            (&["--pue", "0.5"], "--pue"),
+            (&["--carbon-intensity", "-1"], "--carbon-intensity"),
+            (&["--cpu-watts-per-core", "inf"], "--cpu-watts-per-core"),
         ] {
             let err = resolve(&[&["--env", "pendulum-v1"], args].concat(), None).unwrap_err();
             assert!(format!("{err:#}").contains(needle), "{args:?}: {err:#}");
         }
         assert_eq!("cuda:3".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(3)));
+        // The energy settings come from files as from flags.
+        let c = resolve(&["--env", "pendulum-v1", "--pue", "1.2"], Some("[energy]\ncarbon_intensity = 56.0\n")).unwrap();
+        assert_eq!((c.energy.pue, c.energy.carbon_intensity), (1.2, Some(56.0)));
     }
 
     /// A bounded fuzz run (cargo-fuzz's `config` target runs it unbounded): damaged config

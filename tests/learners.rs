@@ -47,6 +47,10 @@ fn two_learners_train_pendulum_survive_a_killed_rank_and_resume() {
     let steps: Vec<u64> = ranks.iter().map(|r| r["env_steps"].as_u64().unwrap()).collect();
     assert!(steps.iter().all(|&s| s > 1000) && steps.iter().sum::<u64>() <= last["env_steps"].as_u64().unwrap() + 200, "{last}");
     assert!(run.join("rank-1/metrics.jsonl").is_file() && run.join("checkpoint.bin").is_file());
+    // One energy.json, rank 0's, with both ranks' parts.
+    let energy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("energy.json")).unwrap()).unwrap();
+    assert!(energy["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("summed over 2 learner ranks")), "{energy}");
+    assert!(energy["total_j"].as_f64().unwrap() > 0.0 && !run.join("rank-1/energy.json").exists());
     let _ = std::fs::remove_dir_all(&run);
 
     // A rank killed mid-run: the other stops within the bound, with a message.

@@ -33,6 +33,7 @@ fn spiking_td3_learns_pendulum_within_20k_steps() {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     assert!(std::fs::read_to_string(run.join("report.md")).unwrap().contains("reached"));
+    assert!(out.contains("· energy ") && out.contains("g CO2e"), "the final line gives the run's energy: {out}");
     // The actor's activity on the update batches, per layer, in the progress records and the report.
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let activity: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter_map(|r| r.get("actor_activity").cloned()).collect();
@@ -81,6 +82,15 @@ fn sync_run_resumed_from_a_checkpoint_is_bitwise_identical() {
     assert_eq!(evals(&a), evals(&b), "same evaluations, in order");
     let report = |dir: &Path| std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report(&b).contains("| precision / device | fp32"), "the checkpoint's precision is kept");
+    // energy.json adds the resumed session to the first; each part says how it was had.
+    let energy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(b.join("energy.json")).unwrap()).unwrap();
+    assert_eq!((energy["sessions"].as_u64(), energy["env_steps"].as_u64()), (Some(2), Some(2000)), "{energy}");
+    let parts = energy["components"].as_array().unwrap();
+    let cpu = parts.iter().find(|c| c["component"] == "cpu").expect("the CPU's part");
+    let rapl_unreadable = energy["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with("RAPL"));
+    assert_eq!(cpu["source"], if rapl_unreadable { "estimated" } else { "measured" }, "{energy}");
+    assert!(cpu["joules"].as_f64().unwrap() > 0.0 && energy["kg_co2e"].as_f64().unwrap() > 0.0);
+    assert!(report(&b).contains("## Energy") && report(&b).contains("energy per action"), "{}", report(&b));
 
     // Asked for, another compute precision takes over from a checkpoint (master weights are fp32).
     let mut args: Vec<&str> = common.to_vec();
@@ -223,6 +233,8 @@ fn a_multi_seed_run_aggregates_resumes_as_a_whole_and_compares() {
     let seeds = summary(&run)["seeds"].as_array().unwrap().clone();
     assert!(seeds.len() == 4 && seeds.iter().all(|s| s["env_steps"] == 1500), "{out}");
     assert!(std::fs::read_to_string(run.join("seed-3/report.md")).unwrap().contains("learner_threads"), "a side-by-side seed's share of the cores is in its report");
+    let energy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("seed-3/energy.json")).unwrap()).unwrap();
+    assert_eq!(energy["env_steps"], 1500, "each seed meters its own sessions: {energy}");
     // Finished seeds are skipped; a resumed run may not drop seeds; another configuration into
     // the same directory is refused.
     let (ok, out, _) = spikerl(&["train", "--resume", r, "--steps", "1500", "--quiet"]);

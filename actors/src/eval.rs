@@ -1,12 +1,15 @@
 //! Deterministic evaluation: the policy without noise, on envs of its own.
 
 use spikerl_envs::EnvError;
-use spikerl_snn::{ParamSet, PopSan};
+use spikerl_snn::{OpCounts, ParamSet, PopSan};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalResult {
     pub returns: Vec<f64>,
     pub lengths: Vec<u32>,
+    /// What the spiking actor did over every action of the episodes (spikes, synaptic
+    /// operations): the basis of its energy estimate.
+    pub counts: OpCounts,
 }
 
 impl EvalResult {
@@ -34,7 +37,7 @@ pub fn evaluate(params: &ParamSet, env_id: &str, episodes: usize, seed: u64) -> 
     }
     let mut obs = vec![0.0; spec.obs_dim()];
     let mut action = vec![0.0; spec.act_dim()];
-    let mut result = EvalResult { returns: Vec::new(), lengths: Vec::new() };
+    let mut result = EvalResult { returns: Vec::new(), lengths: Vec::new(), counts: OpCounts::default() };
     for k in 0..episodes {
         env.reset_into(Some(seed + k as u64), &mut obs)?;
         let (mut ret, mut len) = (0.0, 0);
@@ -50,5 +53,6 @@ pub fn evaluate(params: &ParamSet, env_id: &str, episodes: usize, seed: u64) -> 
         result.returns.push(ret);
         result.lengths.push(len);
     }
+    result.counts = policy.total_counts().clone();
     Ok(result)
 }

@@ -194,9 +194,10 @@ impl EnergyReport {
         }
     }
 
-    /// One line: `0.012 kWh (estimated) · 5.7 g CO2e`.
+    /// One line: `energy 12.3 Wh (estimated) · 5.8 g CO2e`.
     pub fn headline(&self) -> String {
-        format!("{:.4} kWh ({}) · {:.1} g CO2e", self.total_kwh, self.provenance(), self.kg_co2e * 1000.0)
+        let energy = if self.total_kwh < 1.0 { format!("{:.2} Wh", self.total_kwh * 1000.0) } else { format!("{:.3} kWh", self.total_kwh) };
+        format!("energy {energy} ({}) · {:.1} g CO2e", self.provenance(), self.kg_co2e * 1000.0)
     }
 
     pub fn read(path: &Path) -> Result<Self, String> {

@@ -223,8 +223,9 @@ fn run_training(args: TrainArgs, matches: &ArgMatches, default_actors: usize, re
         return Ok(());
     }
     let eval = s.final_eval.map_or("no evaluation".into(), |e| format!("final eval return {:.1} ± {:.1}", e.mean, e.std));
+    let energy = s.energy.as_ref().map_or(String::new(), |e| format!(" · {}", e.training.headline()));
     println!(
-        "{} env steps, {} updates · {eval} · {:.0} env steps/s, {:.0} updates/s this session · {}",
+        "{} env steps, {} updates · {eval} · {:.0} env steps/s, {:.0} updates/s this session{energy} · {}",
         s.env_steps,
         s.updates,
         s.steps_per_s(),

@@ -174,7 +174,8 @@ fn train_seed(base: &Run, seed: u64, (i, n): (usize, usize), dir: &Path) -> Resu
     }
     println!("seed {seed} ({} of {n}) → {}", i + 1, out.display());
     let s = train(run)?;
-    println!("seed {seed}: {} env steps · final eval {}", s.env_steps, s.final_eval.map_or("—".into(), |e| format!("{:.1}", e.mean)));
+    let energy = s.energy.as_ref().map_or(String::new(), |e| format!(" · {}", e.training.headline()));
+    println!("seed {seed}: {} env steps · final eval {}{energy}", s.env_steps, s.final_eval.map_or("—".into(), |e| format!("{:.1}", e.mean)));
     Ok(())
 }
 

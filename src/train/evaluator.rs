@@ -71,5 +71,6 @@ impl Evaluator {
 }
 
 fn log(out: &mut RunOutput, job: Job, r: EvalResult) -> Result<()> {
+    out.last_eval_counts = Some(r.counts.clone());
     out.eval(job.env_steps, job.updates, r.mean(), r.std(), r.mean_len(), Some(&job.params))
 }

@@ -9,6 +9,7 @@
 //!   bitwise from a seed and across `--resume`.
 
 pub mod checkpoints;
+pub mod energy;
 pub mod evaluator;
 pub mod learner;
 pub mod memory;
@@ -83,6 +84,8 @@ pub struct RunSummary {
     pub session_s: f64,
     pub final_eval: Option<output::EvalPoint>,
     pub best_eval: Option<output::EvalPoint>,
+    /// The run's energy so far (`energy.json`), once the session has ended.
+    pub energy: Option<energy::EnergyFile>,
 }
 
 impl RunSummary {
@@ -96,6 +99,7 @@ impl RunSummary {
             session_s: out.session_s(),
             final_eval: out.evals.last().copied(),
             best_eval: best,
+            energy: None,
         }
     }
 
@@ -170,8 +174,14 @@ fn train_rank(run: &mut Run, collective: Option<std::sync::Arc<dyn spikerl_learn
     if a.updates_per_step > 0.0 && a.updates_start() >= steps {
         out.println(format!("note: updates start after {} env steps (the larger of --update-after {} and --batch-size {}), not before --steps {steps}: this run only collects", a.updates_start(), a.update_after, a.batch_size));
     }
-    let summary = if run.config.runtime.sync { sync::run(run, &mut out, resume)? } else { runtime::run(run, &mut out, resume, collective)? };
+    let metered = energy::RunEnergy::start(run);
+    let mut summary = if run.config.runtime.sync { sync::run(run, &mut out, resume)? } else { runtime::run(run, &mut out, resume, collective.clone())? };
     out.finish();
+    // Every rank takes part (the ranks' parts are summed); rank 0 writes energy.json.
+    match metered.finish(run, &summary, collective.as_deref(), out.last_eval_counts.as_ref()) {
+        Ok(file) => summary.energy = file,
+        Err(e) => out.println(format!("note: the session's energy is not recorded: {e:#}")),
+    }
     if rank > 0 {
         return Ok(summary);
     }

@@ -89,6 +89,8 @@ pub struct RunOutput {
     last_eval: Option<EvalPoint>,
     /// The actor's activity of the latest record that had one.
     pub last_activity: Option<spikerl_learner::ActorActivity>,
+    /// What the spiking actor did over the latest evaluation's actions.
+    pub last_eval_counts: Option<spikerl_snn::OpCounts>,
     /// Consecutive records whose output population was ≥ 90 % gradient-dead.
     dead_records: usize,
     /// Whether a dead output population stops the actor's gradient (the rectangular
@@ -130,6 +132,7 @@ impl RunOutput {
             last_rate: (now, start_steps, 0),
             last_log: now,
             last_activity: None,
+            last_eval_counts: None,
             dead_records: 0,
             warn_dead_output: true,
             silent: false,

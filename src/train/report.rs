@@ -100,6 +100,9 @@ pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
             let _ = writeln!(r, "![the best policy, one episode]({BEST_POLICY_PICTURE})\n");
         }
     }
+    if let Some(e) = &s.energy {
+        let _ = writeln!(r, "{}", super::energy::markdown(e));
+    }
     if let Some(a) = &out.last_activity {
         let _ = writeln!(r, "## The spiking actor at the end (update batches, last progress record)\n");
         let _ = writeln!(r, "| layer | firing rate | membrane inside the surrogate window |\n|---|---:|---:|");
@@ -112,6 +115,6 @@ pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
         let _ = writeln!(r, "\nWhere the output population's share inside the window nears 0, no gradient reaches the actor: it has stopped learning. The whole history is in `metrics.jsonl` (`actor_activity` of the `progress` records).\n");
     }
     let _ = writeln!(r, "## Configuration\n\nAs `--config` reads it (the command line's flags have the same names):\n\n```toml\n{}```", c.to_toml());
-    let _ = writeln!(r, "\nFiles: `metrics.jsonl` (progress and evaluations), `{CHECKPOINT_FILE}` (resume with `--resume`), `{POLICY_FILE}` (the actor, for `spikerl eval` / `snn-report`), `{BEST_POLICY_FILE}` (the actor of the best evaluation){}.", if out.dir.join(BEST_POLICY_PICTURE).is_file() { format!(", `{BEST_POLICY_PICTURE}` (an episode of it; `spikerl render` draws others)") } else { String::new() });
+    let _ = writeln!(r, "\nFiles: `metrics.jsonl` (progress and evaluations), `{CHECKPOINT_FILE}` (resume with `--resume`), `{POLICY_FILE}` (the actor, for `spikerl eval` / `snn-report`), `{BEST_POLICY_FILE}` (the actor of the best evaluation), `energy.json` (the energy section's figures){}.", if out.dir.join(BEST_POLICY_PICTURE).is_file() { format!(", `{BEST_POLICY_PICTURE}` (an episode of it; `spikerl render` draws others)") } else { String::new() });
     std::fs::write(out.dir.join("report.md"), r).context("cannot write report.md")
 }

@@ -70,6 +70,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
 fn evaluate(run: &Run, learner: &Learner, out: &mut RunOutput) -> Result<()> {
     let params = learner.params();
     let r = spikerl_actors::evaluate(&params, &run.config.env, run.config.schedule.eval_episodes, eval_seed(run))?;
+    out.last_eval_counts = Some(r.counts.clone());
     out.eval(learner.env_steps, learner.updates(), r.mean(), r.std(), r.mean_len(), Some(&params))
 }
 
