@@ -91,6 +91,10 @@ fn three_actor_processes_train_pendulum_and_the_run_survives_a_killed_actor() {
     let departed = &last["departed_actors"];
     assert!(departed["connections"].as_u64() == Some(1) && departed["transitions"].as_u64().unwrap() > 0, "{departed}");
     assert!(reports.iter().any(|a| a["reported_steps_per_s"].as_f64().is_some_and(|r| r > 0.0)), "actors' own Stats reach the report");
+    // The actor processes' own energy is part of the run's.
+    let energy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("energy.json")).unwrap()).unwrap();
+    let actors_cpu = energy["components"].as_array().unwrap().iter().find(|c| c["component"] == "actors/cpu").unwrap_or_else(|| panic!("{energy}"));
+    assert!(actors_cpu["joules"].as_f64().unwrap() > 0.0 && actors_cpu["method"].as_str().unwrap().contains("remote actor process"), "{energy}");
     // The survivors stop cleanly when the learner ends the run.
     for a in &mut actors[1..] {
         assert!(a.wait(Duration::from_secs(30)), "actor did not stop cleanly:\n{}", a.seen.join("\n"));

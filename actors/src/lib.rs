@@ -1,11 +1,13 @@
 //! Rollout actors: step envs with the spiking policy (the `spikerl-snn` CPU engine), explore,
 //! and batch transitions for a learner. No libtorch here.
 
+mod energy;
 mod eval;
 mod mailbox;
 mod transport;
 mod worker;
 
+pub use energy::{process_energy, start_metering};
 pub use eval::{EvalResult, evaluate};
 pub use mailbox::{ParamMailbox, Throttle};
 pub use transport::{ActorTransport, LocalTransport, QuicTransport, run_actor};

@@ -45,7 +45,7 @@ pub fn run_actor(worker: &mut RolloutWorker, transport: &mut impl ActorTransport
         }
         if last_stats.elapsed() >= Duration::from_secs(5) {
             let steps = worker.steps();
-            transport.stats(ActorStats { env_steps: steps, steps_per_s: (steps - steps_at_stats) as f64 / last_stats.elapsed().as_secs_f64(), policy_version: worker.policy_version() });
+            transport.stats(ActorStats { env_steps: steps, steps_per_s: (steps - steps_at_stats) as f64 / last_stats.elapsed().as_secs_f64(), policy_version: worker.policy_version(), energy: None });
             (last_stats, steps_at_stats) = (Instant::now(), steps);
         }
     }
@@ -107,6 +107,7 @@ impl ActorTransport for QuicTransport<'_> {
     }
 
     fn stats(&mut self, stats: ActorStats) {
-        let _ = self.link.send_stats(stats);
+        // A remote actor's process meters itself; the learner's cannot see this machine.
+        let _ = self.link.send_stats(ActorStats { energy: crate::energy::process_energy(), ..stats });
     }
 }

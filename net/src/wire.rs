@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::message::TransitionBatch;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Frames larger than this close the connection (a Hopper batch of 64 transitions is ≈ 7 kB,
 /// a bf16 ParamSet ≈ 200 kB).
@@ -60,11 +60,31 @@ pub struct Welcome {
 }
 
 /// What an actor reports about itself now and then.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActorStats {
     pub env_steps: u64,
     pub steps_per_s: f64,
     pub policy_version: u64,
+    /// The actor process's energy since it started, by its own meters.
+    pub energy: Option<ProcessEnergy>,
+}
+
+/// An actor process's energy: every connection of one process reports the same figures,
+/// under the same `process` number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessEnergy {
+    /// Drawn at random when the process starts.
+    pub process: u64,
+    pub parts: Vec<EnergyPart>,
+}
+
+/// One component's energy (`cpu`, `ram`, `gpu`), cumulative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnergyPart {
+    pub component: String,
+    /// Read from a counter (RAPL, NVML), or else estimated.
+    pub measured: bool,
+    pub joules: f64,
 }
 
 /// Actor → learner.
@@ -208,7 +228,12 @@ mod tests {
         vec![
             ActorMessage::Hello(Hello { actor_id: 3, protocol_version: PROTOCOL_VERSION, auth: "token".into(), envs: 4 }),
             ActorMessage::Batch(batch()),
-            ActorMessage::Stats(ActorStats { env_steps: 100, steps_per_s: 12.5, policy_version: 7 }),
+            ActorMessage::Stats(ActorStats {
+                env_steps: 100,
+                steps_per_s: 12.5,
+                policy_version: 7,
+                energy: Some(ProcessEnergy { process: 9, parts: vec![EnergyPart { component: "cpu".into(), measured: false, joules: 12.5 }] }),
+            }),
             ActorMessage::Goodbye { reason: "done".into() },
         ]
     }

@@ -95,6 +95,7 @@ impl RunEnergy {
         let usage = self.account.usage();
         let mut notes: Vec<String> = self.account_notes(run, usage.max_sharing);
         let mut components = ComponentEnergy::from_usage(&usage, &self.options);
+        components.extend(summary.actor_energy.iter().cloned());
         drop(self.account);
         if let Some(c) = collective.filter(|c| c.world_size() > 1) {
             components = sum_over_ranks(c, components)?;
@@ -104,7 +105,7 @@ impl RunEnergy {
             }
         }
         if run.remote.is_some() {
-            notes.push("remote actors' processes are not metered: their machines' energy is not included".into());
+            notes.push("remote actors' machines: as each actor process reports its own meters (actors/…)".into());
         }
         let session = Session { components, seconds: summary.session_s, env_steps: summary.session_steps, updates: summary.session_updates, notes };
         let path = run.out.join(ENERGY_FILE);
@@ -131,16 +132,11 @@ impl RunEnergy {
 
 /// The components every rank measured, summed component by component (rank 0's methods).
 fn sum_over_ranks(c: &dyn Collective, mine: Vec<ComponentEnergy>) -> Result<Vec<ComponentEnergy>> {
-    // Slots every rank agrees on: CPU, RAM and (up to 16) GPUs, measured or estimated.
-    let slot = |part: &ComponentEnergy| -> Option<usize> {
-        let kind = match part.component.as_str() {
-            "cpu" => 0,
-            "ram" => 1,
-            gpu => 2 + gpu.strip_prefix("gpu:")?.parse::<usize>().ok().filter(|&i| i < 16)?,
-        };
-        Some(kind * 2 + usize::from(part.source == Source::Estimated))
-    };
-    let mut sums = vec![0.0f64; 18 * 2];
+    // Slots every rank agrees on: the learner's CPU, RAM and (up to 16) GPUs, its remote
+    // actors' CPU, RAM and GPU, each measured or estimated.
+    let names: Vec<String> = ["cpu", "ram"].into_iter().map(String::from).chain((0..16).map(|i| format!("gpu:{i}"))).chain(["actors/cpu", "actors/ram", "actors/gpu"].into_iter().map(String::from)).collect();
+    let slot = |part: &ComponentEnergy| names.iter().position(|n| *n == part.component).map(|k| k * 2 + usize::from(part.source == Source::Estimated));
+    let mut sums = vec![0.0f64; names.len() * 2];
     for part in &mine {
         if let Some(i) = slot(part) {
             sums[i] += part.joules;
@@ -149,12 +145,7 @@ fn sum_over_ranks(c: &dyn Collective, mine: Vec<ComponentEnergy>) -> Result<Vec<
     c.all_reduce_sum(&mut sums).context("summing the learner ranks' energy")?;
     let mut parts = Vec::new();
     for (i, &joules) in sums.iter().enumerate().filter(|(_, j)| **j > 0.0) {
-        let (kind, estimated) = (i / 2, i % 2 == 1);
-        let component = match kind {
-            0 => "cpu".to_string(),
-            1 => "ram".to_string(),
-            g => format!("gpu:{}", g - 2),
-        };
+        let (component, estimated) = (names[i / 2].clone(), i % 2 == 1);
         let source = if estimated { Source::Estimated } else { Source::Measured };
         let method = mine.iter().find(|p| p.component == component && p.source == source).map_or("as rank 0's, on another rank".to_string(), |p| p.method.clone());
         parts.push(ComponentEnergy { component, source, method, joules });

@@ -86,6 +86,8 @@ pub struct RunSummary {
     pub best_eval: Option<output::EvalPoint>,
     /// The run's energy so far (`energy.json`), once the session has ended.
     pub energy: Option<energy::EnergyFile>,
+    /// What remote actors' processes reported using this session.
+    pub actor_energy: Vec<spikerl_energy::ComponentEnergy>,
 }
 
 impl RunSummary {
@@ -100,6 +102,7 @@ impl RunSummary {
             final_eval: out.evals.last().copied(),
             best_eval: best,
             energy: None,
+            actor_energy: Vec::new(),
         }
     }
 

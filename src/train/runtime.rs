@@ -117,6 +117,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collectiv
     let evaluator = (rank == 0).then(|| Evaluator::spawn(&c.env, c.schedule.eval_episodes, eval_seed(run)));
 
     let result = learn(run, out, &mut learner, &mut ranks, &mut transports, &budget, evaluator.as_ref());
+    let actor_energy: Vec<_> = transports.iter_mut().flat_map(|t| t.energy()).collect();
     let failures: Vec<String> = transports.into_iter().flat_map(|t| t.close()).collect();
     result?;
     if let Some(evaluator) = evaluator {
@@ -130,7 +131,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collectiv
     for f in &failures {
         tracing::warn!("{f}");
     }
-    Ok(RunSummary::new(&learner, out, session_start))
+    Ok(RunSummary { actor_energy, ..RunSummary::new(&learner, out, session_start) })
 }
 
 /// With several learners taking remote actors: every learner's address, from each to all;

@@ -48,6 +48,11 @@ struct Args {
     /// Transitions per batch (about: whole steps of every env).
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Watts per busy core for this machine's CPU estimate, where its RAPL counters are not
+    /// readable; the learner adds this process's energy to the run's [default: 85 W ÷ this
+    /// machine's logical CPUs, CodeCarbon's fallback TDP].
+    #[arg(long)]
+    cpu_watts_per_core: Option<f64>,
 }
 
 fn main() {
@@ -62,6 +67,10 @@ fn run(args: Args) -> Result<()> {
     if args.envs == 0 || args.threads == 0 || args.batch == 0 {
         bail!("--envs, --threads and --batch must be positive");
     }
+    if let Some(w) = args.cpu_watts_per_core.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+        bail!("--cpu-watts-per-core must be a finite number of watts, 0 or more (it is {w})");
+    }
+    spikerl_actors::start_metering(args.cpu_watts_per_core);
     let addr: SocketAddr = args.connect.to_socket_addrs().with_context(|| format!("--connect {}", args.connect))?.next().with_context(|| format!("--connect {}: no address", args.connect))?;
     let host = args.connect.rsplit_once(':').map_or(args.connect.as_str(), |(h, _)| h).trim_matches(['[', ']']).to_string();
     let token = run_token(args.token.as_deref(), &args.certs)?;

@@ -39,6 +39,11 @@ pub trait LearnerTransport {
     fn learner_loads(&self, _actors_per_learner: &[u64]) {}
     /// This transport's figures in a `progress` record.
     fn report(&mut self, _record: &mut MetricsRecord) {}
+    /// The energy its actors' own processes reported (remote actors; local ones share the
+    /// learner's process and meters).
+    fn energy(&mut self) -> Vec<spikerl_energy::ComponentEnergy> {
+        Vec::new()
+    }
     /// Ends the run for this transport's actors; what went wrong with any of them.
     fn close(self: Box<Self>) -> Vec<String>;
 }

@@ -12,6 +12,8 @@ use crossbeam_channel::Receiver;
 use serde::{Deserialize, Serialize};
 use spikerl_net::TransitionBatch;
 use spikerl_net::quic::{LearnerAddress, LearnerLink, LearnerOptions, LinkEvent, RUN_OVER, Spread, TlsFiles};
+use spikerl_net::wire::{EnergyPart, ProcessEnergy};
+use spikerl_energy::{ComponentEnergy, Source};
 use spikerl_snn::{ParamSet, Precision};
 
 use super::LearnerTransport;
@@ -83,6 +85,54 @@ pub struct RemoteActors {
     /// A connection ended since memory was last handed back (see [`RemoteActors::poll`]).
     trim_due: bool,
     last_trim: Instant,
+    /// Each actor process's energy: its first and its latest report of this session.
+    energy: ActorEnergy,
+}
+
+/// The remote actors' processes' energy, as they report it (cumulative since each started).
+#[derive(Default)]
+pub struct ActorEnergy {
+    processes: BTreeMap<u64, (Vec<EnergyPart>, Vec<EnergyPart>)>,
+}
+
+/// Actor processes remembered (a run with endless churn forgets the oldest beyond this).
+const MAX_ENERGY_PROCESSES: usize = 100_000;
+
+impl ActorEnergy {
+    /// Takes a report; one that is not a sane energy report is refused with the reason.
+    pub fn record(&mut self, report: ProcessEnergy) -> Result<(), String> {
+        if report.parts.len() > 8 {
+            return Err(format!("{} energy parts (at most 8)", report.parts.len()));
+        }
+        if let Some(p) = report.parts.iter().find(|p| !matches!(p.component.as_str(), "cpu" | "ram" | "gpu") || !(p.joules.is_finite() && p.joules >= 0.0)) {
+            return Err(format!("energy part {:?} ({} J) is not cpu, ram or gpu with a finite, non-negative energy", p.component, p.joules));
+        }
+        if self.processes.len() >= MAX_ENERGY_PROCESSES && !self.processes.contains_key(&report.process) {
+            self.processes.pop_first();
+        }
+        self.processes.entry(report.process).and_modify(|(_, latest)| *latest = report.parts.clone()).or_insert_with(|| (report.parts.clone(), report.parts));
+        Ok(())
+    }
+
+    /// What the actor processes used between their first and latest reports, per component.
+    pub fn components(&self) -> Vec<ComponentEnergy> {
+        let mut sums: BTreeMap<(String, bool), f64> = BTreeMap::new();
+        for (first, latest) in self.processes.values() {
+            for p in latest {
+                let before: f64 = first.iter().filter(|f| f.component == p.component && f.measured == p.measured).map(|f| f.joules).sum();
+                *sums.entry((p.component.clone(), p.measured)).or_insert(0.0) += (p.joules - before).max(0.0);
+            }
+        }
+        let n = self.processes.len();
+        sums.into_iter()
+            .map(|((component, measured), joules)| ComponentEnergy {
+                component: format!("actors/{component}"),
+                source: if measured { Source::Measured } else { Source::Estimated },
+                method: format!("reported by {n} remote actor process(es), each by its own meters, from its first report of the session to its last (every 5 s)"),
+                joules,
+            })
+            .collect()
+    }
 }
 
 impl RemoteActors {
@@ -100,7 +150,7 @@ impl RemoteActors {
             spread: spread.clone(),
         };
         let link = LearnerLink::listen(options, params.encode(opts.param_precision), 64)?;
-        Ok(Self { link, spread, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), departed: DepartedActors::default(), lines: Vec::new(), trim_due: false, last_trim: Instant::now() })
+        Ok(Self { link, spread, precision: opts.param_precision, start: Instant::now(), actors: BTreeMap::new(), departed: DepartedActors::default(), lines: Vec::new(), trim_due: false, last_trim: Instant::now(), energy: ActorEnergy::default() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -152,6 +202,9 @@ impl RemoteActors {
                     self.lines.push(format!("refused a connection from {addr}: {reason}"));
                 }
                 LinkEvent::Stats { actor_id, stats } => {
+                    if let Some(Err(why)) = stats.energy.map(|e| self.energy.record(e)) {
+                        tracing::warn!("actor {actor_id}'s energy report ignored: {why}");
+                    }
                     if let Some(a) = self.actors.get_mut(&actor_id) {
                         a.report.reported_steps_per_s = Some(stats.steps_per_s);
                         a.report.reported_policy_version = Some(stats.policy_version);
@@ -251,8 +304,48 @@ impl LearnerTransport for RemoteActors {
         record.departed_actors = Some(self.departed.clone()).filter(|d| d.connections > 0);
     }
 
+    fn energy(&mut self) -> Vec<ComponentEnergy> {
+        self.take_events();
+        self.energy.components()
+    }
+
     fn close(self: Box<Self>) -> Vec<String> {
         self.link.close(RUN_OVER);
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(process: u64, cpu: f64, gpu: Option<f64>) -> ProcessEnergy {
+        let mut parts = vec![EnergyPart { component: "cpu".into(), measured: false, joules: cpu }];
+        parts.extend(gpu.map(|j| EnergyPart { component: "gpu".into(), measured: true, joules: j }));
+        ProcessEnergy { process, parts }
+    }
+
+    #[test]
+    fn actor_processes_count_once_from_their_first_report_of_the_session() {
+        let mut e = ActorEnergy::default();
+        // Process 1 with two connections reporting the same cumulative figures.
+        e.record(report(1, 100.0, None)).unwrap();
+        e.record(report(1, 100.0, None)).unwrap();
+        e.record(report(1, 160.0, None)).unwrap();
+        e.record(report(2, 50.0, Some(1000.0))).unwrap();
+        e.record(report(2, 80.0, Some(1500.0))).unwrap();
+        let parts = e.components();
+        let joules = |name: &str| parts.iter().find(|p| p.component == name).map(|p| p.joules);
+        assert_eq!(joules("actors/cpu"), Some(60.0 + 30.0));
+        assert_eq!(joules("actors/gpu"), Some(500.0));
+        assert!(parts.iter().find(|p| p.component == "actors/gpu").is_some_and(|p| p.source == Source::Measured));
+        for bad in [
+            ProcessEnergy { process: 3, parts: vec![EnergyPart { component: "cpu".into(), measured: false, joules: f64::NAN }] },
+            ProcessEnergy { process: 3, parts: vec![EnergyPart { component: "toaster".into(), measured: true, joules: 1.0 }] },
+            ProcessEnergy { process: 3, parts: vec![EnergyPart { component: "cpu".into(), measured: false, joules: 1.0 }; 9] },
+        ] {
+            assert!(e.record(bad).is_err());
+        }
+        assert_eq!(e.components(), parts, "refused reports change nothing");
     }
 }
