@@ -4,6 +4,7 @@
 //! [`transport_bench`]).
 
 pub mod bench;
+pub mod bench_suite;
 pub mod cli;
 pub mod config;
 pub mod envserve;

@@ -21,7 +21,7 @@ use spikerl_snn::rng::SplitMix;
 const RING: usize = 1024;
 const BATCH: usize = 64;
 
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct TransportPoint {
     pub actors: usize,
     pub transitions_per_s: f64,
@@ -80,7 +80,9 @@ pub fn measure(env_id: &str, actors: usize, duration: Duration, dir: &Path) -> R
                         break;
                     }
                     let mut batch = template.clone();
-                    batch.seq = seq;
+                    // The sender's index rides in the high half: the learner names
+                    // connections itself.
+                    batch.seq = (i as u64) << 32 | seq;
                     sent_at[i * RING + seq as usize % RING].store(epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
                     if link.send(batch).is_err() {
                         break;
@@ -110,8 +112,10 @@ pub fn measure(env_id: &str, actors: usize, duration: Duration, dir: &Path) -> R
             let t0 = *start.get_or_insert_with(Instant::now);
             let _ = t0;
             transitions += batch.len() as u64;
-            let sent = sent_at[batch.actor_id as usize * RING + batch.seq as usize % RING].load(Ordering::Relaxed);
-            latencies_us.push(now.saturating_sub(sent));
+            let (sender, seq) = ((batch.seq >> 32) as usize, batch.seq & 0xffff_ffff);
+            if let Some(sent) = sent_at.get(sender * RING + seq as usize % RING) {
+                latencies_us.push(now.saturating_sub(sent.load(Ordering::Relaxed)));
+            }
         }
     }
     let elapsed = start.map_or(1e-9, |s| s.elapsed().as_secs_f64());

@@ -177,3 +177,33 @@ fn render_draws_an_episode_as_a_gif() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The benchmark suite end to end (quick): every part measured, a peer that cannot run here
+/// reported as skipped with its reason (never as zero), the results file, its table and plots,
+/// and the README's generated section rewritten from them.
+#[test]
+fn the_quick_benchmark_suite_measures_every_part_and_names_skipped_peers() {
+    let dir = common::scratch("bench-all");
+    let out = dir.join("results");
+    let readme = dir.join("README.md");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&readme, "# x\n\n<!-- bench:start -->\nold figures\n<!-- bench:end -->\n\nrest\n").unwrap();
+    let (ok, stdout, err) = spikerl(&["bench", "all", "--quick", "--out", out.to_str().unwrap(), "--torch-python", "/nonexistent/python", "--update-readme", readme.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let json = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "json")).expect("a results file");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(r["env"][0]["port_steps_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["inference"].as_array().unwrap().len(), 4);
+    assert!(r["inference"].as_array().unwrap().iter().all(|i| i["spikerl_us"].as_f64().unwrap() > 0.0 && i["pytorch_us"].is_null()));
+    assert!(r["learner"].as_array().unwrap().iter().all(|l| l["updates_per_s"].as_f64().unwrap() > 0.0 && l["pytorch_updates_per_s"].is_null()));
+    assert!(r["training"]["env_steps"].as_u64().unwrap() >= 2500 && r["training"]["kwh_per_million_env_steps"].as_f64().unwrap() > 0.0);
+    assert!(r["transport"].as_array().unwrap().iter().all(|p| p["transitions_per_s"].as_f64().unwrap() > 0.0));
+    let skipped: Vec<&str> = r["skipped"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(skipped.iter().any(|s| s.contains("PyTorch") && s.contains("/nonexistent/python")), "{skipped:?}");
+    assert!(stdout.contains("| skipped |") || stdout.contains("skipped"), "{stdout}");
+    let pngs = std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "png")).count();
+    assert_eq!(pngs, 2);
+    let text = std::fs::read_to_string(&readme).unwrap();
+    assert!(!text.contains("old figures") && text.contains("| Hopper-v4 |") && text.ends_with("<!-- bench:end -->\n\nrest\n"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

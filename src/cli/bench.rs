@@ -1,4 +1,4 @@
-//! `spikerl bench env`, `spikerl bench transport` and `spikerl bench collective`.
+//! `spikerl bench env`, `transport`, `collective` and `all` (the suite).
 
 use std::path::PathBuf;
 
@@ -17,6 +17,31 @@ pub enum BenchCommand {
     /// The learners' all-reduce: time to average the critics' and the spiking actor's
     /// gradients over the ranks (started with mpirun, or by --ranks on this machine).
     Collective(BenchCollectiveArgs),
+    /// The whole suite in one run, each part beside its peer measured in the same run: the
+    /// tasks vs Gymnasium + MuJoCo, the spiking actor's forward and the TD3 update vs PyTorch
+    /// (bench/peers/torch_popsan.py), training end to end with its energy, QUIC transport
+    /// scaling. Writes OUT/<date>-<host>.json, .md and plots.
+    All(BenchAllArgs),
+}
+
+#[derive(Args)]
+pub struct BenchAllArgs {
+    /// Fewer steps and repetitions (about 2 minutes; noisier): what CI runs.
+    #[arg(long)]
+    quick: bool,
+    /// Directory for the results.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Python of a venv with gymnasium and mujoco [default: .venv-mujoco/bin/python if present].
+    #[arg(long)]
+    mujoco_python: Option<PathBuf>,
+    /// Python with torch, for the PyTorch peer [default: .venv/bin/python if it has torch].
+    #[arg(long)]
+    torch_python: Option<PathBuf>,
+    /// Rewrite this README's performance section (between `<!-- bench:start -->` and
+    /// `<!-- bench:end -->`) from the results [default: leave it].
+    #[arg(long)]
+    update_readme: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -78,7 +103,23 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Env(args) => bench_env(args),
         BenchCommand::Transport(args) => bench_transport(args),
         BenchCommand::Collective(args) => bench_collective(args),
+        BenchCommand::All(args) => bench_all(args),
     }
+}
+
+fn bench_all(args: BenchAllArgs) -> Result<()> {
+    use crate::bench_suite::{SuiteOptions, run, update_readme, write};
+    let opts = SuiteOptions { quick: args.quick, out: args.out.clone(), mujoco_python: args.mujoco_python, torch_python: args.torch_python, readme: args.update_readme };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let results = run(&opts, command)?;
+    let paths = write(&results, &opts.out)?;
+    print!("{}", std::fs::read_to_string(&paths[1]).unwrap_or_default());
+    println!("\nresults: {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    if let Some(readme) = &opts.readme {
+        update_readme(readme, &results, &opts.out)?;
+        println!("{}: performance section rewritten", readme.display());
+    }
+    Ok(())
 }
 
 fn bench_transport(args: BenchTransportArgs) -> Result<()> {
