@@ -247,7 +247,7 @@ fn inference_us(quick: bool) -> Result<Vec<(usize, f64)>> {
     use spikerl_learner::kernels::{CpuKernels, Kernels};
     use spikerl_learner::networks::{ActorShape, CriticShape};
     use spikerl_snn::{ParamSet, PopSan};
-    let spec = spikerl_learner::ActorConfig::default().spec(11, 3, 1.0)?;
+    let spec = spikerl_snn::PopSanSpec::new(11, 3, 1.0);
     let params = ParamSet::init(&spec, 0)?;
     let mut rng = spikerl_snn::rng::SplitMix::new(3);
     let obs: Vec<f32> = (0..256 * 11).map(|_| rng.normal()).collect();

@@ -417,6 +417,9 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         self.algorithm.validate().map_err(anyhow::Error::msg)?;
         self.energy.validate()?;
+        if self.actor.actor == spikerl_learner::ActorKind::Mlp && self.algorithm.target_actor == TargetActor::Proxy {
+            bail!("--target-actor proxy stands in for a spiking actor's target; a dense actor (--actor mlp) keeps its own: --target-actor spiking");
+        }
         // The actor's shape within its bounds, whatever the task's dimensions.
         self.actor.spec(1, 1, 1.0)?;
         let (s, r) = (&self.schedule, &self.runtime);
@@ -605,6 +608,7 @@ mod tests {
             (&["--pue", "0.5"], "--pue"),
             (&["--carbon-intensity", "-1"], "--carbon-intensity"),
             (&["--cpu-watts-per-core", "inf"], "--cpu-watts-per-core"),
+            (&["--actor", "mlp", "--target-actor", "proxy"], "--actor mlp"),
         ] {
             let err = resolve(&[&["--env", "pendulum-v1"], args].concat(), None).unwrap_err();
             assert!(format!("{err:#}").contains(needle), "{args:?}: {err:#}");

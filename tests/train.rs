@@ -54,6 +54,30 @@ fn spiking_td3_learns_pendulum_within_20k_steps() {
     let _ = std::fs::remove_dir_all(&run);
 }
 
+/// `--actor mlp`: the dense actor trains in the same system (learner, actors, reports) and
+/// learns Pendulum-v1 as TD3 does; its report, energy and policy file say what it is.
+#[test]
+fn a_dense_actor_trains_with_the_same_system() {
+    let run = scratch("dense");
+    let r = run.to_str().unwrap();
+    let (ok, out, err) = spikerl(&["train", "--env", "pendulum-v1", "--actor", "mlp", "--steps", "20000", "--target-return", "-300", "--quiet", "--out", r]);
+    assert!(ok, "{err}");
+    let best = evals(&run).iter().map(|e| e.1).fold(f64::NEG_INFINITY, f64::max);
+    assert!(best >= -300.0, "best evaluation {best}\n{out}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.starts_with("# Pendulum-v1 · MLP-TD3") && report.contains("dense (MLP) actor at inference"), "{report}");
+    assert!(!report.contains("| output population |"), "a dense actor has no spiking layers");
+    let energy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("energy.json")).unwrap()).unwrap();
+    assert_eq!(energy["inference"]["actor"], "dense (MLP)");
+    assert_eq!(energy["inference"]["macs_per_action"].as_f64(), Some((3 * 256 + 256 * 256 + 256) as f64));
+    let policy = run.join("best_policy.paramset");
+    let (ok, out, err) = spikerl(&["eval", "--checkpoint", policy.to_str().unwrap(), "--env", "pendulum-v1", "--episodes", "3"]);
+    assert!(ok && out.contains("3 episodes"), "{err}");
+    let (ok, _, err) = spikerl(&["snn-report", "--env", "pendulum-v1", "--checkpoint", policy.to_str().unwrap()]);
+    assert!(!ok && err.contains("dense actor"), "{err}");
+    let _ = std::fs::remove_dir_all(&run);
+}
+
 /// `--sync` with the replay buffer saved: a run checkpointed at 1000 steps and resumed to
 /// 2000 ends in the very same state (every byte of the checkpoint) as an uninterrupted one.
 #[test]

@@ -1,14 +1,14 @@
 //! Deterministic evaluation: the policy without noise, on envs of its own.
 
 use spikerl_envs::EnvError;
-use spikerl_snn::{OpCounts, ParamSet, PopSan};
+use spikerl_snn::{OpCounts, ParamSet, Policy};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalResult {
     pub returns: Vec<f64>,
     pub lengths: Vec<u32>,
-    /// What the spiking actor did over every action of the episodes (spikes, synaptic
-    /// operations): the basis of its energy estimate.
+    /// What the actor computed over every action of the episodes (spikes and synaptic
+    /// operations, or a dense actor's multiply–accumulates): the basis of its energy estimate.
     pub counts: OpCounts,
 }
 
@@ -31,8 +31,8 @@ impl EvalResult {
 pub fn evaluate(params: &ParamSet, env_id: &str, episodes: usize, seed: u64) -> Result<EvalResult, EnvError> {
     let mut env = spikerl_envs::make(env_id)?;
     let spec = env.spec().clone();
-    let mut policy = PopSan::new(params).map_err(|e| EnvError::Model { path: env_id.into(), reason: format!("policy does not fit: {e}") })?;
-    if params.spec().obs_dim != spec.obs_dim() || params.spec().act_dim != spec.act_dim() {
+    let mut policy = Policy::new(params).map_err(|e| EnvError::Model { path: env_id.into(), reason: format!("policy does not fit: {e}") })?;
+    if params.spec().obs_dim() != spec.obs_dim() || params.spec().act_dim() != spec.act_dim() {
         return Err(EnvError::Model { path: env_id.into(), reason: "policy dimensions do not match the task".into() });
     }
     let mut obs = vec![0.0; spec.obs_dim()];

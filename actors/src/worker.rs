@@ -4,14 +4,14 @@ use serde::{Deserialize, Serialize};
 use spikerl_envs::{BoxSpace, EnvError, EnvSnapshot, VecEnv, VecStep};
 use spikerl_net::{EpisodeSummary, TransitionBatch};
 use spikerl_snn::rng::SplitMix;
-use spikerl_snn::{ParamSet, PopSan, SnnError};
+use spikerl_snn::{ParamSet, Policy, SnnError};
 
 /// Steps `n` envs of one task: uniform random actions for its first `random_steps` env steps,
-/// then the spiking policy plus Gaussian noise, clipped to the action box.
+/// then the policy (spiking or dense) plus Gaussian noise, clipped to the action box.
 pub struct RolloutWorker {
     id: u32,
     envs: VecEnv,
-    policy: Option<PopSan>,
+    policy: Option<Policy>,
     rng: SplitMix,
     steps: u64,
     random_steps: u64,
@@ -81,10 +81,10 @@ impl RolloutWorker {
     pub fn set_policy(&mut self, params: &ParamSet) -> Result<(), SnnError> {
         let spec = self.envs.spec();
         let s = params.spec();
-        if s.obs_dim != spec.obs_dim() || s.act_dim != spec.act_dim() {
-            return Err(SnnError::Shape(format!("policy for ({}, {}) dims, task {} has ({}, {})", s.obs_dim, s.act_dim, spec.id, spec.obs_dim(), spec.act_dim())));
+        if s.obs_dim() != spec.obs_dim() || s.act_dim() != spec.act_dim() {
+            return Err(SnnError::Shape(format!("policy for ({}, {}) dims, task {} has ({}, {})", s.obs_dim(), s.act_dim(), spec.id, spec.obs_dim(), spec.act_dim())));
         }
-        self.policy = Some(PopSan::new(params)?);
+        self.policy = Some(Policy::new(params)?);
         Ok(())
     }
 
@@ -151,5 +151,28 @@ impl RolloutWorker {
         self.ep_len.clone_from(&s.ep_len);
         self.seq = s.seq;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dense actor's parameters, as they arrive over the wire (bf16), drive a worker like a
+    /// spiking actor's: no libtorch on this side either way.
+    #[test]
+    fn a_worker_acts_with_a_dense_actor_from_the_wire() {
+        let mut worker = RolloutWorker::new(0, "Pendulum-v1", 2, 0, 0, 0.0).unwrap();
+        let spec = spikerl_snn::DenseSpec { hidden: vec![16], ..spikerl_snn::DenseSpec::new(3, 1, 2.0) };
+        let mut params = ParamSet::init(&spec, 1).unwrap();
+        params.version = 5;
+        let wire = ParamSet::decode(&params.encode(spikerl_snn::Precision::Bf16)).unwrap();
+        worker.set_policy(&wire).unwrap();
+        let mut batch = TransitionBatch::default();
+        worker.collect(8, &mut batch).unwrap();
+        assert_eq!((batch.len(), batch.policy_version), (16, 5));
+        assert!(batch.act.iter().all(|a| a.abs() <= 2.0) && batch.act.iter().any(|a| *a != 0.0));
+        let wrong = ParamSet::init(&spikerl_snn::DenseSpec::new(4, 1, 1.0), 1).unwrap();
+        assert!(worker.set_policy(&wrong).is_err(), "a policy for other dimensions is refused");
     }
 }

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use spikerl_snn::{Encoding, PopSanSpec, SnnError};
+use spikerl_snn::{ActorSpec, DenseSpec, Encoding, PopSanSpec, SnnError};
 
 /// The largest learning rate accepted.
 pub const MAX_LEARNING_RATE: f64 = 1.0;
@@ -172,13 +172,28 @@ impl Td3Config {
     }
 }
 
-/// The spiking actor's shape (PopSAN, Tang et al. 2020); its neuron constants are
-/// [`PopSanSpec`]'s.
+/// Which actor a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    /// PopSAN: population-coded spiking actor, trained through surrogate gradients.
+    #[default]
+    Spiking,
+    /// A dense ReLU MLP with a tanh output (CleanRL's TD3 actor), for comparisons on the same
+    /// system; the spiking settings below do not apply to it.
+    Mlp,
+}
+
+/// The actor's shape: spiking (PopSAN, Tang et al. 2020; its neuron constants are
+/// [`PopSanSpec`]'s) or dense.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default, deny_unknown_fields)]
-#[command(next_help_heading = "Spiking actor (PopSAN)")]
+#[command(next_help_heading = "Actor (spiking PopSAN, or dense)")]
 pub struct ActorConfig {
-    /// Hidden LIF layer widths, comma-separated.
+    /// The actor: spiking (PopSAN) or mlp (dense, same hidden widths).
+    #[arg(long, value_enum, default_value_t = ActorKind::Spiking)]
+    pub actor: ActorKind,
+    /// Hidden layer widths, comma-separated (LIF neurons, or the dense actor's ReLU units).
     #[arg(long, value_delimiter = ',', default_value = "256,256")]
     pub actor_hidden: Vec<usize>,
     /// Simulation timesteps per action.
@@ -237,13 +252,18 @@ impl Surrogate {
 
 impl Default for ActorConfig {
     fn default() -> Self {
-        Self { actor_hidden: vec![256, 256], timesteps: 5, encoder_pop: 10, decoder_pop: 10, encoding: Encoding::Deterministic, surrogate: Surrogate::Rectangle }
+        Self { actor: ActorKind::Spiking, actor_hidden: vec![256, 256], timesteps: 5, encoder_pop: 10, decoder_pop: 10, encoding: Encoding::Deterministic, surrogate: Surrogate::Rectangle }
     }
 }
 
 impl ActorConfig {
     /// The actor's spec for a task of these dimensions.
-    pub fn spec(&self, obs_dim: usize, act_dim: usize, act_limit: f32) -> Result<PopSanSpec, SnnError> {
+    pub fn spec(&self, obs_dim: usize, act_dim: usize, act_limit: f32) -> Result<ActorSpec, SnnError> {
+        if self.actor == ActorKind::Mlp {
+            let spec = DenseSpec { hidden: self.actor_hidden.clone(), ..DenseSpec::new(obs_dim, act_dim, act_limit) };
+            spec.validate()?;
+            return Ok(spec.into());
+        }
         let mut spec = PopSanSpec::new(obs_dim, act_dim, act_limit);
         spec.hidden = self.actor_hidden.clone();
         spec.timesteps = self.timesteps;
@@ -251,6 +271,6 @@ impl ActorConfig {
         spec.decoder_pop = self.decoder_pop;
         spec.encoding = self.encoding;
         spec.validate()?;
-        Ok(spec)
+        Ok(spec.into())
     }
 }

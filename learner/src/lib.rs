@@ -17,7 +17,7 @@ pub mod replay;
 pub mod td3;
 mod threads;
 
-pub use config::{ActorConfig, Surrogate, TargetActor, Td3Config};
+pub use config::{ActorConfig, ActorKind, Surrogate, TargetActor, Td3Config};
 pub use spikerl_snn::Encoding;
 pub use spikerl_snn::Precision;
 pub use spikerl_collective as collective;
@@ -28,7 +28,7 @@ pub mod prelude {
     pub use crate::normalizer::Normalizer;
     pub use crate::replay::{Minibatch, ReplayBuffer};
     pub use crate::td3::{Agent, Td3State, build};
-    pub use crate::{ActorConfig, Precision, Surrogate, Td3Config};
+    pub use crate::{ActorConfig, ActorKind, Precision, Surrogate, Td3Config};
 }
 
 /// Keeps freed large blocks in the heap instead of returning them to the OS. Every update

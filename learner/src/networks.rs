@@ -136,16 +136,16 @@ pub fn linear_init(layers: &[Linear], device: Device) -> Tensor {
     Tensor::cat(&parts, 0)
 }
 
-/// The proxy target actor: an `obs → act` ReLU MLP with a `tanh` output times the action
-/// limit.
+/// An `obs → act` ReLU MLP with a `tanh` output times the action limit: the dense actor, and
+/// the proxy target actor.
 #[derive(Debug, Clone)]
-pub struct ProxyShape {
+pub struct MlpShape {
     pub layers: Vec<Linear>,
     pub n_params: usize,
     pub act_limit: f32,
 }
 
-impl ProxyShape {
+impl MlpShape {
     pub fn new(obs_dim: usize, act_dim: usize, hidden: &[usize], act_limit: f32) -> Self {
         let mut sizes = vec![obs_dim];
         sizes.extend(hidden);
@@ -161,5 +161,55 @@ impl ProxyShape {
 
     pub fn act_dim(&self) -> usize {
         self.layers.last().map_or(0, |l| l.out)
+    }
+}
+
+/// The actor a learner trains: spiking (PopSAN) or dense (an MLP of the same hidden widths).
+#[derive(Debug, Clone)]
+pub enum ActorNet {
+    Spiking(ActorShape),
+    Dense(MlpShape),
+}
+
+impl ActorNet {
+    /// The network of `spec`; a spiking one with PopSAN's rectangular surrogate.
+    pub fn of(spec: &spikerl_snn::ActorSpec) -> Self {
+        match spec {
+            spikerl_snn::ActorSpec::Spiking(s) => Self::Spiking(ActorShape::new(s.clone())),
+            spikerl_snn::ActorSpec::Dense(d) => Self::Dense(MlpShape::new(d.obs_dim, d.act_dim, &d.hidden, d.act_limit)),
+        }
+    }
+
+    pub fn n_params(&self) -> usize {
+        match self {
+            Self::Spiking(s) => s.n_params,
+            Self::Dense(m) => m.n_params,
+        }
+    }
+
+    pub fn obs_dim(&self) -> usize {
+        match self {
+            Self::Spiking(s) => s.spec.obs_dim,
+            Self::Dense(m) => m.layers[0].inp,
+        }
+    }
+
+    pub fn act_dim(&self) -> usize {
+        match self {
+            Self::Spiking(s) => s.spec.act_dim,
+            Self::Dense(m) => m.act_dim(),
+        }
+    }
+}
+
+impl From<ActorShape> for ActorNet {
+    fn from(s: ActorShape) -> Self {
+        Self::Spiking(s)
+    }
+}
+
+impl From<MlpShape> for ActorNet {
+    fn from(m: MlpShape) -> Self {
+        Self::Dense(m)
     }
 }

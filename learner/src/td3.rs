@@ -21,13 +21,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use spikerl_collective::{Collective, CollectiveError, Single};
 use spikerl_snn::rng::SplitMix;
-use spikerl_snn::{Encoding, ParamSet, PopSanSpec};
+use spikerl_snn::{ActorSpec, Encoding, ParamSet};
 use tch::Device;
 
 use crate::Precision;
 use crate::config::{Surrogate, TargetActor, Td3Config};
 use crate::kernels::{CpuKernels, Kernels, TchKernels};
-use crate::networks::{ActorShape, CriticShape, ProxyShape, linear_init};
+use crate::networks::{ActorNet, ActorShape, CriticShape, MlpShape, linear_init};
 use crate::normalizer::Normalizer;
 use crate::optim::Adam;
 use crate::replay::Minibatch;
@@ -36,7 +36,7 @@ use crate::threads::LearnerThreads;
 /// A TD3 learner, whatever its backend: what a training runtime drives.
 pub trait Agent {
     fn config(&self) -> &Td3Config;
-    fn spec(&self) -> &PopSanSpec;
+    fn spec(&self) -> &ActorSpec;
     /// One TD3 update on `mb`.
     /// One update; a non-finite loss or gradient skips its step (nothing moves), non-finite
     /// parameters after a step are an error the run cannot go on from.
@@ -69,17 +69,23 @@ pub trait Agent {
 }
 
 /// A fresh TD3 learner on `device` (the CPU backend there, the tensor backend elsewhere):
-/// PopSAN's initialisation for the actor, PyTorch's for the critics. On the CPU each update's
-/// minibatch is split over `threads` threads.
-pub fn build(config: Td3Config, spec: PopSanSpec, surrogate: Surrogate, device: Device, precision: Precision, seed: u64, threads: usize) -> Result<Box<dyn Agent>, String> {
+/// PopSAN's initialisation for a spiking actor and PyTorch's for a dense one and the critics.
+/// On the CPU each update's minibatch is split over `threads` threads.
+pub fn build(config: Td3Config, spec: impl Into<ActorSpec>, surrogate: Surrogate, device: Device, precision: Precision, seed: u64, threads: usize) -> Result<Box<dyn Agent>, String> {
+    let spec: ActorSpec = spec.into();
     config.validate()?;
     spec.validate().map_err(|e| e.to_string())?;
-    let actor = ActorShape::new(spec.clone()).with_surrogate(surrogate).with_membrane_reg(config.membrane_reg as f32);
-    let critic = CriticShape::new(spec.obs_dim, spec.act_dim, &config.critic_hidden);
+    let actor = match &spec {
+        ActorSpec::Spiking(s) => ActorNet::Spiking(ActorShape::new(s.clone()).with_surrogate(surrogate).with_membrane_reg(config.membrane_reg as f32)),
+        ActorSpec::Dense(_) if config.target_actor == TargetActor::Proxy => return Err("the proxy target actor stands in for a spiking actor's target; a dense actor keeps its own (--target-actor spiking)".into()),
+        ActorSpec::Dense(_) => ActorNet::of(&spec),
+    };
+    let (obs_dim, act_dim, act_limit) = (spec.obs_dim(), spec.act_dim(), spec.act_limit());
+    let critic = CriticShape::new(obs_dim, act_dim, &config.critic_hidden);
     tch::manual_seed(seed as i64);
     let download = |t: tch::Tensor| Vec::<f32>::try_from(&t.to_device(Device::Cpu)).map_err(|e| e.to_string());
     let critic_init = download(critic.init(device))?;
-    let proxy = (config.target_actor == TargetActor::Proxy).then(|| ProxyShape::new(spec.obs_dim, spec.act_dim, &config.proxy_hidden, spec.act_limit));
+    let proxy = (config.target_actor == TargetActor::Proxy).then(|| MlpShape::new(obs_dim, act_dim, &config.proxy_hidden, act_limit));
     let proxy_init = proxy.as_ref().map(|p| download(linear_init(&p.layers, device))).transpose()?;
     let init = Init { critic: &critic_init, proxy: proxy_init.as_deref() };
     Ok(match device {
@@ -199,7 +205,7 @@ pub type AdamState = (Vec<f32>, Vec<f32>, i64);
 
 pub struct Td3<K: Kernels> {
     config: Td3Config,
-    spec: PopSanSpec,
+    spec: ActorSpec,
     kernels: Arc<K>,
     actor: K::Vector,
     actor_target: K::Vector,
@@ -224,7 +230,8 @@ pub struct Td3<K: Kernels> {
 }
 
 impl<K: Kernels> Td3<K> {
-    pub fn new(kernels: K, config: Td3Config, spec: PopSanSpec, init: Init, seed: u64, threads: usize) -> Result<Self, String> {
+    pub fn new(kernels: K, config: Td3Config, spec: impl Into<ActorSpec>, init: Init, seed: u64, threads: usize) -> Result<Self, String> {
+        let spec: ActorSpec = spec.into();
         let actor = ParamSet::init(&spec, seed).map_err(|e| e.to_string())?;
         let k = &kernels;
         let zeros = |n: usize| k.filled(n, 0.0);
@@ -237,7 +244,7 @@ impl<K: Kernels> Td3<K> {
             proxy: init.proxy.map(|p| (k.upload(p), Adam::new(zeros(p.len()), zeros(p.len()), config.proxy_lr))),
             actor_adam: Adam::new(zeros(na), zeros(na), config.actor_lr),
             critic_adam: Adam::new(zeros(nc), zeros(nc), config.critic_lr),
-            normalizer: Normalizer::new(spec.obs_dim),
+            normalizer: Normalizer::new(spec.obs_dim()),
             rng: SplitMix::new(seed ^ 0x0005_EED0_F7D3),
             updates: 0,
             skipped: 0,
@@ -255,7 +262,7 @@ impl<K: Kernels> Td3<K> {
     /// One TD3 update on `mb`.
     pub fn update(&mut self, mb: &Minibatch) -> Result<UpdateOutcome, UpdateError> {
         let c = self.config.clone();
-        let (batch, act_dim) = (mb.rew.len(), self.spec.act_dim);
+        let (batch, act_dim) = (mb.rew.len(), self.spec.act_dim());
         // Random draws for the whole batch, in one order, whatever the thread count.
         let eps: Vec<f32> = (0..batch * act_dim).map(|_| (self.rng.normal() * c.target_noise).clamp(-c.noise_clip, c.noise_clip)).collect();
         let target_uniforms = self.encoder_uniforms(batch);
@@ -264,7 +271,7 @@ impl<K: Kernels> Td3<K> {
         // x = clip((o − μ)/σ, ±3) and x', once for the shards and the proxy.
         let (x, x2) = (self.normalized(&mb.obs), self.normalized(&mb.next_obs));
         let shards = self.shards(mb, &x, &x2, &eps, target_uniforms.as_deref(), pi_uniforms.as_deref());
-        let scale = Scale { batch: batch as f32, gamma: c.gamma as f32, act_limit: self.spec.act_limit };
+        let scale = Scale { batch: batch as f32, gamma: c.gamma as f32, act_limit: self.spec.act_limit() };
 
         // Proxy target (Xu et al. 2025): before the critics learn, the ANN the targets act with
         // takes proxy_steps Adam steps towards the spiking actor's actions at x'.
@@ -300,7 +307,7 @@ impl<K: Kernels> Td3<K> {
             }
             if self.kernels.all_finite(&actor.loss) && self.kernels.all_finite(&actor.grad) {
                 self.kernels.adam_step(&mut self.actor_adam, &mut self.actor, &actor.grad);
-                self.check_finite(&self.actor, "spiking actor")?;
+                self.check_finite(&self.actor, "actor")?;
                 actor_loss = Some(actor.loss);
             } else {
                 self.skipped += 1;
@@ -341,7 +348,7 @@ impl<K: Kernels> Td3<K> {
         let x2 = k.upload(x2);
         let uniforms = uniforms.map(|u| k.upload(&u));
         let (target, _) = k.actor_forward(&self.actor, &x2, uniforms.as_ref());
-        let n = (batch * self.spec.act_dim) as f32;
+        let n = (batch * self.spec.act_dim()) as f32;
         let (params, adam) = self.proxy.as_mut().expect("a proxy target actor");
         let mut loss = None;
         for _ in 0..steps {
@@ -365,7 +372,7 @@ impl<K: Kernels> Td3<K> {
 
     /// `clip((o − μ)/σ, ±3)` for rows of observations.
     fn normalized(&self, obs: &[f32]) -> Vec<f32> {
-        let od = self.spec.obs_dim;
+        let od = self.spec.obs_dim();
         let (mean, std) = (self.normalizer.mean(), self.normalizer.std());
         obs.iter().enumerate().map(|(i, &o)| ((o - mean[i % od]) / std[i % od]).clamp(-3.0, 3.0)).collect()
     }
@@ -373,11 +380,11 @@ impl<K: Kernels> Td3<K> {
     /// Normalised rows of `mb` and their random draws, one shard per learner thread, on the
     /// backend.
     fn shards(&self, mb: &Minibatch, x: &[f32], x2: &[f32], eps: &[f32], target_uniforms: Option<&[f32]>, pi_uniforms: Option<&[f32]>) -> Vec<Shard<K::Vector>> {
-        let (od, ad) = (self.spec.obs_dim, self.spec.act_dim);
+        let (od, ad) = (self.spec.obs_dim(), self.spec.act_dim());
         let batch = mb.rew.len();
         let k = &*self.kernels;
         let parts = self.threads.count().min(batch);
-        let enc = self.spec.obs_dim * self.spec.encoder_pop;
+        let enc = self.spec.spiking().map_or(0, |s| s.obs_dim * s.encoder_pop);
         (0..parts)
             .map(|i| {
                 let rows = i * batch / parts..(i + 1) * batch / parts;
@@ -437,7 +444,8 @@ impl<K: Kernels> Td3<K> {
     /// Uniform draws `[T, B, encoder neurons]` for a Poisson encoder from the learner's own
     /// generator (so that a resumed run draws the same), `None` for deterministic encoding.
     fn encoder_uniforms(&mut self, batch: usize) -> Option<Vec<f32>> {
-        (self.spec.encoding == Encoding::Poisson).then(|| (0..self.spec.timesteps * batch * self.spec.obs_dim * self.spec.encoder_pop).map(|_| self.rng.next_f32()).collect())
+        let s = self.spec.spiking().filter(|s| s.encoding == Encoding::Poisson)?;
+        Some((0..s.timesteps * batch * s.obs_dim * s.encoder_pop).map(|_| self.rng.next_f32()).collect())
     }
 }
 
@@ -537,7 +545,7 @@ fn actor_pass<K: Kernels>(k: &K, n: &Nets<K::Vector>, s: &Shard<K::Vector>, c: S
     let (q_pi, q_tape) = k.q1_forward(&n.critic, &s.x, &a_pi);
     let grad_a = k.q1_action_grad(&n.critic, &q_tape, &k.filled(s.rows, -1.0 / c.batch));
     let grad = k.actor_backward(&n.actor, &actor_tape, &grad_a);
-    Pass { grad, loss: k.scale(&k.sum(&q_pi), -1.0 / c.batch), q_mean: None, activity: Some(k.actor_activity(&actor_tape)) }
+    Pass { grad, loss: k.scale(&k.sum(&q_pi), -1.0 / c.batch), q_mean: None, activity: k.actor_activity(&actor_tape) }
 }
 
 impl<K: Kernels> Agent for Td3<K> {
@@ -545,7 +553,7 @@ impl<K: Kernels> Agent for Td3<K> {
         &self.config
     }
 
-    fn spec(&self) -> &PopSanSpec {
+    fn spec(&self) -> &ActorSpec {
         &self.spec
     }
 
@@ -621,7 +629,7 @@ impl<K: Kernels> Agent for Td3<K> {
             (Some(_), None) => return Err("the checkpoint has no proxy target actor; resume it with --target-actor spiking".into()),
             (None, Some(_)) => return Err("the checkpoint has a proxy target actor; resume it with --target-actor proxy".into()),
         }
-        self.normalizer = Normalizer::from_vec(self.spec.obs_dim, &s.normalizer)?;
+        self.normalizer = Normalizer::from_vec(self.spec.obs_dim(), &s.normalizer)?;
         self.actor = k.upload(&s.actor);
         self.actor_target = k.upload(&s.actor_target);
         self.critic = k.upload(&s.critic);
@@ -671,7 +679,7 @@ impl<K: Kernels> Agent for Td3<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ActorConfig;
+    use crate::config::{ActorConfig, ActorKind};
     use crate::replay::ReplayBuffer;
 
     fn learner(threads: usize, encoding: Encoding) -> Box<dyn Agent> {
@@ -736,19 +744,23 @@ mod tests {
     }
 
     /// The CPU backend and the tensor backend (what CUDA runs, here on the CPU) make the same
-    /// updates.
+    /// updates, with the spiking actor and with the dense one.
     #[test]
     fn both_backends_make_the_same_updates() {
         let config = Td3Config { batch_size: 33, replay_size: 1000, ..Td3Config::default() };
-        let spec = ActorConfig::default().spec(4, 2, 1.0).unwrap();
-        let (actor, critic) = (ActorShape::new(spec.clone()), CriticShape::new(4, 2, &config.critic_hidden));
-        let init = vec![0.01f32; critic.n_params];
-        let init = || Init { critic: &init, proxy: None };
-        let mut cpu = Td3::new(CpuKernels::new(actor.clone(), critic.clone(), Precision::F32), config.clone(), spec.clone(), init(), 3, 2).unwrap();
-        let mut ops = Td3::new(TchKernels::new(actor, critic, Precision::F32, Device::Cpu), config, spec, init(), 3, 1).unwrap();
-        let start = Agent::state(&cpu);
-        let (a, _) = side_by_side(&mut cpu, &mut ops, 4);
-        assert_ne!(a.critic, start.critic, "the critics moved");
+        for kind in [ActorKind::Spiking, ActorKind::Mlp] {
+            let spec = ActorConfig { actor: kind, actor_hidden: vec![32, 32], ..ActorConfig::default() }.spec(4, 2, 1.0).unwrap();
+            let (actor, critic) = (ActorNet::of(&spec), CriticShape::new(4, 2, &config.critic_hidden));
+            let init = vec![0.01f32; critic.n_params];
+            let init = || Init { critic: &init, proxy: None };
+            let mut cpu = Td3::new(CpuKernels::new(actor.clone(), critic.clone(), Precision::F32), config.clone(), spec.clone(), init(), 3, 2).unwrap();
+            let mut ops = Td3::new(TchKernels::new(actor, critic, Precision::F32, Device::Cpu), config.clone(), spec, init(), 3, 1).unwrap();
+            let start = Agent::state(&cpu);
+            let (a, _) = side_by_side(&mut cpu, &mut ops, 4);
+            assert_ne!(a.critic, start.critic, "the critics moved ({kind:?})");
+            assert_ne!(a.actor, start.actor, "the actor moved ({kind:?})");
+            assert_eq!(cpu.take_activity().is_some(), kind == ActorKind::Spiking, "only spiking neurons have activity");
+        }
     }
 
     /// With a proxy target actor the ANN learns to act as the spiking actor does (its loss
@@ -758,8 +770,8 @@ mod tests {
         let config = Td3Config { batch_size: 33, replay_size: 1000, target_actor: TargetActor::Proxy, proxy_hidden: vec![64, 64], proxy_steps: 3, ..Td3Config::default() };
         let spec = ActorConfig::default().spec(4, 2, 1.0).unwrap();
         let mut cpu = build(config.clone(), spec.clone(), Surrogate::Rectangle, Device::Cpu, Precision::F32, 3, 2).unwrap();
-        let (actor, critic) = (ActorShape::new(spec.clone()), CriticShape::new(4, 2, &config.critic_hidden));
-        let proxy = ProxyShape::new(4, 2, &config.proxy_hidden, 1.0);
+        let (actor, critic) = (ActorNet::of(&spec), CriticShape::new(4, 2, &config.critic_hidden));
+        let proxy = MlpShape::new(4, 2, &config.proxy_hidden, 1.0);
         let state = cpu.state();
         let (c, p) = (state.critic.clone(), state.proxy.clone().unwrap().0);
         let mut ops = Td3::new(TchKernels::new(actor, critic, Precision::F32, Device::Cpu).with_proxy(proxy), config.clone(), spec, Init { critic: &c, proxy: Some(&p) }, 3, 1).unwrap();

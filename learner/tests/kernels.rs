@@ -264,7 +264,7 @@ fn actor_activity_is_the_recorded_spikes_and_voltages() {
     let (cpu, tensor) = backends(&spec, Precision::F32);
     fn activity<K: Kernels>(k: &K, params: &[f32], x: &[f32]) -> Vec<f32> {
         let (_, tape) = k.actor_forward(&k.upload(params), &k.upload(x), None);
-        k.download(&k.actor_activity(&tape))
+        k.download(&k.actor_activity(&tape).expect("a spiking actor's activity"))
     }
     let mut got = vec![("CPU kernels", activity(&cpu, params.flat(), &x))];
     got.extend(tensor.iter().map(|k| ("tensor kernels", activity(k, params.flat(), &x))));
@@ -338,9 +338,9 @@ fn membrane_penalty_matches_autograd() {
 /// autograd has them, on every backend.
 #[test]
 fn proxy_actor_matches_autograd() {
-    use spikerl_learner::networks::{ProxyShape, linear_init};
+    use spikerl_learner::networks::{MlpShape, linear_init};
     tch::manual_seed(10);
-    let shape = ProxyShape::new(11, 3, &[32, 16], 2.0);
+    let shape = MlpShape::new(11, 3, &[32, 16], 2.0);
     let flat = linear_init(&shape.layers, Device::Cpu);
     let x = Tensor::randn([B, 11], (Kind::Float, Device::Cpu));
     let r = Tensor::randn([B, 3], (Kind::Float, Device::Cpu));

@@ -28,6 +28,8 @@ pub struct OpCounts {
     pub decoder_macs: u64,
     /// Neuron state updates (every spiking neuron, every timestep).
     pub neuron_updates: u64,
+    /// Multiply–accumulates of a dense actor's layers (0 for a spiking one).
+    pub dense_macs: u64,
     pub inferences: u64,
 }
 
@@ -42,6 +44,7 @@ impl OpCounts {
         self.encoder_macs = 0;
         self.decoder_macs = 0;
         self.neuron_updates = 0;
+        self.dense_macs = 0;
         self.inferences = 0;
     }
 
@@ -53,6 +56,7 @@ impl OpCounts {
         self.encoder_macs += other.encoder_macs;
         self.decoder_macs += other.decoder_macs;
         self.neuron_updates += other.neuron_updates;
+        self.dense_macs += other.dense_macs;
         self.inferences += other.inferences;
     }
 

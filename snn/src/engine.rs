@@ -95,7 +95,7 @@ pub struct PopSan {
 
 impl PopSan {
     pub fn new(params: &ParamSet) -> Result<Self, SnnError> {
-        let spec = params.spec().clone();
+        let spec = params.spec().spiking().ok_or_else(|| SnnError::Spec("a dense actor's parameters, not a PopSAN's (use Policy)".into()))?.clone();
         spec.validate()?;
         let sizes = spec.layer_sizes();
         let layers = sizes

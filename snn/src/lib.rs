@@ -1,6 +1,7 @@
 //! PopSAN — the population-coded spiking actor network of Tang et al. (CoRL 2020), as SpikeRL
 //! uses it — without libtorch: its spec, its parameters, a fast event-driven CPU engine, and
-//! the operation counts and energy estimates of what it computed.
+//! the operation counts and energy estimates of what it computed; beside it the dense actor
+//! it is compared with ([`DenseActor`]), and [`Policy`], either of them.
 //!
 //! The function, for an observation `o` (T timesteps, all state zero at the start):
 //!
@@ -12,16 +13,20 @@
 //! - decode: output-population firing rates (spike count / T), per action a weighted sum plus
 //!   bias, `tanh`, × act_limit.
 
+mod dense;
 mod energy;
 mod engine;
 mod params;
+mod policy;
 pub mod rng;
 mod spec;
 
 pub use energy::{E_AC_PJ, E_MAC_PJ, EnergyEstimate, LOIHI_NEURON_UPDATE_PJ, LOIHI_SOP_PJ, OpCounts, ann_macs, energy_per_inference};
+pub use dense::{DenseActor, DenseSpec};
 pub use engine::PopSan;
-pub use params::{ParamSet, Precision, TensorInfo, layout};
-pub use spec::{Encoding, PopSanSpec};
+pub use params::{ParamSet, Precision, TensorInfo, dense_layout, layout};
+pub use policy::Policy;
+pub use spec::{ActorSpec, Encoding, PopSanSpec};
 
 /// What can go wrong building or running a PopSAN.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -37,5 +42,5 @@ pub enum SnnError {
 }
 
 pub mod prelude {
-    pub use crate::{Encoding, OpCounts, ParamSet, PopSan, PopSanSpec, Precision, SnnError};
+    pub use crate::{ActorSpec, DenseSpec, Encoding, OpCounts, ParamSet, Policy, PopSan, PopSanSpec, Precision, SnnError};
 }

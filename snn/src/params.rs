@@ -1,7 +1,9 @@
-//! `ParamSet`: a PopSAN's learned parameters and the observation normaliser, as the learner
+//! `ParamSet`: an actor's learned parameters and the observation normaliser, as the learner
 //! publishes them and actors load them.
 //!
-//! Layout (row-major, PyTorch's shapes, concatenated in this order in [`ParamSet::flat`]):
+//! A dense actor's layout is `layers.{i}.weight` `[out, in]` then `layers.{i}.bias` `[out]`
+//! for each layer. A PopSAN's (row-major, PyTorch's shapes, concatenated in this order in
+//! [`ParamSet::flat`]):
 //!
 //! | name | shape |
 //! |---|---|
@@ -15,7 +17,7 @@ use bincode::{Decode, Encode};
 use half::bf16;
 
 use crate::rng::SplitMix;
-use crate::{PopSanSpec, SnnError};
+use crate::{ActorSpec, DenseSpec, PopSanSpec, SnnError};
 
 /// One named tensor of the flat layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +58,35 @@ pub fn layout(spec: &PopSanSpec) -> Vec<TensorInfo> {
     tensors
 }
 
+/// A dense actor's tensors, in layout order.
+pub fn dense_layout(spec: &DenseSpec) -> Vec<TensorInfo> {
+    let mut tensors = Vec::new();
+    let mut offset = 0;
+    for (i, w) in spec.layer_sizes().windows(2).enumerate() {
+        for (name, shape) in [(format!("layers.{i}.weight"), vec![w[1], w[0]]), (format!("layers.{i}.bias"), vec![w[1]])] {
+            let len: usize = shape.iter().product();
+            tensors.push(TensorInfo { name, shape, offset });
+            offset += len;
+        }
+    }
+    tensors
+}
+
+impl ActorSpec {
+    /// The actor's tensors, in layout order.
+    pub fn layout(&self) -> Vec<TensorInfo> {
+        match self {
+            ActorSpec::Spiking(s) => layout(s),
+            ActorSpec::Dense(d) => dense_layout(d),
+        }
+    }
+
+    /// Parameters in all.
+    pub fn n_params(&self) -> usize {
+        self.layout().last().map_or(0, |t| t.offset + t.len())
+    }
+}
+
 /// Numeric precision: of parameters on the wire, and of a learner's matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -85,10 +116,10 @@ impl std::fmt::Display for Precision {
     }
 }
 
-/// A PopSAN's parameters, a version number, and the observation normaliser.
+/// An actor's parameters, a version number, and the observation normaliser.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamSet {
-    spec: PopSanSpec,
+    spec: ActorSpec,
     pub version: u64,
     obs_mean: Vec<f32>,
     obs_std: Vec<f32>,
@@ -96,8 +127,9 @@ pub struct ParamSet {
 }
 
 const MAGIC: u32 = 0x5053_4e31; // "PSN1"
-/// 2: a CRC-32 of the encoding follows it (1, without, is still read).
-const FORMAT: u16 = 2;
+/// 3: the actor may be dense (`ActorSpec`). 2: a CRC-32 of the encoding follows it; 2 and 1
+/// (without) hold a PopSAN and are still read.
+const FORMAT: u16 = 3;
 /// Decoding refuses anything larger (a corrupt length must not allocate gigabytes).
 const MAX_BYTES: usize = 512 << 20;
 
@@ -109,14 +141,21 @@ enum WireValues {
 }
 
 #[derive(Encode, Decode)]
-struct Wire {
+struct Wire<S> {
     magic: u32,
     format: u16,
-    spec: PopSanSpec,
+    spec: S,
     version: u64,
     obs_mean: Vec<f32>,
     obs_std: Vec<f32>,
     values: WireValues,
+}
+
+/// What every format starts with.
+#[derive(Decode)]
+struct Header {
+    magic: u32,
+    format: u16,
 }
 
 fn check_normalizer(obs_dim: usize, mean: &[f32], std: &[f32]) -> Result<(), SnnError> {
@@ -133,8 +172,32 @@ impl ParamSet {
     /// Parameters as PopSAN initialises them: receptive-field means evenly spaced on
     /// `mean_range`, stds `spec.std`, weights and biases `U(±1/√fan_in)` (PyTorch's default),
     /// identity normaliser.
-    pub fn init(spec: &PopSanSpec, seed: u64) -> Result<Self, SnnError> {
+    pub fn init(spec: &(impl Into<ActorSpec> + Clone), seed: u64) -> Result<Self, SnnError> {
+        let spec: ActorSpec = spec.clone().into();
         spec.validate()?;
+        match &spec {
+            ActorSpec::Spiking(s) => Self::init_spiking(s, seed),
+            ActorSpec::Dense(d) => Self::init_dense(d, seed),
+        }
+    }
+
+    /// A dense actor as PyTorch initialises `nn.Linear`: weights and biases `U(±1/√fan_in)`.
+    fn init_dense(spec: &DenseSpec, seed: u64) -> Result<Self, SnnError> {
+        let mut rng = SplitMix::new(seed);
+        let tensors = dense_layout(spec);
+        let mut data = vec![0.0; tensors.last().map_or(0, |t| t.offset + t.len())];
+        let sizes = spec.layer_sizes();
+        for t in &tensors {
+            let layer: usize = t.name.split('.').nth(1).and_then(|i| i.parse().ok()).expect("layer index in layout");
+            let bound = 1.0 / (sizes[layer] as f32).sqrt();
+            for x in &mut data[t.offset..t.offset + t.len()] {
+                *x = rng.uniform(bound);
+            }
+        }
+        Ok(Self { spec: spec.clone().into(), version: 0, obs_mean: vec![0.0; spec.obs_dim], obs_std: vec![1.0; spec.obs_dim], data })
+    }
+
+    fn init_spiking(spec: &PopSanSpec, seed: u64) -> Result<Self, SnnError> {
         let mut rng = SplitMix::new(seed);
         let tensors = layout(spec);
         let total = tensors.last().map_or(0, |t| t.offset + t.len());
@@ -164,29 +227,30 @@ impl ParamSet {
                 }
             }
         }
-        Ok(Self { spec: spec.clone(), version: 0, obs_mean: vec![0.0; spec.obs_dim], obs_std: vec![1.0; spec.obs_dim], data })
+        Ok(Self { spec: spec.clone().into(), version: 0, obs_mean: vec![0.0; spec.obs_dim], obs_std: vec![1.0; spec.obs_dim], data })
     }
 
     /// Builds from a flat vector in layout order; checks every size and value.
-    pub fn from_flat(spec: PopSanSpec, version: u64, obs_mean: Vec<f32>, obs_std: Vec<f32>, data: Vec<f32>) -> Result<Self, SnnError> {
+    pub fn from_flat(spec: impl Into<ActorSpec>, version: u64, obs_mean: Vec<f32>, obs_std: Vec<f32>, data: Vec<f32>) -> Result<Self, SnnError> {
+        let spec: ActorSpec = spec.into();
         spec.validate()?;
-        let expected = layout(&spec).last().map_or(0, |t| t.offset + t.len());
+        let expected = spec.n_params();
         if data.len() != expected {
             return Err(SnnError::Shape(format!("{} parameters, the spec needs {expected}", data.len())));
         }
-        check_normalizer(spec.obs_dim, &obs_mean, &obs_std)?;
+        check_normalizer(spec.obs_dim(), &obs_mean, &obs_std)?;
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             return Err(SnnError::Value(format!("parameter {i} is {}", data[i])));
         }
         Ok(Self { spec, version, obs_mean, obs_std, data })
     }
 
-    pub fn spec(&self) -> &PopSanSpec {
+    pub fn spec(&self) -> &ActorSpec {
         &self.spec
     }
 
     pub fn layout(&self) -> Vec<TensorInfo> {
-        layout(&self.spec)
+        self.spec.layout()
     }
 
     /// All parameters in layout order.
@@ -214,7 +278,7 @@ impl ParamSet {
 
     /// Replaces the normaliser (finite means, positive stds, obs_dim entries each).
     pub fn set_normalizer(&mut self, mean: Vec<f32>, std: Vec<f32>) -> Result<(), SnnError> {
-        check_normalizer(self.spec.obs_dim, &mean, &std)?;
+        check_normalizer(self.spec.obs_dim(), &mean, &std)?;
         self.obs_mean = mean;
         self.obs_std = std;
         Ok(())
@@ -246,7 +310,7 @@ impl ParamSet {
     pub fn decode(bytes: &[u8]) -> Result<Self, SnnError> {
         // Lengths may claim about twice the input's size (in buckets up to MAX_BYTES): a damaged
         // length cannot make a small file allocate hundreds of megabytes.
-        let decode = |body: &[u8]| -> Result<(Wire, usize), SnnError> {
+        fn decode<T: bincode::Decode<()>>(body: &[u8]) -> Result<(T, usize), SnnError> {
             macro_rules! within {
                 ($limit:expr) => {
                     bincode::decode_from_slice(body, bincode::config::standard().with_limit::<{ $limit }>())
@@ -259,20 +323,25 @@ impl ParamSet {
                 _ => within!(MAX_BYTES),
             };
             decoded.map_err(|e| SnnError::Decode(e.to_string()))
-        };
+        }
         let (body, checked) = match bytes.len().checked_sub(4) {
             Some(n) if crc32fast::hash(&bytes[..n]).to_le_bytes() == bytes[n..] => (&bytes[..n], true),
             _ => (bytes, false),
         };
-        let (wire, used) = decode(body)?;
-        if wire.magic != MAGIC {
+        let (header, _) = decode::<Header>(body)?;
+        if header.magic != MAGIC {
             return Err(SnnError::Decode("not a ParamSet (bad magic)".into()));
         }
-        match (wire.format, checked) {
-            (FORMAT, true) | (1, false) => {}
-            (FORMAT, false) => return Err(SnnError::Decode("checksum mismatch: the ParamSet is corrupt".into())),
-            (format, _) => return Err(SnnError::Decode(format!("ParamSet format {format} (this build reads 1 and {FORMAT})"))),
+        match (header.format, checked) {
+            (FORMAT | 2, true) | (1, false) => {}
+            (FORMAT | 2, false) => return Err(SnnError::Decode("checksum mismatch: the ParamSet is corrupt".into())),
+            (format, _) => return Err(SnnError::Decode(format!("ParamSet format {format} (this build reads 1 to {FORMAT})"))),
         }
+        // Formats 1 and 2 hold a PopSAN.
+        let (wire, used) = match header.format {
+            FORMAT => decode::<Wire<ActorSpec>>(body)?,
+            _ => decode::<Wire<PopSanSpec>>(body).map(|(w, used)| (Wire { magic: w.magic, format: w.format, spec: ActorSpec::Spiking(w.spec), version: w.version, obs_mean: w.obs_mean, obs_std: w.obs_std, values: w.values }, used))?,
+        };
         if used != body.len() {
             return Err(SnnError::Decode(format!("{} trailing bytes", body.len() - used)));
         }
@@ -286,5 +355,31 @@ impl ParamSet {
             }
         };
         Self::from_flat(wire.spec, wire.version, wire.obs_mean, wire.obs_std, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Policy files and parameters of earlier builds (format 2: a PopSAN, then a checksum)
+    /// still load, as spiking actors.
+    #[test]
+    fn format_2_files_load_as_popsans() {
+        let spec = PopSanSpec { hidden: vec![4], ..PopSanSpec::new(2, 1, 1.0) };
+        let p = ParamSet::init(&spec, 3).unwrap();
+        let old = Wire { magic: MAGIC, format: 2, spec: spec.clone(), version: 9, obs_mean: vec![0.0; 2], obs_std: vec![1.0; 2], values: WireValues::F32(p.flat().to_vec()) };
+        let mut bytes = bincode::encode_to_vec(old, bincode::config::standard()).unwrap();
+        bytes.extend(crc32fast::hash(&bytes).to_le_bytes());
+        let q = ParamSet::decode(&bytes).unwrap();
+        assert_eq!((q.spec(), q.version, q.flat()), (&ActorSpec::Spiking(spec), 9, p.flat()));
+        let n = bytes.len();
+        bytes[n - 1] ^= 1;
+        assert!(ParamSet::decode(&bytes).unwrap_err().to_string().contains("checksum"));
+        // Format 1: the same, without a checksum.
+        let mut v1 = bytes[..n - 4].to_vec();
+        assert_eq!(v1[5], 2);
+        v1[5] = 1;
+        assert_eq!(ParamSet::decode(&v1).unwrap().spec(), q.spec());
     }
 }

@@ -116,3 +116,82 @@ impl PopSanSpec {
         Ok(())
     }
 }
+
+/// Which actor a set of parameters belongs to: the spiking PopSAN, or the dense MLP it is
+/// compared with.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub enum ActorSpec {
+    Spiking(PopSanSpec),
+    Dense(crate::DenseSpec),
+}
+
+impl ActorSpec {
+    pub fn obs_dim(&self) -> usize {
+        match self {
+            Self::Spiking(s) => s.obs_dim,
+            Self::Dense(d) => d.obs_dim,
+        }
+    }
+
+    pub fn act_dim(&self) -> usize {
+        match self {
+            Self::Spiking(s) => s.act_dim,
+            Self::Dense(d) => d.act_dim,
+        }
+    }
+
+    pub fn act_limit(&self) -> f32 {
+        match self {
+            Self::Spiking(s) => s.act_limit,
+            Self::Dense(d) => d.act_limit,
+        }
+    }
+
+    pub fn hidden(&self) -> &[usize] {
+        match self {
+            Self::Spiking(s) => &s.hidden,
+            Self::Dense(d) => &d.hidden,
+        }
+    }
+
+    pub fn spiking(&self) -> Option<&PopSanSpec> {
+        match self {
+            Self::Spiking(s) => Some(s),
+            Self::Dense(_) => None,
+        }
+    }
+
+    pub fn dense(&self) -> Option<&crate::DenseSpec> {
+        match self {
+            Self::Spiking(_) => None,
+            Self::Dense(d) => Some(d),
+        }
+    }
+
+    /// `spiking (PopSAN)` or `dense (MLP)`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Spiking(_) => "spiking (PopSAN)",
+            Self::Dense(_) => "dense (MLP)",
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), SnnError> {
+        match self {
+            Self::Spiking(s) => s.validate(),
+            Self::Dense(d) => d.validate(),
+        }
+    }
+}
+
+impl From<PopSanSpec> for ActorSpec {
+    fn from(s: PopSanSpec) -> Self {
+        Self::Spiking(s)
+    }
+}
+
+impl From<crate::DenseSpec> for ActorSpec {
+    fn from(d: crate::DenseSpec) -> Self {
+        Self::Dense(d)
+    }
+}

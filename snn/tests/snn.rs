@@ -52,7 +52,7 @@ fn operation_counts_equal_the_hand_count() {
 #[test]
 fn poisson_encoding_follows_the_given_uniforms() {
     let mut p = tiny();
-    let mut spec = p.spec().clone();
+    let mut spec = p.spec().spiking().unwrap().clone();
     spec.encoding = Encoding::Poisson;
     p = ParamSet::from_flat(spec, 0, vec![0.0], vec![1.0], p.flat().to_vec()).unwrap();
     let mut net = PopSan::new(&p).unwrap();
@@ -110,12 +110,13 @@ fn paramset_round_trips_in_f32_and_bf16_and_rejects_corrupt_bytes() {
 
     assert!(matches!(ParamSet::decode(&bytes[..bytes.len() / 2]), Err(SnnError::Decode(_))));
     assert!(matches!(ParamSet::decode(&[0xde, 0xad, 0xbe, 0xef]), Err(SnnError::Decode(_))));
-    // A few bytes whose first length (the spec's hidden widths, after magic, format, the
-    // dimensions, the action limit and the populations: 14 bytes) says 100 M entries: refused
-    // against the input's size, not allocated.
-    let mut huge = bytes[..14].to_vec();
+    // A few bytes, with a valid checksum, whose first length (the spec's hidden widths, after
+    // magic, format, the actor's kind, the dimensions, the action limit and the populations:
+    // 15 bytes) says 100 M entries: refused against the input's size, not allocated.
+    let mut huge = bytes[..15].to_vec();
     huge.extend([0xfc]);
     huge.extend(100_000_000u32.to_le_bytes());
+    huge.extend(crc32fast::hash(&huge).to_le_bytes());
     let err = ParamSet::decode(&huge).unwrap_err().to_string();
     assert!(err.contains("LimitExceeded"), "{err}");
     let mut trailing = bytes.clone();
@@ -130,12 +131,9 @@ fn paramset_round_trips_in_f32_and_bf16_and_rejects_corrupt_bytes() {
     flipped[at] ^= 0x04;
     let err = ParamSet::decode(&flipped).unwrap_err().to_string();
     assert!(err.contains("checksum"), "{err}");
-    // A file of format 1 (no checksum), as earlier builds wrote it, still loads.
-    let mut v1 = bytes[..bytes.len() - 4].to_vec();
     // bincode's varints: the magic takes a marker byte and 4 bytes, then the format one byte.
-    assert_eq!(v1[5], 2);
-    v1[5] = 1;
-    assert_eq!(ParamSet::decode(&v1).unwrap(), p);
+    // (Formats 1 and 2 of earlier builds still load: the unit tests of `params`.)
+    assert_eq!(bytes[5], 3);
     // Shapes must fit the spec.
     assert!(matches!(ParamSet::from_flat(spec.clone(), 0, vec![0.0; 11], vec![1.0; 11], vec![0.0; 5]), Err(SnnError::Shape(_))));
     assert!(matches!(ParamSet::from_flat(spec.clone(), 0, vec![0.0; 10], vec![1.0; 10], p.flat().to_vec()), Err(SnnError::Shape(_))));
@@ -174,7 +172,7 @@ fn energy_follows_the_papers_conventions() {
     let mut net = PopSan::new(&p).unwrap();
     let mut a = [0.0];
     net.act(&[0.0], &mut a).unwrap();
-    let e = energy_per_inference(p.spec(), net.last_counts());
+    let e = energy_per_inference(p.spec().spiking().unwrap(), net.last_counts());
     assert_eq!(e.sops, 14.0);
     assert_eq!(e.macs, 8.0);
     assert!((e.snn_pj - (14.0 * 0.9 + 8.0 * 4.6)).abs() < 1e-9);
@@ -204,12 +202,47 @@ fn damaged_paramsets_are_errors_or_usable_actors() {
             bytes
         };
         if let Ok(q) = ParamSet::decode(&bytes) {
-            let mut actor = PopSan::new(&q).unwrap();
-            let mut action = vec![0.0; q.spec().act_dim];
-            actor.act(&vec![0.0; q.spec().obs_dim], &mut action).unwrap();
+            let mut actor = Policy::new(&q).unwrap();
+            let mut action = vec![0.0; q.spec().act_dim()];
+            actor.act(&vec![0.0; q.spec().obs_dim()], &mut action).unwrap();
             loaded += 1;
         }
     }
     assert!(loaded < 3000);
 }
 
+
+/// The dense actor: `tanh(W2·relu(W1·x + b1) + b2) × limit` on the normalised observation,
+/// its parameters through the wire in both precisions, its operation counts.
+#[test]
+fn the_dense_actor_computes_its_mlp_and_travels_like_a_popsan() {
+    use spikerl_snn::{ActorSpec, DenseSpec, Policy};
+    let spec = DenseSpec { hidden: vec![2], ..DenseSpec::new(2, 1, 2.0) };
+    // layers.0.weight [2, 2], layers.0.bias [2], layers.1.weight [1, 2], layers.1.bias [1].
+    let flat = vec![1.0, -1.0, 0.5, 0.5, 0.0, -0.25, 2.0, -3.0, 0.1];
+    let p = ParamSet::from_flat(spec.clone(), 4, vec![1.0, 0.0], vec![2.0, 1.0], flat).unwrap();
+    assert_eq!(p.spec(), &ActorSpec::Dense(spec.clone()));
+    let mut policy = Policy::new(&p).unwrap();
+    let mut a = [0.0f32];
+    policy.act(&[5.0, 1.0], &mut a).unwrap();
+    // x = ((5 − 1)/2, (1 − 0)/1) = (2, 1); h = relu(2 − 1 + 0, 1 + 0.5 − 0.25) = (1, 1.25);
+    // y = 2·1 − 3·1.25 + 0.1 = −1.65; a = 2·tanh(−1.65).
+    assert!((a[0] - 2.0 * (-1.65f32).tanh()).abs() < 1e-6, "{}", a[0]);
+    assert_eq!(policy.version(), 4);
+    assert_eq!(policy.total_counts().dense_macs, 2 * 2 + 2, "multiply–accumulates of one action");
+    // Observations past ±3 standard deviations are clipped, as the spiking actor's are.
+    policy.act(&[1001.0, 0.0], &mut a).unwrap();
+    let clipped = 2.0 * (2.0 * 3.0f32 - 3.0 * (0.5f32 * 3.0 - 0.25).max(0.0) + 0.1).tanh();
+    assert!((a[0] - clipped).abs() < 1e-6);
+    for precision in [Precision::F32, Precision::Bf16] {
+        let q = ParamSet::decode(&p.encode(precision)).unwrap();
+        assert_eq!(q.spec(), p.spec());
+        assert!(q.flat().iter().zip(p.flat()).all(|(a, b)| (a - b).abs() <= 1e-2 * b.abs().max(1e-3)));
+    }
+    // A spiking engine refuses dense parameters with a reason; a wrong-sized observation is an error.
+    assert!(PopSan::new(&p).is_err());
+    assert!(policy.act(&[1.0], &mut a).is_err());
+    let init = ParamSet::init(&spec, 7).unwrap();
+    assert_eq!(init.flat().len(), 9);
+    assert!(init.flat().iter().all(|w| w.abs() <= 1.0 / 2f32.sqrt()), "U(±1/√fan_in)");
+}

@@ -199,7 +199,7 @@ fn bench_env(args: BenchEnvArgs) -> Result<()> {
 /// Mean time of an all-reduce of each of the update's gradients; rank 0 prints them.
 fn bench_collective(args: BenchCollectiveArgs) -> Result<()> {
     use spikerl_learner::collective::{Launch, connect};
-    use spikerl_learner::networks::{ActorShape, CriticShape};
+    use spikerl_learner::networks::{ActorNet, CriticShape};
     if args.reps == 0 || args.ranks == 0 {
         bail!("--reps and --ranks must be positive");
     }
@@ -212,7 +212,7 @@ fn bench_collective(args: BenchCollectiveArgs) -> Result<()> {
     let task = crate::train::TaskShape::of(&args.env)?;
     let spec = spikerl_learner::ActorConfig::default().spec(task.obs_dim, task.act_dim, task.act_limit)?;
     let td3 = spikerl_learner::Td3Config::default();
-    let sizes = [("critics", CriticShape::new(task.obs_dim, task.act_dim, &td3.critic_hidden).n_params), ("spiking actor", ActorShape::new(spec).n_params)];
+    let sizes = [("critics", CriticShape::new(task.obs_dim, task.act_dim, &td3.critic_hidden).n_params), ("actor", ActorNet::of(&spec).n_params())];
     let c = connect(args.collective, std::time::Duration::from_secs(120))?;
     let mut results = Vec::new();
     for (name, n) in sizes {

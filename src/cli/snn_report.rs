@@ -32,15 +32,24 @@ pub fn snn_report(args: SnnReportArgs) -> Result<()> {
     let params = match &args.checkpoint {
         Some(path) => {
             let p = load_policy(path)?;
-            if p.spec().obs_dim != spec_env.obs_dim() || p.spec().act_dim != spec_env.act_dim() {
+            if p.spec().obs_dim() != spec_env.obs_dim() || p.spec().act_dim() != spec_env.act_dim() {
                 bail!(
                     "{} is a {}→{} actor; {} needs {}→{}",
                     path.display(),
-                    p.spec().obs_dim,
-                    p.spec().act_dim,
+                    p.spec().obs_dim(),
+                    p.spec().act_dim(),
                     spec_env.id,
                     spec_env.obs_dim(),
                     spec_env.act_dim()
+                );
+            }
+            if let Some(d) = p.spec().dense() {
+                bail!(
+                    "{} is a dense actor ({}, {} multiply–accumulates per action, {:.1} nJ at 45 nm): snn-report describes a spiking one; a dense run's report.md and energy.json give its inference energy",
+                    path.display(),
+                    d.layer_sizes().iter().map(usize::to_string).collect::<Vec<_>>().join("→"),
+                    d.macs(),
+                    d.macs() as f64 * spikerl_snn::E_MAC_PJ / 1000.0
                 );
             }
             p

@@ -14,14 +14,14 @@ use plotters::prelude::*;
 use rapier3d::na::Vector3;
 use spikerl_envs::rng::EnvRng;
 use spikerl_envs::{Env, make_locomotion};
-use spikerl_snn::{ParamSet, PopSan};
+use spikerl_snn::{ParamSet, Policy};
 
 use raytrace::{Camera, Scene, View};
 
 /// What chooses the actions.
 pub enum Driver {
-    /// A trained spiking actor.
-    Policy(Box<PopSan>),
+    /// A trained actor (spiking or dense).
+    Policy(Box<Policy>),
     Zero,
     /// Uniform inside the action space.
     Random(EnvRng),
@@ -31,7 +31,7 @@ pub enum Driver {
 
 impl Driver {
     pub fn policy(params: &ParamSet) -> Result<Self> {
-        Ok(Self::Policy(Box::new(PopSan::new(params).context("the policy does not load")?)))
+        Ok(Self::Policy(Box::new(Policy::new(params).context("the policy does not load")?)))
     }
 }
 
@@ -140,7 +140,7 @@ pub fn render(env_id: &str, driver: &mut Driver, opts: &RenderOptions, out: &Pat
     let mut env = make_locomotion(env_id).with_context(|| format!("render draws the locomotion tasks and MJCF robots; {env_id}"))?;
     let spec = env.spec().clone();
     if let Driver::Policy(p) = driver {
-        let (o, a) = (p.spec().obs_dim, p.spec().act_dim);
+        let (o, a) = (p.obs_dim(), p.act_dim());
         if o != spec.obs_dim() || a != spec.act_dim() {
             bail!("the policy maps {o} observations to {a} actions; {} has {} and {}", spec.id, spec.obs_dim(), spec.act_dim());
         }

@@ -138,7 +138,7 @@ pub fn run(base: Run, seeds: &SeedList, dir: &Path, side_by_side: usize) -> Resu
         Ok(s) => s,
         Err(_) => return Ok(None),
     };
-    let title = format!("{env} · PopSAN-TD3 · seeds {seeds}");
+    let title = format!("{env} · {} · seeds {seeds}", crate::train::report::algorithm_name(&base.config));
     let paths = summary.write(dir, &title)?;
     println!("summary: {}, {}, {}", paths[0].display(), paths[1].display(), paths[2].display());
     Ok(Some(summary))

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use spikerl_energy::{Account, ComponentEnergy, EnergyOptions, EnergyReport, Sampler, Session, Source};
 use spikerl_learner::collective::Collective;
-use spikerl_snn::{OpCounts, PopSanSpec, energy_per_inference};
+use spikerl_snn::{ActorSpec, E_MAC_PJ, OpCounts, energy_per_inference};
 
 use super::{Run, RunSummary};
 
@@ -19,28 +19,34 @@ pub const ENERGY_FILE: &str = "energy.json";
 pub struct EnergyFile {
     #[serde(flatten)]
     pub training: EnergyReport,
-    /// The spiking actor at inference, over the final evaluation.
+    /// The actor at inference, over the final evaluation.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub neuromorphic: Option<Neuromorphic>,
+    pub inference: Option<InferenceEnergy>,
 }
 
-/// The spiking actor's operations and energy per action, over the final evaluation's
-/// episodes, beside the dense actor of the same shape (45 nm: 0.9 pJ per accumulate, 4.6 pJ
-/// per multiply–accumulate; Loihi: 23.6 pJ per synaptic operation, 81 pJ per neuron update).
+/// The actor's operations and energy per action over the final evaluation's episodes, beside
+/// the dense actor of the same shape: operation counts × published energies per operation
+/// (45 nm: 0.9 pJ per accumulate, 4.6 pJ per multiply–accumulate; Loihi: 23.6 pJ per synaptic
+/// operation, 81 pJ per neuron update), not measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Neuromorphic {
+pub struct InferenceEnergy {
+    /// `spiking (PopSAN)` or `dense (MLP)`.
+    pub actor: String,
     pub actions: u64,
+    /// A spiking actor's layers (none for a dense one).
     pub layers: Vec<LayerActivity>,
     pub sops_per_action: f64,
-    /// Float MACs of the encoder and decoder.
+    /// Float multiply–accumulates: a spiking actor's encoder and decoder, a dense actor's all.
     pub macs_per_action: f64,
     pub neuron_updates_per_action: f64,
-    pub spiking_nj_45nm: f64,
-    pub spiking_nj_loihi: f64,
-    pub dense_macs: f64,
+    /// This actor on 45 nm.
+    pub nj_45nm: f64,
+    /// This actor on Loihi (a spiking actor only).
+    pub nj_loihi: Option<f64>,
+    /// The dense actor of the same shape on 45 nm.
     pub dense_nj_45nm: f64,
-    /// Dense 45 nm energy over the spiking actor's 45 nm energy.
-    pub dense_over_spiking: f64,
+    /// The dense actor's 45 nm energy over this actor's.
+    pub dense_over_this: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,25 +57,34 @@ pub struct LayerActivity {
     pub firing_rate: f64,
 }
 
-impl Neuromorphic {
-    pub fn of(spec: &PopSanSpec, counts: &OpCounts) -> Option<Self> {
+impl InferenceEnergy {
+    pub fn of(spec: &ActorSpec, counts: &OpCounts) -> Option<Self> {
         if counts.inferences == 0 {
             return None;
         }
-        let e = energy_per_inference(spec, counts);
-        let names = std::iter::once("encoder".to_string()).chain((0..spec.hidden.len()).map(|i| format!("hidden {}", i + 1))).chain(std::iter::once("output population".to_string()));
-        let layers = names.zip(&counts.layer_neurons).zip(counts.firing_rates(spec.timesteps)).map(|((layer, &neurons), firing_rate)| LayerActivity { layer, neurons, firing_rate }).collect();
-        Some(Self {
-            actions: counts.inferences,
-            layers,
-            sops_per_action: e.sops,
-            macs_per_action: e.macs,
-            neuron_updates_per_action: e.neuron_updates,
-            spiking_nj_45nm: e.snn_pj / 1000.0,
-            spiking_nj_loihi: e.loihi_pj / 1000.0,
-            dense_macs: e.ann_macs,
-            dense_nj_45nm: e.ann_pj / 1000.0,
-            dense_over_spiking: e.ann_pj / e.snn_pj.max(f64::MIN_POSITIVE),
+        Some(match spec {
+            ActorSpec::Spiking(spec) => {
+                let e = energy_per_inference(spec, counts);
+                let names = std::iter::once("encoder".to_string()).chain((0..spec.hidden.len()).map(|i| format!("hidden {}", i + 1))).chain(std::iter::once("output population".to_string()));
+                let layers = names.zip(&counts.layer_neurons).zip(counts.firing_rates(spec.timesteps)).map(|((layer, &neurons), firing_rate)| LayerActivity { layer, neurons, firing_rate }).collect();
+                Self {
+                    actor: "spiking (PopSAN)".into(),
+                    actions: counts.inferences,
+                    layers,
+                    sops_per_action: e.sops,
+                    macs_per_action: e.macs,
+                    neuron_updates_per_action: e.neuron_updates,
+                    nj_45nm: e.snn_pj / 1000.0,
+                    nj_loihi: Some(e.loihi_pj / 1000.0),
+                    dense_nj_45nm: e.ann_pj / 1000.0,
+                    dense_over_this: e.ann_pj / e.snn_pj.max(f64::MIN_POSITIVE),
+                }
+            }
+            ActorSpec::Dense(_) => {
+                let macs = counts.dense_macs as f64 / counts.inferences as f64;
+                let nj = macs * E_MAC_PJ / 1000.0;
+                Self { actor: "dense (MLP)".into(), actions: counts.inferences, layers: Vec::new(), sops_per_action: 0.0, macs_per_action: macs, neuron_updates_per_action: 0.0, nj_45nm: nj, nj_loihi: None, dense_nj_45nm: nj, dense_over_this: 1.0 }
+            }
         })
     }
 }
@@ -112,8 +127,8 @@ impl RunEnergy {
         let previous = path.is_file().then(|| read(&path)).transpose()?;
         let training = EnergyReport::new(previous.as_ref().map(|p| &p.training), session, &self.options);
         let spec = run.config.actor.spec(run.task.obs_dim, run.task.act_dim, run.task.act_limit)?;
-        let neuromorphic = counts.and_then(|c| Neuromorphic::of(&spec, c)).or_else(|| previous.and_then(|p| p.neuromorphic));
-        let file = EnergyFile { training, neuromorphic };
+        let inference = counts.and_then(|c| InferenceEnergy::of(&spec, c)).or_else(|| previous.and_then(|p| p.inference));
+        let file = EnergyFile { training, inference };
         write_atomically(&path, &file)?;
         Ok(Some(file))
     }
@@ -187,18 +202,25 @@ pub fn markdown(file: &EnergyFile) -> String {
     for n in &t.notes {
         let _ = writeln!(r, "- {n}");
     }
-    if let Some(n) = &file.neuromorphic {
-        let _ = writeln!(r, "\n### The spiking actor at inference (final evaluation, {} actions)\n", n.actions);
-        let _ = writeln!(r, "| layer | neurons | firing rate |\n|---|---:|---:|");
-        for l in &n.layers {
-            let _ = writeln!(r, "| {} | {} | {:.4} |", l.layer, l.neurons, l.firing_rate);
+    if let Some(n) = &file.inference {
+        let _ = writeln!(r, "\n### The {} actor at inference (final evaluation, {} actions)\n", n.actor, n.actions);
+        if !n.layers.is_empty() {
+            let _ = writeln!(r, "| layer | neurons | firing rate |\n|---|---:|---:|");
+            for l in &n.layers {
+                let _ = writeln!(r, "| {} | {} | {:.4} |", l.layer, l.neurons, l.firing_rate);
+            }
+            let _ = writeln!(r, "\nPer action: {:.0} synaptic operations, {:.0} float MACs (encoder, decoder), {:.0} neuron updates.\n", n.sops_per_action, n.macs_per_action, n.neuron_updates_per_action);
+        } else {
+            let _ = writeln!(r, "Per action: {:.0} multiply–accumulates.\n", n.macs_per_action);
         }
-        let _ = writeln!(r, "\nPer action: {:.0} synaptic operations, {:.0} float MACs (encoder, decoder), {:.0} neuron updates.\n", n.sops_per_action, n.macs_per_action, n.neuron_updates_per_action);
         let _ = writeln!(r, "| energy per action (estimate) | nJ |\n|---|---:|");
-        let _ = writeln!(r, "| spiking actor, 45 nm (0.9 pJ/AC, 4.6 pJ/MAC) | {:.1} |", n.spiking_nj_45nm);
-        let _ = writeln!(r, "| spiking actor on Loihi (23.6 pJ/SOP, 81 pJ/neuron update) | {:.1} |", n.spiking_nj_loihi);
-        let _ = writeln!(r, "| dense actor of the same shape, 45 nm ({:.0} MACs) | {:.1} |", n.dense_macs, n.dense_nj_45nm);
-        let _ = writeln!(r, "\nDense over spiking (45 nm): {:.2}×. These are operation counts × published energies per operation, not measurements.", n.dense_over_spiking);
+        let _ = writeln!(r, "| this actor, 45 nm (0.9 pJ/AC, 4.6 pJ/MAC) | {:.1} |", n.nj_45nm);
+        if let Some(loihi) = n.nj_loihi {
+            let _ = writeln!(r, "| this actor on Loihi (23.6 pJ/SOP, 81 pJ/neuron update) | {loihi:.1} |");
+            let _ = writeln!(r, "| the dense actor of the same shape, 45 nm | {:.1} |", n.dense_nj_45nm);
+            let _ = writeln!(r, "\nDense over spiking (45 nm): {:.2}×.", n.dense_over_this);
+        }
+        let _ = writeln!(r, "\nThese are operation counts × published energies per operation, not measurements.");
     }
     r
 }

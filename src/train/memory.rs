@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 use spikerl_learner::prelude::ReplayBuffer;
-use spikerl_snn::PopSanSpec;
+use spikerl_snn::ActorSpec;
 
 use crate::config::RunConfig;
 
@@ -19,10 +19,13 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    pub fn of(c: &RunConfig, spec: &PopSanSpec) -> Self {
-        let (od, ad) = (spec.obs_dim as u128, spec.act_dim as u128);
+    pub fn of(c: &RunConfig, spec: &ActorSpec) -> Self {
+        let (od, ad) = (spec.obs_dim() as u128, spec.act_dim() as u128);
         let layers = |widths: &[usize]| -> u128 { widths.windows(2).map(|w| (w[0] as u128 + 1) * w[1] as u128).sum() };
-        let sizes = spec.layer_sizes();
+        let (sizes, timesteps) = match spec {
+            ActorSpec::Spiking(s) => (s.layer_sizes(), s.timesteps as u128),
+            ActorSpec::Dense(d) => (d.layer_sizes(), 1),
+        };
         let actor = layers(&sizes) + 2 * sizes[0] as u128;
         let mlp = |inputs: u128, hidden: &[usize], outputs: u128| {
             let mut widths = vec![inputs as usize];
@@ -37,11 +40,11 @@ impl Footprint {
         let neurons: u128 = sizes.iter().map(|&n| n as u128).sum();
         let batch = c.algorithm.batch_size as u128;
         Self {
-            replay: ReplayBuffer::bytes(spec.obs_dim, spec.act_dim, c.algorithm.replay_size),
+            replay: ReplayBuffer::bytes(spec.obs_dim(), spec.act_dim(), c.algorithm.replay_size),
             networks: 4 * copies * (actor + critics + proxy),
             // Spikes, voltages and their gradients of every neuron at every timestep, for the
             // actor's pass and the target's.
-            update: 4 * 2 * 4 * spec.timesteps as u128 * batch * neurons,
+            update: 4 * 2 * 4 * timesteps * batch * neurons,
         }
     }
 

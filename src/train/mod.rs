@@ -168,7 +168,7 @@ fn train_rank(run: &mut Run, collective: Option<std::sync::Arc<dyn spikerl_learn
     let mut out = output::RunOutput::open(&dir, run.config.schedule.steps, start, run.progress && rank == 0)?;
     out.silent = rank > 0;
     checkpoints::remove_stale_temporaries(&run.out);
-    out.warn_dead_output = run.config.actor.surrogate == spikerl_learner::Surrogate::Rectangle;
+    out.warn_dead_output = run.config.actor.surrogate == spikerl_learner::Surrogate::Rectangle && run.config.actor.actor == spikerl_learner::ActorKind::Spiking;
     out.println(report::banner(run, resume.as_ref()));
     if let Some(c) = &collective {
         out.println(format!("learners: {} ranks ({}), gradients averaged every update; per-rank batch {}", c.world_size(), c.backend(), run.config.algorithm.batch_size));
@@ -189,7 +189,7 @@ fn train_rank(run: &mut Run, collective: Option<std::sync::Arc<dyn spikerl_learn
         return Ok(summary);
     }
     if !out.evals.is_empty() {
-        let title = format!("{} · PopSAN-TD3 · seed {}", run.config.env, run.config.runtime.seed);
+        let title = format!("{} · {} · seed {}", run.config.env, report::algorithm_name(&run.config), run.config.runtime.seed);
         plot::learning_curve(&out.dir.join(plot::CURVE_FILE), &title, &output::read_metrics(&out.dir.join(output::METRICS_FILE)))?;
     }
     picture_of_best_policy(run, &out);

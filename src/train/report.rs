@@ -52,6 +52,10 @@ fn recipe(c: &crate::config::RunConfig) -> String {
     use clap::ValueEnum;
     let name = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| v().map_or(String::new(), |p| p.get_name().to_string());
     let (a, t) = (&c.actor, &c.algorithm);
+    let widths = a.actor_hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-");
+    if a.actor == spikerl_learner::ActorKind::Mlp {
+        return format!("{} — dense MLP actor ({widths} ReLU, tanh) + TD3 (target actor, policy delay {})", name(&|| c.recipe.to_possible_value()), t.policy_delay);
+    }
     let target = match t.target_actor {
         spikerl_learner::TargetActor::Spiking => "spiking target actor".to_string(),
         spikerl_learner::TargetActor::Proxy => format!("proxy target actor ({} Adam steps, lr {})", t.proxy_steps, t.proxy_lr),
@@ -60,7 +64,7 @@ fn recipe(c: &crate::config::RunConfig) -> String {
     format!(
         "{} — PopSAN spiking actor ({} LIF, T = {}, {} encoding, {} surrogate) + TD3 ({target}, policy delay {}{penalty})",
         name(&|| c.recipe.to_possible_value()),
-        a.actor_hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+        widths,
         a.timesteps,
         name(&|| a.encoding.to_possible_value()),
         name(&|| a.surrogate.to_possible_value()),
@@ -79,7 +83,7 @@ pub const BEST_POLICY_PICTURE: &str = "best_policy.gif";
 pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
     let c = &run.config;
     let mut r = String::new();
-    let _ = writeln!(r, "# {} · PopSAN-TD3\n", c.env);
+    let _ = writeln!(r, "# {} · {}\n", c.env, algorithm_name(c));
     let _ = writeln!(r, "Command: `{}`\n", run.command);
     let eval = |e: Option<EvalPoint>| e.map_or("—".to_string(), |e| format!("{:.1} ± {:.1} (at {} env steps)", e.mean, e.std, e.env_steps));
     let _ = writeln!(r, "| | |\n|---|---|");
@@ -117,4 +121,12 @@ pub fn write(run: &Run, out: &RunOutput, s: &RunSummary) -> Result<()> {
     let _ = writeln!(r, "## Configuration\n\nAs `--config` reads it (the command line's flags have the same names):\n\n```toml\n{}```", c.to_toml());
     let _ = writeln!(r, "\nFiles: `metrics.jsonl` (progress and evaluations), `{CHECKPOINT_FILE}` (resume with `--resume`), `{POLICY_FILE}` (the actor, for `spikerl eval` / `snn-report`), `{BEST_POLICY_FILE}` (the actor of the best evaluation), `energy.json` (the energy section's figures){}.", if out.dir.join(BEST_POLICY_PICTURE).is_file() { format!(", `{BEST_POLICY_PICTURE}` (an episode of it; `spikerl render` draws others)") } else { String::new() });
     std::fs::write(out.dir.join("report.md"), r).context("cannot write report.md")
+}
+
+/// `PopSAN-TD3`, or `MLP-TD3` for the dense actor: the name on titles.
+pub fn algorithm_name(c: &crate::config::RunConfig) -> &'static str {
+    match c.actor.actor {
+        spikerl_learner::ActorKind::Spiking => "PopSAN-TD3",
+        spikerl_learner::ActorKind::Mlp => "MLP-TD3",
+    }
 }

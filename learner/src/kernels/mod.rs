@@ -34,8 +34,8 @@ pub trait Kernels: Send + Sync + 'static {
     type ActorTape: Send + 'static;
     /// What the critics' forward pass keeps for their backward pass.
     type CriticTape: Send + 'static;
-    /// What the proxy target actor's forward pass keeps for its backward pass.
-    type ProxyTape: Send + 'static;
+    /// What an MLP's forward pass (the proxy target actor's) keeps for its backward pass.
+    type MlpTape: Send + 'static;
 
     fn upload(&self, values: &[f32]) -> Self::Vector;
     fn download(&self, v: &Self::Vector) -> Vec<f32>;
@@ -47,10 +47,11 @@ pub trait Kernels: Send + Sync + 'static {
     fn actor_forward(&self, params: &Self::Vector, x: &Self::Vector, uniforms: Option<&Self::Vector>) -> (Self::Vector, Self::ActorTape);
     /// `∂loss/∂params` (the flat actor layout) from `∂loss/∂actions`.
     fn actor_backward(&self, params: &Self::Vector, tape: &Self::ActorTape, grad_actions: &Self::Vector) -> Self::Vector;
-    /// What the actor's neurons did in a forward pass: `[encoder firing rate, then per spiking
-    /// layer (hidden, …, output): its firing rate and the fraction of (timestep, sample,
-    /// neuron) whose membrane lay inside the surrogate window |v − threshold| < 0.5]`.
-    fn actor_activity(&self, tape: &Self::ActorTape) -> Self::Vector;
+    /// What a spiking actor's neurons did in a forward pass: `[encoder firing rate, then per
+    /// spiking layer (hidden, …, output): its firing rate and the fraction of (timestep,
+    /// sample, neuron) whose membrane lay inside the surrogate window |v − threshold| < 0.5]`;
+    /// `None` for a dense actor.
+    fn actor_activity(&self, tape: &Self::ActorTape) -> Option<Self::Vector>;
     /// `(Q1(x, a), Q2(x, a))`, each `[B]`.
     fn critics_forward(&self, params: &Self::Vector, x: &Self::Vector, a: &Self::Vector) -> (Self::Vector, Self::Vector, Self::CriticTape);
     /// `∂loss/∂params` (both critics, flat) from `∂loss/∂Q1` and `∂loss/∂Q2`.
@@ -62,9 +63,9 @@ pub trait Kernels: Send + Sync + 'static {
 
     /// The proxy target actor's actions `tanh(MLP(x)) × a_max` (`[B, act_dim]`). Panics on a
     /// backend built without a proxy.
-    fn proxy_forward(&self, params: &Self::Vector, x: &Self::Vector) -> (Self::Vector, Self::ProxyTape);
+    fn proxy_forward(&self, params: &Self::Vector, x: &Self::Vector) -> (Self::Vector, Self::MlpTape);
     /// `∂loss/∂params` of the proxy from `∂loss/∂actions`.
-    fn proxy_backward(&self, params: &Self::Vector, tape: &Self::ProxyTape, grad_actions: &Self::Vector) -> Self::Vector;
+    fn proxy_backward(&self, params: &Self::Vector, tape: &Self::MlpTape, grad_actions: &Self::Vector) -> Self::Vector;
 
     /// `clip(a + ε, ±limit)`.
     fn add_clipped(&self, a: &Self::Vector, eps: &Self::Vector, limit: f32) -> Self::Vector;

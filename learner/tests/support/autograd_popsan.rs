@@ -63,7 +63,7 @@ fn straight_through(hard: &Tensor, soft: &Tensor) -> Tensor {
 impl PopSanModule {
     /// A module holding `params` (the learner's initialisation, or what it loads).
     pub fn from_param_set(params: &ParamSet, device: Device) -> Result<Self, SnnError> {
-        let spec = params.spec().clone();
+        let spec = params.spec().spiking().ok_or_else(|| SnnError::Spec("not a PopSAN".into()))?.clone();
         spec.validate()?;
         let vs = nn::VarStore::new(device);
         let root = vs.root();

@@ -16,38 +16,62 @@ use spikerl_collective::{Collective, CollectiveError};
 
 use super::Kernels;
 use crate::Precision;
-use crate::networks::{ActorShape, CriticShape, ProxyShape};
+use crate::networks::{ActorNet, CriticShape, MlpShape};
 use crate::optim::Adam;
 
 /// The CPU backend: vectors are shared, reference-counted `Vec<f32>`s, so learner threads read
 /// the parameters without copying them.
 pub struct CpuKernels {
-    actor: ActorShape,
+    actor: ActorNet,
     critic: CriticShape,
-    proxy: Option<ProxyShape>,
+    proxy: Option<MlpShape>,
     precision: Precision,
 }
 
 impl CpuKernels {
-    pub fn new(actor: ActorShape, critic: CriticShape, precision: Precision) -> Self {
-        Self { actor, critic, proxy: None, precision }
+    pub fn new(actor: impl Into<ActorNet>, critic: CriticShape, precision: Precision) -> Self {
+        Self { actor: actor.into(), critic, proxy: None, precision }
     }
 
     /// With the proxy target actor's passes.
-    pub fn with_proxy(self, proxy: ProxyShape) -> Self {
+    pub fn with_proxy(self, proxy: MlpShape) -> Self {
         Self { proxy: Some(proxy), ..self }
     }
 
-    fn proxy(&self) -> &ProxyShape {
+    fn proxy(&self) -> &MlpShape {
         self.proxy.as_ref().expect("a backend built with a proxy target actor")
     }
 }
 
-/// The proxy's layer inputs and its `tanh` outputs.
-pub struct ProxyTape {
+/// An MLP's layer inputs and its `tanh` outputs.
+pub struct MlpTape {
     inputs: Vec<Vec<f32>>,
     squashed: Vec<f32>,
     rows: usize,
+}
+
+/// The actor's forward pass, spiking or dense.
+pub enum ActorTape {
+    Spiking(actor::ActorTape),
+    Dense(MlpTape),
+}
+
+impl CpuKernels {
+    /// `tanh(MLP(x)) × act_limit` and what its backward pass needs.
+    fn mlp_forward(&self, net: &MlpShape, params: &[f32], x: &[f32]) -> (Vec<f32>, MlpTape) {
+        let rows = x.len() / net.layers[0].inp;
+        let (z, inputs) = critic::forward(params, &net.layers, x.to_vec(), rows, self.precision);
+        let squashed: Vec<f32> = z.iter().map(|z| z.tanh()).collect();
+        let actions = squashed.iter().map(|s| s * net.act_limit).collect();
+        (actions, MlpTape { inputs, squashed, rows })
+    }
+
+    fn mlp_backward(&self, net: &MlpShape, params: &[f32], tape: &MlpTape, grad_actions: &[f32]) -> Vec<f32> {
+        let g_z: Vec<f32> = grad_actions.iter().zip(&tape.squashed).map(|(g, s)| g * net.act_limit * (1.0 - s * s)).collect();
+        let mut grad = vec![0.0f32; net.n_params];
+        critic::backward(params, &net.layers, &tape.inputs, tape.rows, &g_z, Some(grad.as_mut_slice()), false, self.precision);
+        grad
+    }
 }
 
 /// Every critic layer's input, per critic (critic 2's empty after [`Kernels::q1_forward`]).
@@ -63,9 +87,9 @@ fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> Arc<Vec<f32>> {
 
 impl Kernels for CpuKernels {
     type Vector = Arc<Vec<f32>>;
-    type ActorTape = actor::ActorTape;
+    type ActorTape = ActorTape;
     type CriticTape = CriticTape;
-    type ProxyTape = ProxyTape;
+    type MlpTape = MlpTape;
 
     fn upload(&self, values: &[f32]) -> Self::Vector {
         Arc::new(values.to_vec())
@@ -84,18 +108,35 @@ impl Kernels for CpuKernels {
     }
 
     fn actor_forward(&self, params: &Self::Vector, x: &Self::Vector, uniforms: Option<&Self::Vector>) -> (Self::Vector, Self::ActorTape) {
-        let (actions, tape) = actor::forward(&self.actor, params, x, uniforms.map(|u| u.as_slice()), self.precision);
-        (Arc::new(actions), tape)
+        match &self.actor {
+            ActorNet::Spiking(shape) => {
+                let (actions, tape) = actor::forward(shape, params, x, uniforms.map(|u| u.as_slice()), self.precision);
+                (Arc::new(actions), ActorTape::Spiking(tape))
+            }
+            ActorNet::Dense(net) => {
+                let (actions, tape) = self.mlp_forward(net, params, x);
+                (Arc::new(actions), ActorTape::Dense(tape))
+            }
+        }
     }
 
     fn actor_backward(&self, params: &Self::Vector, tape: &Self::ActorTape, grad_actions: &Self::Vector) -> Self::Vector {
-        let mut grad = vec![0.0f32; self.actor.n_params];
-        actor::backward(&self.actor, params, tape, grad_actions, &mut grad, self.precision);
-        Arc::new(grad)
+        match (&self.actor, tape) {
+            (ActorNet::Spiking(shape), ActorTape::Spiking(tape)) => {
+                let mut grad = vec![0.0f32; shape.n_params];
+                actor::backward(shape, params, tape, grad_actions, &mut grad, self.precision);
+                Arc::new(grad)
+            }
+            (ActorNet::Dense(net), ActorTape::Dense(tape)) => Arc::new(self.mlp_backward(net, params, tape, grad_actions)),
+            _ => unreachable!("a tape of this backend's own actor"),
+        }
     }
 
-    fn actor_activity(&self, tape: &Self::ActorTape) -> Self::Vector {
-        Arc::new(tape.activity(self.actor.spec.threshold))
+    fn actor_activity(&self, tape: &Self::ActorTape) -> Option<Self::Vector> {
+        match (&self.actor, tape) {
+            (ActorNet::Spiking(shape), ActorTape::Spiking(tape)) => Some(Arc::new(tape.activity(shape.spec.threshold))),
+            _ => None,
+        }
     }
 
     fn critics_forward(&self, params: &Self::Vector, x: &Self::Vector, a: &Self::Vector) -> (Self::Vector, Self::Vector, Self::CriticTape) {
@@ -127,21 +168,13 @@ impl Kernels for CpuKernels {
         Arc::new(g_input.chunks_exact(od + ad).flat_map(|row| row[od..].iter().copied()).collect())
     }
 
-    fn proxy_forward(&self, params: &Self::Vector, x: &Self::Vector) -> (Self::Vector, ProxyTape) {
-        let p = self.proxy();
-        let rows = x.len() / p.layers[0].inp;
-        let (z, inputs) = critic::forward(params, &p.layers, x.to_vec(), rows, self.precision);
-        let squashed: Vec<f32> = z.iter().map(|z| z.tanh()).collect();
-        let actions = squashed.iter().map(|s| s * p.act_limit).collect();
-        (Arc::new(actions), ProxyTape { inputs, squashed, rows })
+    fn proxy_forward(&self, params: &Self::Vector, x: &Self::Vector) -> (Self::Vector, MlpTape) {
+        let (actions, tape) = self.mlp_forward(self.proxy(), params, x);
+        (Arc::new(actions), tape)
     }
 
-    fn proxy_backward(&self, params: &Self::Vector, tape: &ProxyTape, grad_actions: &Self::Vector) -> Self::Vector {
-        let p = self.proxy();
-        let g_z: Vec<f32> = grad_actions.iter().zip(&tape.squashed).map(|(g, s)| g * p.act_limit * (1.0 - s * s)).collect();
-        let mut grad = vec![0.0f32; p.n_params];
-        critic::backward(params, &p.layers, &tape.inputs, tape.rows, &g_z, Some(grad.as_mut_slice()), false, self.precision);
-        Arc::new(grad)
+    fn proxy_backward(&self, params: &Self::Vector, tape: &MlpTape, grad_actions: &Self::Vector) -> Self::Vector {
+        Arc::new(self.mlp_backward(self.proxy(), params, tape, grad_actions))
     }
 
     fn add_clipped(&self, a: &Self::Vector, eps: &Self::Vector, limit: f32) -> Self::Vector {

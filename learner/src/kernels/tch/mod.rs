@@ -10,29 +10,44 @@ use tch::{Device, Kind, Tensor};
 
 use super::{CPU_BF16_MIN_MACS, Kernels};
 use crate::Precision;
-use crate::networks::{ActorShape, CriticShape, ProxyShape};
+use crate::networks::{ActorNet, CriticShape, MlpShape};
 use crate::optim::Adam;
 
 /// The tensor backend on one device.
 pub struct TchKernels {
-    actor: ActorShape,
+    actor: ActorNet,
     critic: CriticShape,
-    proxy: Option<ProxyShape>,
+    proxy: Option<MlpShape>,
     precision: Precision,
     device: Device,
 }
 
 impl TchKernels {
-    pub fn new(actor: ActorShape, critic: CriticShape, precision: Precision, device: Device) -> Self {
-        Self { actor, critic, proxy: None, precision, device }
+    pub fn new(actor: impl Into<ActorNet>, critic: CriticShape, precision: Precision, device: Device) -> Self {
+        Self { actor: actor.into(), critic, proxy: None, precision, device }
+    }
+
+    /// `tanh(MLP(x)) × act_limit` and what its backward pass needs.
+    fn mlp_forward(&self, net: &MlpShape, params: &Tensor, x: &Tensor) -> (Tensor, MlpTape) {
+        let (z, inputs) = critic::forward(params, &net.layers, &self.rows(x, net.layers[0].inp), self.precision);
+        let squashed = z.view([-1, net.act_dim() as i64]).tanh();
+        let actions = (&squashed * net.act_limit as f64).view([-1]);
+        (actions, MlpTape { inputs, squashed })
+    }
+
+    fn mlp_backward(&self, net: &MlpShape, params: &Tensor, tape: &MlpTape, grad_actions: &Tensor) -> Tensor {
+        let g_z = self.rows(grad_actions, net.act_dim()) * net.act_limit as f64 * (1.0 - tape.squashed.square());
+        let grad = params.zeros_like();
+        let _ = critic::backward(params, &net.layers, &tape.inputs, &g_z, self.precision, Some(&grad));
+        grad
     }
 
     /// With the proxy target actor's passes.
-    pub fn with_proxy(self, proxy: ProxyShape) -> Self {
+    pub fn with_proxy(self, proxy: MlpShape) -> Self {
         Self { proxy: Some(proxy), ..self }
     }
 
-    fn proxy(&self) -> &ProxyShape {
+    fn proxy(&self) -> &MlpShape {
         self.proxy.as_ref().expect("a backend built with a proxy target actor")
     }
 
@@ -65,17 +80,23 @@ pub struct CriticTape {
     inputs: [Vec<Tensor>; 2],
 }
 
-/// The proxy's layer inputs and its `tanh` outputs.
-pub struct ProxyTape {
+/// An MLP's layer inputs and its `tanh` outputs.
+pub struct MlpTape {
     inputs: Vec<Tensor>,
     squashed: Tensor,
 }
 
+/// The actor's forward pass, spiking or dense.
+pub enum ActorTape {
+    Spiking(actor::ActorTape),
+    Dense(MlpTape),
+}
+
 impl Kernels for TchKernels {
     type Vector = Tensor;
-    type ActorTape = actor::ActorTape;
+    type ActorTape = ActorTape;
     type CriticTape = CriticTape;
-    type ProxyTape = ProxyTape;
+    type MlpTape = MlpTape;
 
     fn upload(&self, values: &[f32]) -> Tensor {
         Tensor::from_slice(values).to_device(self.device)
@@ -103,18 +124,33 @@ impl Kernels for TchKernels {
     }
 
     fn actor_forward(&self, params: &Tensor, x: &Tensor, uniforms: Option<&Tensor>) -> (Tensor, Self::ActorTape) {
-        let x = self.rows(x, self.actor.spec.obs_dim);
-        let uniforms = uniforms.map(|u| u.view([self.actor.spec.timesteps as i64, x.size()[0], -1]));
-        let (actions, tape) = actor::forward(&self.actor, params, &x, self.precision, uniforms.as_ref());
-        (actions.view([-1]), tape)
+        match &self.actor {
+            ActorNet::Spiking(shape) => {
+                let x = self.rows(x, shape.spec.obs_dim);
+                let uniforms = uniforms.map(|u| u.view([shape.spec.timesteps as i64, x.size()[0], -1]));
+                let (actions, tape) = actor::forward(shape, params, &x, self.precision, uniforms.as_ref());
+                (actions.view([-1]), ActorTape::Spiking(tape))
+            }
+            ActorNet::Dense(net) => {
+                let (actions, tape) = self.mlp_forward(net, params, x);
+                (actions, ActorTape::Dense(tape))
+            }
+        }
     }
 
     fn actor_backward(&self, params: &Tensor, tape: &Self::ActorTape, grad_actions: &Tensor) -> Tensor {
-        actor::backward(&self.actor, params, tape, &self.rows(grad_actions, self.actor.spec.act_dim), self.precision)
+        match (&self.actor, tape) {
+            (ActorNet::Spiking(shape), ActorTape::Spiking(tape)) => actor::backward(shape, params, tape, &self.rows(grad_actions, shape.spec.act_dim), self.precision),
+            (ActorNet::Dense(net), ActorTape::Dense(tape)) => self.mlp_backward(net, params, tape, grad_actions),
+            _ => unreachable!("a tape of this backend's own actor"),
+        }
     }
 
-    fn actor_activity(&self, tape: &Self::ActorTape) -> Tensor {
-        tape.activity(self.actor.spec.threshold)
+    fn actor_activity(&self, tape: &Self::ActorTape) -> Option<Tensor> {
+        match (&self.actor, tape) {
+            (ActorNet::Spiking(shape), ActorTape::Spiking(tape)) => Some(tape.activity(shape.spec.threshold)),
+            _ => None,
+        }
     }
 
     fn critics_forward(&self, params: &Tensor, x: &Tensor, a: &Tensor) -> (Tensor, Tensor, CriticTape) {
@@ -144,20 +180,12 @@ impl Kernels for TchKernels {
         g_input.narrow(1, od, ad).contiguous().view([-1])
     }
 
-    fn proxy_forward(&self, params: &Tensor, x: &Tensor) -> (Tensor, ProxyTape) {
-        let p = self.proxy();
-        let (z, inputs) = critic::forward(params, &p.layers, &self.rows(x, p.layers[0].inp), self.precision);
-        let squashed = z.view([-1, p.act_dim() as i64]).tanh();
-        let actions = (&squashed * p.act_limit as f64).view([-1]);
-        (actions, ProxyTape { inputs, squashed })
+    fn proxy_forward(&self, params: &Tensor, x: &Tensor) -> (Tensor, MlpTape) {
+        self.mlp_forward(self.proxy(), params, x)
     }
 
-    fn proxy_backward(&self, params: &Tensor, tape: &ProxyTape, grad_actions: &Tensor) -> Tensor {
-        let p = self.proxy();
-        let g_z = self.rows(grad_actions, p.act_dim()) * p.act_limit as f64 * (1.0 - tape.squashed.square());
-        let grad = params.zeros_like();
-        let _ = critic::backward(params, &p.layers, &tape.inputs, &g_z, self.precision, Some(&grad));
-        grad
+    fn proxy_backward(&self, params: &Tensor, tape: &MlpTape, grad_actions: &Tensor) -> Tensor {
+        self.mlp_backward(self.proxy(), params, tape, grad_actions)
     }
 
     fn add_clipped(&self, a: &Tensor, eps: &Tensor, limit: f32) -> Tensor {
