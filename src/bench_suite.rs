@@ -1,5 +1,5 @@
 //! `spikerl bench all`: the benchmark suite in one run — the tasks against Gymnasium + MuJoCo,
-//! the spiking actor's inference against a PyTorch PopSAN, the TD3 update against PyTorch's,
+//! the spiking and the dense actor's inference and TD3 updates with each against PyTorch's,
 //! training end to end with its energy, and the QUIC transport's scaling. Every peer is
 //! measured in the same run, interleaved with what it is compared to, where it can run here;
 //! one that cannot is reported as skipped, with the reason, never as zero. Results:
@@ -59,6 +59,9 @@ pub struct InferenceRow {
     /// batched CPU kernel beyond.
     pub spikerl_us: f64,
     pub pytorch_us: Option<f64>,
+    /// The dense actor of the same hidden widths, the same way.
+    pub spikerl_dense_us: f64,
+    pub pytorch_dense_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,16 +144,24 @@ pub fn run(opts: &SuiteOptions, command: String) -> Result<SuiteResults> {
         },
         None => None,
     };
-    let spikerl_inference = inference_us(opts.quick)?;
-    for (batch, us) in spikerl_inference {
-        let pytorch_us = peer.as_ref().and_then(|p| p.forward.iter().find(|f| f.batch == batch)).map(|f| f.us_per_batch);
-        results.inference.push(InferenceRow { batch, spikerl_us: us, pytorch_us });
+    let spiking = inference_us(&spiking_spec().into(), opts.quick)?;
+    let dense = inference_us(&dense_spec().into(), opts.quick)?;
+    for ((batch, us), (_, dense_us)) in spiking.into_iter().zip(dense) {
+        let at = |rows: &[TorchForward]| rows.iter().find(|f| f.batch == batch).map(|f| f.us_per_batch);
+        results.inference.push(InferenceRow { batch, spikerl_us: us, pytorch_us: peer.as_ref().and_then(|p| at(&p.forward)), spikerl_dense_us: dense_us, pytorch_dense_us: peer.as_ref().and_then(|p| at(&p.forward_dense)) });
     }
     let updates = if opts.quick { 30 } else { 300 };
-    for precision in [spikerl_learner::Precision::F32, spikerl_learner::Precision::Bf16] {
-        let rate = update_rate(precision, cores, updates)?;
-        let peer_rate = (precision == spikerl_learner::Precision::F32).then(|| peer.as_ref().map(|p| p.update.updates_per_s)).flatten();
-        results.learner.push(LearnerRow { actor: "spiking (PopSAN)".into(), precision: precision.name().into(), threads: cores, updates_per_s: rate, pytorch_updates_per_s: peer_rate });
+    let actors: [(spikerl_snn::ActorSpec, &str); 2] = [(spiking_spec().into(), "spiking (PopSAN)"), (dense_spec().into(), "dense (MLP)")];
+    for (spec, name) in actors {
+        for precision in [spikerl_learner::Precision::F32, spikerl_learner::Precision::Bf16] {
+            let rate = update_rate(&spec, precision, cores, updates)?;
+            let peer_rate = match (&spec, precision) {
+                (spikerl_snn::ActorSpec::Spiking(_), spikerl_learner::Precision::F32) => peer.as_ref().map(|p| p.update.updates_per_s),
+                (spikerl_snn::ActorSpec::Dense(_), spikerl_learner::Precision::F32) => peer.as_ref().map(|p| p.update_dense.updates_per_s),
+                _ => None,
+            };
+            results.learner.push(LearnerRow { actor: name.into(), precision: precision.name().into(), threads: cores, updates_per_s: rate, pytorch_updates_per_s: peer_rate });
+        }
     }
 
     // Training end to end, and what it cost.
@@ -196,14 +207,17 @@ pub fn markdown(r: &SuiteResults, inference_png: &Path, transport_png: &Path) ->
     for e in &r.env {
         let _ = writeln!(s, "| {} | {:.0} | {} | {} |", e.env, e.port_steps_per_s, e.gymnasium_steps_per_s.map_or("skipped".into(), |g| format!("{g:.0}")), ratio(e.port_steps_per_s, e.gymnasium_steps_per_s));
     }
-    let _ = writeln!(s, "\n| spiking actor forward (Hopper dims, T = 5) | spikerl µs | PyTorch µs | PyTorch ÷ spikerl |\n|---|---:|---:|---:|");
+    let _ = writeln!(s, "\n| actor forward, µs (Hopper dims; spiking: T = 5) | spikerl spiking | PyTorch spiking | PyTorch ÷ spikerl | spikerl dense | PyTorch dense | PyTorch ÷ spikerl |\n|---|---:|---:|---:|---:|---:|---:|");
+    let us = |v: Option<f64>| v.map_or("skipped".into(), |p| format!("{p:.1}"));
+    let slower = |theirs: Option<f64>, ours: f64| theirs.map_or("skipped".into(), |p| format!("{:.2}×", p / ours));
     for i in &r.inference {
-        let what = if i.batch == 1 { "1 observation (the actors' event-driven engine)".to_string() } else { format!("batch of {} (the learner's CPU kernel)", i.batch) };
-        let _ = writeln!(s, "| {what} | {:.1} | {} | {} |", i.spikerl_us, i.pytorch_us.map_or("skipped".into(), |p| format!("{p:.1}")), i.pytorch_us.map_or("skipped".into(), |p| format!("{:.2}×", p / i.spikerl_us)));
+        let what = if i.batch == 1 { "1 observation (the actors' engine)".to_string() } else { format!("batch of {} (the learner's CPU kernel)", i.batch) };
+        let _ = writeln!(s, "| {what} | {:.1} | {} | {} | {:.1} | {} | {} |", i.spikerl_us, us(i.pytorch_us), slower(i.pytorch_us, i.spikerl_us), i.spikerl_dense_us, us(i.pytorch_dense_us), slower(i.pytorch_dense_us, i.spikerl_dense_us));
     }
     let _ = writeln!(s, "\n| TD3 update (batch 100, Hopper dims) | threads | spikerl updates/s | PyTorch updates/s | spikerl ÷ PyTorch |\n|---|---:|---:|---:|---:|");
     for l in &r.learner {
-        let _ = writeln!(s, "| {} actor, {} | {} | {:.0} | {} | {} |", l.actor, l.precision, l.threads, l.updates_per_s, l.pytorch_updates_per_s.map_or("skipped".into(), |p| format!("{p:.0}")), ratio(l.updates_per_s, l.pytorch_updates_per_s));
+        let peer = l.pytorch_updates_per_s.map_or(if l.precision == "fp32" { "skipped" } else { "(not measured: fp32 peer)" }.to_string(), |p| format!("{p:.0}"));
+        let _ = writeln!(s, "| {} actor, {} | {} | {:.0} | {peer} | {} |", l.actor, l.precision, l.threads, l.updates_per_s, l.pytorch_updates_per_s.map_or("—".into(), |p| format!("{:.2}×", l.updates_per_s / p)));
     }
     if let Some(t) = &r.training {
         let _ = writeln!(s, "\nTraining end to end ({}, {} env steps, {} updates, default local runtime): {:.0} env steps/s, {:.0} updates/s; energy {} per million env steps ({}).", t.env, t.env_steps, t.updates, t.env_steps_per_s, t.updates_per_s, t.kwh_per_million_env_steps.map_or("—".into(), |k| format!("{k:.3} kWh")), t.energy_provenance);
@@ -241,19 +255,27 @@ pub fn update_readme(readme: &Path, r: &SuiteResults, results_dir: &Path) -> Res
     std::fs::write(&tmp, new).and_then(|_| std::fs::rename(&tmp, readme)).with_context(|| format!("cannot write {}", readme.display()))
 }
 
-/// The spiking actor's time per forward pass at each batch: the engine at 1, the learner's
+/// The bench's actors: Hopper's dimensions, the default hidden widths.
+fn spiking_spec() -> spikerl_snn::PopSanSpec {
+    spikerl_snn::PopSanSpec::new(11, 3, 1.0)
+}
+
+fn dense_spec() -> spikerl_snn::DenseSpec {
+    spikerl_snn::DenseSpec::new(11, 3, 1.0)
+}
+
+/// An actor's time per forward pass at each batch: the actors' engine at 1, the learner's
 /// kernel beyond (fp32, one thread).
-fn inference_us(quick: bool) -> Result<Vec<(usize, f64)>> {
+fn inference_us(spec: &spikerl_snn::ActorSpec, quick: bool) -> Result<Vec<(usize, f64)>> {
     use spikerl_learner::kernels::{CpuKernels, Kernels};
-    use spikerl_learner::networks::{ActorShape, CriticShape};
-    use spikerl_snn::{ParamSet, PopSan};
-    let spec = spikerl_snn::PopSanSpec::new(11, 3, 1.0);
-    let params = ParamSet::init(&spec, 0)?;
+    use spikerl_learner::networks::{ActorNet, CriticShape};
+    use spikerl_snn::{ParamSet, Policy};
+    let params = ParamSet::init(spec, 0)?;
     let mut rng = spikerl_snn::rng::SplitMix::new(3);
     let obs: Vec<f32> = (0..256 * 11).map(|_| rng.normal()).collect();
     let reps = if quick { 200 } else { 2000 };
     let mut out = Vec::new();
-    let mut engine = PopSan::new(&params)?;
+    let mut engine = Policy::new(&params)?;
     let mut action = [0.0f32; 3];
     for o in obs.chunks_exact(11).take(50) {
         engine.act(o, &mut action)?;
@@ -263,7 +285,7 @@ fn inference_us(quick: bool) -> Result<Vec<(usize, f64)>> {
         engine.act(&obs[(k % 256) * 11..(k % 256 + 1) * 11], &mut action)?;
     }
     out.push((1, start.elapsed().as_secs_f64() * 1e6 / reps as f64));
-    let kernels = CpuKernels::new(ActorShape::new(spec.clone()), CriticShape::new(11, 3, &[256, 256]), spikerl_learner::Precision::F32);
+    let kernels = CpuKernels::new(ActorNet::of(spec), CriticShape::new(11, 3, &[256, 256]), spikerl_learner::Precision::F32);
     let p = kernels.upload(params.flat());
     for &b in &BATCHES[1..] {
         let x = kernels.upload(&obs[..b * 11]);
@@ -278,12 +300,11 @@ fn inference_us(quick: bool) -> Result<Vec<(usize, f64)>> {
     Ok(out)
 }
 
-/// TD3 updates per second, batch 100, Hopper's dimensions, spiking actor, on `threads`.
-fn update_rate(precision: spikerl_learner::Precision, threads: usize, updates: usize) -> Result<f64> {
+/// TD3 updates per second with `spec`'s actor, batch 100, Hopper's dimensions, on `threads`.
+fn update_rate(spec: &spikerl_snn::ActorSpec, precision: spikerl_learner::Precision, threads: usize, updates: usize) -> Result<f64> {
     use spikerl_learner::prelude::*;
     let config = Td3Config { batch_size: 100, replay_size: 10_000, ..Td3Config::default() };
-    let spec = ActorConfig::default().spec(11, 3, 1.0)?;
-    let mut td3 = build(config, spec, Surrogate::Rectangle, tch::Device::Cpu, precision, 0, threads).map_err(anyhow::Error::msg)?;
+    let mut td3 = build(config, spec.clone(), Surrogate::Rectangle, tch::Device::Cpu, precision, 0, threads).map_err(anyhow::Error::msg)?;
     let mut rb = ReplayBuffer::new(11, 3, 10_000);
     let mut rng = spikerl_snn::rng::SplitMix::new(1);
     for _ in 0..10_000 {
@@ -337,7 +358,9 @@ fn training(quick: bool) -> Result<TrainingRow> {
 #[derive(Debug, Deserialize)]
 struct TorchPeer {
     forward: Vec<TorchForward>,
+    forward_dense: Vec<TorchForward>,
     update: TorchUpdate,
+    update_dense: TorchUpdate,
 }
 
 #[derive(Debug, Deserialize)]
@@ -382,11 +405,11 @@ fn plot_inference(path: &Path, r: &SuiteResults) -> Result<()> {
     let root = BitMapBackend::new(path, (800, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let lx = |b: usize| (b as f64).log2();
-    let values: Vec<f64> = r.inference.iter().flat_map(|i| [Some(i.spikerl_us), i.pytorch_us]).flatten().collect();
+    let values: Vec<f64> = r.inference.iter().flat_map(|i| [Some(i.spikerl_us), i.pytorch_us, Some(i.spikerl_dense_us), i.pytorch_dense_us]).flatten().collect();
     let (lo, hi) = (values.iter().copied().fold(f64::INFINITY, f64::min).max(1e-3).log10() - 0.2, values.iter().copied().fold(0.0, f64::max).max(1e-3).log10() + 0.2);
     let x_max = r.inference.iter().map(|i| lx(i.batch)).fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&root)
-        .caption("spiking actor forward · Hopper dims, T = 5", ("sans-serif", 20))
+        .caption("actor forward · Hopper dims (spiking: T = 5)", ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -399,13 +422,20 @@ fn plot_inference(path: &Path, r: &SuiteResults) -> Result<()> {
         .y_label_formatter(&|y| format!("{:.0}", 10f64.powf(*y)))
         .label_style(("sans-serif", 14))
         .draw()?;
-    let ours: Vec<(f64, f64)> = r.inference.iter().map(|i| (lx(i.batch), i.spikerl_us.log10())).collect();
-    chart.draw_series(LineSeries::new(ours.clone(), BLUE.stroke_width(2)))?.label("spikerl").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-    chart.draw_series(ours.into_iter().map(|p| Circle::new(p, 4, BLUE.filled())))?;
-    let theirs: Vec<(f64, f64)> = r.inference.iter().filter_map(|i| i.pytorch_us.map(|p| (lx(i.batch), p.log10()))).collect();
-    if !theirs.is_empty() {
-        chart.draw_series(LineSeries::new(theirs.clone(), RED.stroke_width(2)))?.label("PyTorch").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        chart.draw_series(theirs.into_iter().map(|p| Circle::new(p, 4, RED.filled())))?;
+    type Series = (&'static str, RGBColor, Vec<(usize, Option<f64>)>);
+    let series: [Series; 4] = [
+        ("spikerl, spiking", BLUE, r.inference.iter().map(|i| (i.batch, Some(i.spikerl_us))).collect()),
+        ("PyTorch, spiking", RED, r.inference.iter().map(|i| (i.batch, i.pytorch_us)).collect()),
+        ("spikerl, dense", GREEN, r.inference.iter().map(|i| (i.batch, Some(i.spikerl_dense_us))).collect()),
+        ("PyTorch, dense", MAGENTA, r.inference.iter().map(|i| (i.batch, i.pytorch_dense_us)).collect()),
+    ];
+    for (name, color, points) in series {
+        let points: Vec<(f64, f64)> = points.into_iter().filter_map(|(b, us)| us.map(|us| (lx(b), us.log10()))).collect();
+        if points.is_empty() {
+            continue;
+        }
+        chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
     }
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
     root.present().context("write the plot")?;

@@ -1,10 +1,11 @@
-"""The peer `spikerl bench all` measures beside itself: a PopSAN actor and a TD3 update written
-with PyTorch alone, at PopSAN's published constants and TD3's hyperparameters (Hopper-v4's
-dimensions by default).
+"""The peer `spikerl bench all` measures beside itself: a PopSAN actor, a dense MLP actor and TD3
+updates with each, written with PyTorch alone, at PopSAN's published constants and TD3's
+hyperparameters (Hopper-v4's dimensions by default).
 
     python bench/peers/torch_popsan.py --threads 2 --batches 1,8,64,256 --updates 200
 
-Prints one JSON object: the actor's forward time per batch size, and TD3 updates per second.
+Prints one JSON object: each actor's forward time per batch size, and TD3 updates per second
+with each.
 """
 import argparse
 import json
@@ -75,6 +76,20 @@ class PopSan(nn.Module):
         return self.act_limit * torch.tanh(self.decoder(rates).view(b, self.act_dim))
 
 
+class Mlp(nn.Module):
+    """The dense actor: ReLU MLP, tanh times the action limit (CleanRL's TD3 actor)."""
+
+    def __init__(self, obs_dim, act_dim, act_limit=1.0, hidden=(256, 256)):
+        super().__init__()
+        sizes = [obs_dim, *hidden]
+        self.body = nn.Sequential(*[m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())])
+        self.out = nn.Linear(sizes[-1], act_dim)
+        self.act_limit = act_limit
+
+    def forward(self, obs):
+        return self.act_limit * torch.tanh(self.out(self.body(obs)))
+
+
 def critic(obs_dim, act_dim):
     return nn.Sequential(nn.Linear(obs_dim + act_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
 
@@ -95,9 +110,9 @@ def forward_times(actor, obs_dim, batches, reps):
     return out
 
 
-def updates_per_s(obs_dim, act_dim, batch, updates):
-    actor, q1, q2 = PopSan(obs_dim, act_dim), critic(obs_dim, act_dim), critic(obs_dim, act_dim)
-    actor_t, q1_t, q2_t = PopSan(obs_dim, act_dim), critic(obs_dim, act_dim), critic(obs_dim, act_dim)
+def updates_per_s(make_actor, obs_dim, act_dim, batch, updates):
+    actor, q1, q2 = make_actor(), critic(obs_dim, act_dim), critic(obs_dim, act_dim)
+    actor_t, q1_t, q2_t = make_actor(), critic(obs_dim, act_dim), critic(obs_dim, act_dim)
     for t, s in ((actor_t, actor), (q1_t, q1), (q2_t, q2)):
         t.load_state_dict(s.state_dict())
     pi_opt = torch.optim.Adam(actor.parameters(), lr=1e-4)
@@ -149,11 +164,14 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
-    actor = PopSan(args.obs_dim, args.act_dim)
+    spiking = lambda: PopSan(args.obs_dim, args.act_dim)
+    dense = lambda: Mlp(args.obs_dim, args.act_dim)
     result = {
         "peer": f"PyTorch {torch.__version__} (CPU, {args.threads} threads)",
-        "forward": forward_times(actor, args.obs_dim, batches, args.reps),
-        "update": {"batch": args.batch, "updates_per_s": updates_per_s(args.obs_dim, args.act_dim, args.batch, args.updates)},
+        "forward": forward_times(spiking(), args.obs_dim, batches, args.reps),
+        "forward_dense": forward_times(dense(), args.obs_dim, batches, args.reps),
+        "update": {"batch": args.batch, "updates_per_s": updates_per_s(spiking, args.obs_dim, args.act_dim, args.batch, args.updates)},
+        "update_dense": {"batch": args.batch, "updates_per_s": updates_per_s(dense, args.obs_dim, args.act_dim, args.batch, args.updates)},
     }
     print(json.dumps(result))
 

@@ -18,7 +18,7 @@ pub fn resident_gb() -> Option<f64> {
     let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf only reads a configuration value.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    (page > 0).then(|| pages * page as f64 * 1e-9)
+    (page > 0).then_some(pages * page as f64 * 1e-9)
 }
 
 /// Logical CPUs of this machine.

@@ -133,8 +133,7 @@ impl DenseActor {
         for (l, (w, bias)) in self.layers.iter().enumerate() {
             let n_out = bias.len();
             for o in 0..n_out {
-                let row = &w[o * n_in..(o + 1) * n_in];
-                let z = bias[o] + row.iter().zip(&self.a[..n_in]).map(|(w, x)| w * x).sum::<f32>();
+                let z = bias[o] + dot(&w[o * n_in..(o + 1) * n_in], &self.a[..n_in]);
                 self.b[o] = if l == last_layer { z } else { z.max(0.0) };
             }
             std::mem::swap(&mut self.a, &mut self.b);
@@ -146,4 +145,18 @@ impl DenseActor {
         self.total.add(&self.last);
         Ok(())
     }
+}
+
+/// `Σ a·b` in eight independent sums, which the compiler keeps in vector registers (one
+/// running sum would serialise every addition).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }

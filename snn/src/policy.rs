@@ -4,15 +4,15 @@ use crate::{ActorSpec, DenseActor, OpCounts, ParamSet, PopSan, SnnError};
 
 /// The actor a `ParamSet` describes, ready to act.
 pub enum Policy {
-    Spiking(PopSan),
-    Dense(DenseActor),
+    Spiking(Box<PopSan>),
+    Dense(Box<DenseActor>),
 }
 
 impl Policy {
     pub fn new(params: &ParamSet) -> Result<Self, SnnError> {
         Ok(match params.spec() {
-            ActorSpec::Spiking(_) => Self::Spiking(PopSan::new(params)?),
-            ActorSpec::Dense(_) => Self::Dense(DenseActor::new(params)?),
+            ActorSpec::Spiking(_) => Self::Spiking(Box::new(PopSan::new(params)?)),
+            ActorSpec::Dense(_) => Self::Dense(Box::new(DenseActor::new(params)?)),
         })
     }
 

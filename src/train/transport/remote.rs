@@ -104,7 +104,7 @@ impl ActorEnergy {
         if report.parts.len() > 8 {
             return Err(format!("{} energy parts (at most 8)", report.parts.len()));
         }
-        if let Some(p) = report.parts.iter().find(|p| !matches!(p.component.as_str(), "cpu" | "ram" | "gpu") || !(p.joules.is_finite() && p.joules >= 0.0)) {
+        if let Some(p) = report.parts.iter().find(|p| !(matches!(p.component.as_str(), "cpu" | "ram" | "gpu") && p.joules.is_finite() && p.joules >= 0.0)) {
             return Err(format!("energy part {:?} ({} J) is not cpu, ram or gpu with a finite, non-negative energy", p.component, p.joules));
         }
         if self.processes.len() >= MAX_ENERGY_PROCESSES && !self.processes.contains_key(&report.process) {
