@@ -9,7 +9,8 @@
 # What it checks: the tensor backend on CUDA computes what autograd and the CPU kernels compute,
 # and TD3 updates through NCCL's device all-reduce (a world of one) equal the learner alone's
 # (learner/tests/kernels.rs); NCCL's all-reduce, sum, broadcast and barrier give the CPU result
-# (collective/src/nccl.rs); td3_bench rates, NCCL on and off; a short Pendulum run on CUDA.
+# (collective/src/nccl.rs); td3_bench rates, NCCL on and off; a short Pendulum run on CUDA and
+# the GPU energy NVML measured for it (energy.json: a measured gpu:0 part).
 set -u
 OUT=${OUT:-gpu-out}
 TORCH=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
@@ -26,3 +27,5 @@ timeout 240 target/gpu/td3_bench --updates 300 --threads 1 2>&1 | tail -6
 echo "== Pendulum on CUDA"
 timeout 200 target/gpu/spikerl train --env pendulum-v1 --device cuda --steps 10000 --target-return -300 --quiet --out "$OUT/pendulum-cuda" 2>&1 | tail -3
 grep '"eval"' "$OUT/pendulum-cuda/metrics.jsonl" | cut -c1-160
+echo "== NVML energy of that run (energy.json)"
+python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); [print(c["component"], c["source"], round(c["joules"], 1), "J:", c["method"]) for c in e["components"]]; print("notes:", e["notes"])' "$OUT/pendulum-cuda/energy.json"

@@ -452,8 +452,20 @@ fn host() -> String {
     if h.is_empty() { "host".into() } else { h }
 }
 
+/// The CPU's model and the vector extensions bf16 depends on.
 fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string())).unwrap_or_else(|| "unknown CPU".into())
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string());
+    let model = field("model name").unwrap_or_else(|| "unknown CPU".into());
+    let flags = field("flags").unwrap_or_default();
+    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+    let simd = match (has("avx512f"), has("avx512_bf16"), has("avx2")) {
+        (true, true, _) => "AVX-512 with BF16",
+        (true, false, _) => "AVX-512, no AVX512-BF16: bf16 is emulated",
+        (false, _, true) => "AVX2, no AVX-512: bf16 is emulated",
+        _ => "no AVX2",
+    };
+    format!("{model}; {simd}")
 }
 
 /// The commit measured, `-dirty` when the tree has changes.

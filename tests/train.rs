@@ -272,6 +272,8 @@ fn a_multi_seed_run_aggregates_resumes_as_a_whole_and_compares() {
     let (ok, out, err) = spikerl(&["compare", r, r, "--out", cmp.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("| Pendulum-v1 | 4 |") && cmp.join("compare.png").is_file() && cmp.join("compare.md").is_file(), "{out}");
+    // What each run cost: every session of every seed was metered.
+    assert!(out.contains("| PopSAN-TD3 |") && out.contains(" Wh") && out.contains(" nJ |"), "{out}");
     let (ok, _, err) = spikerl(&["compare", r, "/no/such/run"]);
     assert!(!ok && err.contains("/no/such/run"), "{err}");
     let _ = std::fs::remove_dir_all(&run);
