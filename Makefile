@@ -11,7 +11,7 @@ setup: .venv/libtorch .venv/mpi
 
 .venv/libtorch:
 	$(PYTHON) -m venv .venv
-	.venv/bin/pip install --quiet torch==2.11.0
+	.venv/bin/pip install --quiet torch==2.11.0 numpy==2.4.6
 	ln -sfn "$$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .venv/libtorch
 
 # MPI for several learners (Open MPI's wheel: libraries, mpicc, mpirun; no root), and libclang
