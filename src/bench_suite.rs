@@ -305,14 +305,8 @@ fn update_rate(spec: &spikerl_snn::ActorSpec, precision: spikerl_learner::Precis
     use spikerl_learner::prelude::*;
     let config = Td3Config { batch_size: 100, replay_size: 10_000, ..Td3Config::default() };
     let mut td3 = build(config, spec.clone(), Surrogate::Rectangle, tch::Device::Cpu, precision, 0, threads).map_err(anyhow::Error::msg)?;
-    let mut rb = ReplayBuffer::new(11, 3, 10_000);
     let mut rng = spikerl_snn::rng::SplitMix::new(1);
-    for _ in 0..10_000 {
-        let o: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
-        let a: Vec<f32> = (0..3).map(|_| rng.uniform(1.0)).collect();
-        let o2: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
-        rb.push(&o, &a, rng.normal(), &o2, false);
-    }
+    let rb = ReplayBuffer::random(11, 3, 10_000, &mut rng);
     let mut mb = Minibatch::default();
     let mut go = |n: usize| -> Result<()> {
         for _ in 0..n {

@@ -19,14 +19,8 @@ fn rate(device: Device, precision: Precision, batch: usize, updates: usize, thre
     if let Some(c) = collective {
         td3.join(c).expect("a world of one joins");
     }
-    let mut rb = ReplayBuffer::new(11, 3, 10_000);
     let mut rng = SplitMix::new(1);
-    for _ in 0..10_000 {
-        let o: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
-        let a: Vec<f32> = (0..3).map(|_| rng.uniform(1.0)).collect();
-        let o2: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
-        rb.push(&o, &a, rng.normal(), &o2, false);
-    }
+    let rb = ReplayBuffer::random(11, 3, 10_000, &mut rng);
     let mut mb = Minibatch::default();
     let mut run = |n: usize| {
         for _ in 0..n {

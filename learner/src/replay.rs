@@ -34,6 +34,20 @@ impl ReplayBuffer {
         Self::try_new(obs_dim, act_dim, capacity).expect("a replay buffer that fits in memory")
     }
 
+    /// A full buffer of `capacity` random transitions (standard-normal observations and
+    /// rewards, uniform actions in ±1, never done), drawn from `rng`: for benchmarks and
+    /// tests of the update.
+    pub fn random(obs_dim: usize, act_dim: usize, capacity: usize, rng: &mut SplitMix) -> Self {
+        let mut rb = Self::new(obs_dim, act_dim, capacity);
+        for _ in 0..capacity {
+            let o: Vec<f32> = (0..obs_dim).map(|_| rng.normal()).collect();
+            let a: Vec<f32> = (0..act_dim).map(|_| rng.uniform(1.0)).collect();
+            let o2: Vec<f32> = (0..obs_dim).map(|_| rng.normal()).collect();
+            rb.push(&o, &a, rng.normal(), &o2, false);
+        }
+        rb
+    }
+
     /// A buffer of `capacity` transitions, or why it cannot be had (zero capacity, or memory
     /// the allocator refuses) — never an abort.
     pub fn try_new(obs_dim: usize, act_dim: usize, capacity: usize) -> Result<Self, String> {

@@ -391,14 +391,8 @@ fn nccl_all_reduce_in_device_memory_leaves_cuda_updates_unchanged() {
     let agent = || build(config.clone(), spec.clone(), Surrogate::FastSigmoid, Device::Cuda(0), Precision::F32, 3, 1).unwrap();
     let (mut alone, mut through_nccl) = (agent(), agent());
     through_nccl.join(nccl).unwrap();
-    let mut rb = ReplayBuffer::new(11, 3, 1000);
     let mut rng = SplitMix::new(9);
-    for _ in 0..1000 {
-        let o: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
-        let a: Vec<f32> = (0..3).map(|_| rng.uniform(1.0)).collect();
-        let o2: Vec<f32> = (0..11).map(|_| rng.normal()).collect();
-        rb.push(&o, &a, rng.normal(), &o2, false);
-    }
+    let rb = ReplayBuffer::random(11, 3, 1000, &mut rng);
     let mut mb = Minibatch::default();
     for _ in 0..20 {
         rb.sample_into(64, &mut rng, &mut mb);
