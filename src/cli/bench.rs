@@ -18,9 +18,9 @@ pub enum BenchCommand {
     /// gradients over the ranks (started with mpirun, or by --ranks on this machine).
     Collective(BenchCollectiveArgs),
     /// The whole suite in one run, each part beside its peer measured in the same run: the
-    /// tasks vs Gymnasium + MuJoCo, the spiking actor's forward and the TD3 update vs PyTorch
-    /// (bench/peers/torch_popsan.py), training end to end with its energy, QUIC transport
-    /// scaling. Writes OUT/<date>-<host>.json, .md and plots.
+    /// tasks vs Gymnasium + MuJoCo, the spiking and the dense actor's forward and TD3 updates
+    /// with each vs PyTorch (bench/peers/torch_popsan.py), training end to end with its energy,
+    /// QUIC transport scaling. Writes OUT/<date>-<host>.json, .md and plots.
     All(BenchAllArgs),
 }
 
