@@ -151,11 +151,6 @@ impl Account {
         &self.sampler
     }
 
-    /// GPUs the account is credited for.
-    pub fn gpus(&self) -> &[u32] {
-        &self.open.gpus
-    }
-
     /// Closes the account: its final usage.
     pub fn close(self) -> Usage {
         self.usage()

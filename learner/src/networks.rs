@@ -186,20 +186,6 @@ impl ActorNet {
             Self::Dense(m) => m.n_params,
         }
     }
-
-    pub fn obs_dim(&self) -> usize {
-        match self {
-            Self::Spiking(s) => s.spec.obs_dim,
-            Self::Dense(m) => m.layers[0].inp,
-        }
-    }
-
-    pub fn act_dim(&self) -> usize {
-        match self {
-            Self::Spiking(s) => s.spec.act_dim,
-            Self::Dense(m) => m.act_dim(),
-        }
-    }
 }
 
 impl From<ActorShape> for ActorNet {

@@ -104,16 +104,8 @@ impl DenseActor {
         self.version
     }
 
-    pub fn last_counts(&self) -> &OpCounts {
-        &self.last
-    }
-
     pub fn total_counts(&self) -> &OpCounts {
         &self.total
-    }
-
-    pub fn reset_counts(&mut self) {
-        self.total = OpCounts::new(0);
     }
 
     /// One action for one observation: normalise (clip ±3), the layers, `tanh × act_limit`.

@@ -59,11 +59,4 @@ impl Policy {
             Self::Dense(d) => d.total_counts(),
         }
     }
-
-    pub fn reset_counts(&mut self) {
-        match self {
-            Self::Spiking(p) => p.reset_counts(),
-            Self::Dense(d) => d.reset_counts(),
-        }
-    }
 }

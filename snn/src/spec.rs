@@ -147,13 +147,6 @@ impl ActorSpec {
         }
     }
 
-    pub fn hidden(&self) -> &[usize] {
-        match self {
-            Self::Spiking(s) => &s.hidden,
-            Self::Dense(d) => &d.hidden,
-        }
-    }
-
     pub fn spiking(&self) -> Option<&PopSanSpec> {
         match self {
             Self::Spiking(s) => Some(s),
@@ -165,14 +158,6 @@ impl ActorSpec {
         match self {
             Self::Spiking(_) => None,
             Self::Dense(d) => Some(d),
-        }
-    }
-
-    /// `spiking (PopSAN)` or `dense (MLP)`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Spiking(_) => "spiking (PopSAN)",
-            Self::Dense(_) => "dense (MLP)",
         }
     }
 
