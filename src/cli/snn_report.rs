@@ -75,11 +75,8 @@ pub fn snn_report(args: SnnReportArgs) -> Result<()> {
     println!("{}: PopSAN {:?}, T = {}, parameters: {source} (version {})", spec_env.id, spec.layer_sizes(), spec.timesteps, params.version);
     println!("over {} actions taken in the task:\n", counts.inferences);
     println!("{:<18} {:>8} {:>14}", "layer", "neurons", "firing rate");
-    let names = std::iter::once("encoder".to_string())
-        .chain((0..spec.hidden.len()).map(|i| format!("hidden {}", i + 1)))
-        .chain(std::iter::once("output population".to_string()));
-    for ((name, n), r) in names.zip(&counts.layer_neurons).zip(counts.firing_rates(spec.timesteps)) {
-        println!("{name:<18} {n:>8} {r:>14.4}");
+    for l in crate::train::energy::LayerActivity::of(&spec, &counts) {
+        println!("{:<18} {:>8} {:>14.4}", l.layer, l.neurons, l.firing_rate);
     }
     println!("\nper action: {:.0} synaptic ops, {:.0} float MACs (encoder + decoder), {:.0} neuron updates", e.sops, e.macs, e.neuron_updates);
     println!("energy per action (45 nm: E_AC 0.9 pJ, E_MAC 4.6 pJ; Loihi: 23.6 pJ/SOP, 81 pJ/update):");

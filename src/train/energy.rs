@@ -57,6 +57,15 @@ pub struct LayerActivity {
     pub firing_rate: f64,
 }
 
+impl LayerActivity {
+    /// Each spiking layer of `spec` (encoder, hidden…, output population) with its firing
+    /// rate over what `counts` covers.
+    pub fn of(spec: &spikerl_snn::PopSanSpec, counts: &OpCounts) -> Vec<Self> {
+        let names = std::iter::once("encoder".to_string()).chain((0..spec.hidden.len()).map(|i| format!("hidden {}", i + 1))).chain(std::iter::once("output population".to_string()));
+        names.zip(&counts.layer_neurons).zip(counts.firing_rates(spec.timesteps)).map(|((layer, &neurons), firing_rate)| Self { layer, neurons, firing_rate }).collect()
+    }
+}
+
 impl InferenceEnergy {
     pub fn of(spec: &ActorSpec, counts: &OpCounts) -> Option<Self> {
         if counts.inferences == 0 {
@@ -65,8 +74,7 @@ impl InferenceEnergy {
         Some(match spec {
             ActorSpec::Spiking(spec) => {
                 let e = energy_per_inference(spec, counts);
-                let names = std::iter::once("encoder".to_string()).chain((0..spec.hidden.len()).map(|i| format!("hidden {}", i + 1))).chain(std::iter::once("output population".to_string()));
-                let layers = names.zip(&counts.layer_neurons).zip(counts.firing_rates(spec.timesteps)).map(|((layer, &neurons), firing_rate)| LayerActivity { layer, neurons, firing_rate }).collect();
+                let layers = LayerActivity::of(spec, counts);
                 Self {
                     actor: "spiking (PopSAN)".into(),
                     actions: counts.inferences,
