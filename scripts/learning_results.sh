@@ -3,6 +3,9 @@
 # (none of them used to choose settings), 300 k env steps each, two seeds side by side; then,
 # for each task's best seed, its final policy on the port and on Gymnasium's own task
 # (MuJoCo). Resumable: rerunning it finishes what is unfinished (checkpoints every 10 k steps).
+# The runs live in docs/results/learning/TASK/ so that finished seeds can be kept in the
+# repository without their checkpoints (.gitignore leaves those out): a seed whose evaluations
+# reached the budget counts as done without one.
 #
 #   scripts/learning_results.sh [TASK...]      (default: Hopper-v4 HalfCheetah-v4 Ant-v4 Walker2d-v4)
 #
@@ -15,7 +18,7 @@ steps=${STEPS:-300000}
 tasks=("$@")
 [ ${#tasks[@]} -gt 0 ] || tasks=(Hopper-v4 HalfCheetah-v4 Ant-v4 Walker2d-v4)
 for env in "${tasks[@]}"; do
-    dir=runs/results-$env
+    dir=docs/results/learning/$env
     if [ -f "$dir/seeds.toml" ]; then
         "$spikerl" train --resume "$dir" --side-by-side "${SIDE_BY_SIDE:-2}" --quiet
     else

@@ -259,10 +259,12 @@ fn a_multi_seed_run_aggregates_resumes_as_a_whole_and_compares() {
     assert!(std::fs::read_to_string(run.join("seed-3/report.md")).unwrap().contains("learner_threads"), "a side-by-side seed's share of the cores is in its report");
     let energy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("seed-3/energy.json")).unwrap()).unwrap();
     assert_eq!(energy["env_steps"], 1500, "each seed meters its own sessions: {energy}");
-    // Finished seeds are skipped; a resumed run may not drop seeds; another configuration into
-    // the same directory is refused.
+    // Finished seeds are skipped, also one kept without its checkpoint (results archived
+    // without their replay buffers); a resumed run may not drop seeds; another configuration
+    // into the same directory is refused.
+    std::fs::remove_file(run.join("seed-0/checkpoint.bin")).unwrap();
     let (ok, out, _) = spikerl(&["train", "--resume", r, "--steps", "1500", "--quiet"]);
-    assert!(ok && out.matches("done (1500 env steps)").count() == 4, "{out}");
+    assert!(ok && out.matches("done (1500 env steps)").count() == 3 && out.contains("seed 0 (1 of 4): done (1500 env steps, no checkpoint)"), "{out}");
     let (ok, _, err) = spikerl(&["train", "--resume", r, "--seeds", "0-2", "--quiet"]);
     assert!(!ok && err.contains("leaves out seed 3"), "{err}");
     let (ok, _, err) = spikerl(&["train", "--env", "pendulum-v1", "--seeds", "0-1", "--steps", "500", "--out", r, "--quiet"]);

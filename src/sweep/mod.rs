@@ -16,6 +16,7 @@ use spikerl_learner::checkpoint::Checkpoint;
 
 use crate::config::RunConfig;
 use crate::train::checkpoints::CHECKPOINT_FILE;
+use crate::train::output::{METRICS_FILE, read_metrics};
 use crate::train::stop::stop_requested;
 use crate::train::{Run, train};
 use summary::{Summary, seed_dir};
@@ -171,6 +172,17 @@ fn train_seed(base: &Run, seed: u64, (i, n): (usize, usize), dir: &Path) -> Resu
             return Ok(());
         }
         run.resume = Some(checkpoint);
+    } else if let Some(last) = read_metrics(&out.join(METRICS_FILE)).evals.last() {
+        // A run kept without its checkpoints (results archived in a repository: the replay
+        // buffer is too large to keep) is done if its evaluations reached the budget; anything
+        // short of that cannot be continued and starts again.
+        if last.env_steps >= run.config.schedule.steps {
+            println!("seed {seed} ({} of {n}): done ({} env steps, no checkpoint)", i + 1, last.env_steps);
+            return Ok(());
+        }
+        let stale = out.join(METRICS_FILE);
+        println!("seed {seed}: {} has evaluations to {} env steps but no checkpoint to continue from: starting the seed again", out.display(), last.env_steps);
+        std::fs::rename(&stale, out.join(format!("{METRICS_FILE}.abandoned"))).with_context(|| format!("cannot move aside {}", stale.display()))?;
     }
     println!("seed {seed} ({} of {n}) → {}", i + 1, out.display());
     let s = train(run)?;
