@@ -2,11 +2,11 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup run test bench mujoco-venv cluster-tools fidelity snn-bench train-bench
+.PHONY: setup run test bench python-bench mujoco-venv cluster-tools fidelity snn-bench train-bench
 
 # The build needs the Rust toolchain and libtorch, which comes from PyTorch 2.11.0 (what tch
 # 0.24 binds) in .venv; .cargo/config.toml points the build at .venv/libtorch.
-setup: .venv/libtorch .venv/mpi
+setup: .venv/libtorch .venv/mpi .venv/spikerl-python
 	$(CARGO) build --release --workspace --all-targets
 
 .venv/libtorch:
@@ -23,6 +23,15 @@ setup: .venv/libtorch .venv/mpi
 	ln -sfn "$$($${CC:-cc} -print-file-name=include)" .venv/cc-include
 	touch .venv/mpi
 
+# The Python package (python/: `import spikerl`, `gymnasium.make("spikerl/Hopper-v4")`), built by
+# pip through maturin into .venv, with what its tests use: Gymnasium, MuJoCo (Gymnasium's own
+# tasks to compare with), pytest.
+PYTHON_PACKAGE_SOURCES := $(shell find python/src python/spikerl envs/src envs/assets snn/src -type f) python/Cargo.toml python/pyproject.toml Cargo.lock
+.venv/spikerl-python: .venv/libtorch $(PYTHON_PACKAGE_SOURCES)
+	.venv/bin/pip install --quiet gymnasium==1.4.0 mujoco==4.0.0 imageio==2.38.2 pytest==9.2.0
+	.venv/bin/pip install --quiet --force-reinstall --no-deps ./python
+	touch $@
+
 # The main job: train the spiking actor on Hopper-v4 (the MuJoCo-free port) with PopSAN-TD3's
 # defaults, learner and actors in this process; progress on screen, results in runs/.
 run: setup
@@ -32,6 +41,7 @@ run: setup
 # tasks' tests run Gymnasium+MuJoCo from .venv-mujoco).
 test: setup mujoco-venv cluster-tools
 	$(CARGO) test --release --workspace
+	.venv/bin/python -m pytest -q -p no:cacheprovider python/tests
 	@# The actor binary must build without libtorch.
 	@if $(CARGO) tree -p spikerl-actors --edges normal,build | grep -qE '(^|[ ─])(tch|torch-sys) v'; then echo "spikerl-actors depends on libtorch"; exit 1; else echo "spikerl-actors: no libtorch in its dependency tree"; fi
 
@@ -51,6 +61,15 @@ bench: setup mujoco-venv
 # Spiking-actor latency.
 snn-bench: setup
 	$(CARGO) run --release --quiet --example snn_bench
+
+# Python env steps/s: spikerl's vector env against EnvPool and Gymnasium+MuJoCo (in .venv-bench).
+python-bench: .venv-bench/bin/envpool-installed
+	.venv-bench/bin/pip install --quiet --force-reinstall --no-deps ./python
+	.venv-bench/bin/python bench/python_envs.py
+.venv-bench/bin/envpool-installed:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet envpool==1.2.5 gymnasium==1.4.0 mujoco==4.0.0 imageio==2.38.2 numpy==2.4.6
+	touch $@
 
 mujoco-venv: .venv-mujoco/bin/python
 .venv-mujoco/bin/python:

@@ -1,7 +1,8 @@
 """Plain TD3 with an MLP actor (CleanRL's recipe), on our rapier port or on Gymnasium/MuJoCo.
 
 A diagnostic, not part of spikerl: if this learns a task on the port as it does on MuJoCo,
-the port is not what holds a spiking actor back on it.
+the port is not what holds a spiking actor back on it. The port comes from the `spikerl`
+Python package (python/), MuJoCo from Gymnasium.
 
     python scripts/td3_mlp.py --env Hopper-v4 --backend spikerl --steps 100000
     python scripts/td3_mlp.py --env Hopper-v4 --backend mujoco  --steps 100000
@@ -19,17 +20,16 @@ import torch.nn.functional as F
 
 
 def make_env(env_id, backend):
-    if backend == "spikerl":
-        from spikerl_env import SpikerlEnv
-        env = SpikerlEnv(env_id)
-        return env, env.obs_dim, env.act_dim, float(env.action_high[0])
     import gymnasium as gym
+    if backend == "spikerl":
+        import spikerl  # noqa: F401  (registers spikerl/TASK)
+        env_id = f"spikerl/{env_id}"
     env = gym.make(env_id)
     return env, env.observation_space.shape[0], env.action_space.shape[0], float(env.action_space.high[0])
 
 
-def mlp(n_in, n_out):
-    return nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, n_out))
+def mlp(n_in, n_out, hidden=256):
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
 
 
 def evaluate(env, actor, act_limit, episodes, seed):
@@ -57,6 +57,7 @@ def main():
     p.add_argument("--eval-every", type=int, default=5_000)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=256, help="units in each of the two hidden layers")
     a = p.parse_args()
     torch.set_num_threads(1)
     random.seed(a.seed)
@@ -65,8 +66,9 @@ def main():
 
     env, obs_dim, act_dim, act_limit = make_env(a.env, a.backend)
     eval_env, *_ = make_env(a.env, a.backend)
-    actor, q1, q2 = mlp(obs_dim, act_dim), mlp(obs_dim + act_dim, 1), mlp(obs_dim + act_dim, 1)
-    actor_t, q1_t, q2_t = mlp(obs_dim, act_dim), mlp(obs_dim + act_dim, 1), mlp(obs_dim + act_dim, 1)
+    h = a.hidden
+    actor, q1, q2 = mlp(obs_dim, act_dim, h), mlp(obs_dim + act_dim, 1, h), mlp(obs_dim + act_dim, 1, h)
+    actor_t, q1_t, q2_t = mlp(obs_dim, act_dim, h), mlp(obs_dim + act_dim, 1, h), mlp(obs_dim + act_dim, 1, h)
     for t, s in ((actor_t, actor), (q1_t, q1), (q2_t, q2)):
         t.load_state_dict(s.state_dict())
     actor_opt = torch.optim.Adam(actor.parameters(), lr=a.lr)

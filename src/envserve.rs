@@ -1,5 +1,6 @@
 //! `spikerl envserve`: one task stepped over stdin/stdout, so that other programs (Python RL
-//! code, `scripts/spikerl_env.py`) can use the rapier ports without MuJoCo.
+//! code without the `spikerl` Python package, programs in other languages) can use the rapier
+//! ports without MuJoCo. The Python package's tests check their trajectories against it.
 //!
 //! Protocol, little-endian binary after one JSON header line:
 //! - server → client, once: `{"id", "obs_dim", "act_dim", "low", "high", "max_episode_steps", "dt"}\n`

@@ -116,6 +116,9 @@ pub const MAX_REWARD_TERMS: usize = 4;
 pub struct StepInfo {
     pub x_position: f64,
     pub x_velocity: f64,
+    /// The sideways position and velocity of the same point (0 for planar tasks).
+    pub y_position: f64,
+    pub y_velocity: f64,
     /// Reward terms in the order of [`EnvSpec::reward_terms`]; they sum to the reward.
     pub reward_terms: [f64; MAX_REWARD_TERMS],
     /// Set when this step ended the episode.
@@ -123,8 +126,8 @@ pub struct StepInfo {
 }
 
 impl StepInfo {
-    pub fn new(x_position: f64, x_velocity: f64) -> Self {
-        Self { x_position, x_velocity, reward_terms: [0.0; MAX_REWARD_TERMS], end: None }
+    pub const fn new(x_position: f64, x_velocity: f64) -> Self {
+        Self { x_position, x_velocity, y_position: 0.0, y_velocity: 0.0, reward_terms: [0.0; MAX_REWARD_TERMS], end: None }
     }
 
     /// The value of the named reward term, if the task has it.

@@ -25,8 +25,8 @@ mod vec_env;
 pub use env::{BoxSpace, EndReason, Env, EnvError, EnvSnapshot, EnvSpec, MAX_REWARD_TERMS, Step, StepInfo, StepOutcome};
 pub use pendulum::Pendulum;
 pub use registry::{ENV_IDS, canonical_id, make, make_locomotion};
-pub use vec_env::{VecEnv, VecStep};
+pub use vec_env::{Autoreset, VecEnv, VecStep};
 
 pub mod prelude {
-    pub use crate::{BoxSpace, EndReason, Env, EnvError, EnvSpec, Step, StepInfo, StepOutcome, VecEnv, make};
+    pub use crate::{Autoreset, BoxSpace, EndReason, Env, EnvError, EnvSpec, Step, StepInfo, StepOutcome, VecEnv, make};
 }

@@ -6,6 +6,20 @@ use std::thread::JoinHandle;
 
 use crate::{Env, EnvError, EnvSpec, StepInfo};
 
+/// When an env whose episode ended starts the next one: Gymnasium 1.x's autoreset modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Autoreset {
+    /// In the step that ended the episode: [`VecEnv::obs`] holds the new episode's first
+    /// observation and [`VecEnv::final_obs`] the old one's last (Gymnasium's `SAME_STEP`; what
+    /// rollout actors want: no step is spent on resets).
+    #[default]
+    SameStep,
+    /// In the env's next step, which only resets it: its action is ignored and it reports
+    /// reward 0, neither terminated nor truncated, and [`VecStep::reset`]; until then
+    /// [`VecEnv::obs`] holds the last observation (Gymnasium's `NEXT_STEP`, its default).
+    NextStep,
+}
+
 /// One environment's result of a [`VecEnv::step`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VecStep {
@@ -13,9 +27,13 @@ pub struct VecStep {
     pub terminated: bool,
     pub truncated: bool,
     pub info: StepInfo,
+    /// This step reset the env instead of stepping it ([`Autoreset::NextStep`]); `info` is blank.
+    pub reset: bool,
 }
 
 impl VecStep {
+    const BLANK: Self = Self { reward: 0.0, terminated: false, truncated: false, info: StepInfo::new(0.0, 0.0), reset: false };
+
     pub fn done(&self) -> bool {
         self.terminated || self.truncated
     }
@@ -29,6 +47,9 @@ struct Chunk {
     obs: Vec<f32>,
     final_obs: Vec<f32>,
     steps: Vec<VecStep>,
+    autoreset: Autoreset,
+    /// Envs whose episode ended in the last step, to reset in this one ([`Autoreset::NextStep`]).
+    pending_reset: Vec<bool>,
     error: Option<EnvError>,
 }
 
@@ -40,13 +61,14 @@ enum Job {
 impl Chunk {
     fn new(envs: Vec<Box<dyn Env>>, obs_dim: usize, act_dim: usize) -> Self {
         let n = envs.len();
-        let blank = VecStep { reward: 0.0, terminated: false, truncated: false, info: StepInfo::new(0.0, 0.0) };
         Self {
             envs,
             actions: vec![0.0; n * act_dim],
             obs: vec![0.0; n * obs_dim],
             final_obs: vec![0.0; n * obs_dim],
-            steps: vec![blank; n],
+            steps: vec![VecStep::BLANK; n],
+            autoreset: Autoreset::SameStep,
+            pending_reset: vec![false; n],
             error: None,
         }
     }
@@ -59,6 +81,7 @@ impl Chunk {
                 self.error = Some(e);
             }
         }
+        self.pending_reset.fill(false);
     }
 
     fn step(&mut self) {
@@ -70,15 +93,26 @@ impl Chunk {
         let act_dim = self.actions.len() / n;
         for (i, env) in self.envs.iter_mut().enumerate() {
             let obs = &mut self.obs[i * obs_dim..(i + 1) * obs_dim];
+            if std::mem::take(&mut self.pending_reset[i]) {
+                self.steps[i] = VecStep { reset: true, ..VecStep::BLANK };
+                if let Err(e) = env.reset_into(None, obs) {
+                    self.error = Some(e);
+                }
+                continue;
+            }
             let action = &self.actions[i * act_dim..(i + 1) * act_dim];
             match env.step_into(action, obs) {
                 Ok(out) => {
-                    self.steps[i] =
-                        VecStep { reward: out.reward, terminated: out.terminated, truncated: out.truncated, info: out.info };
+                    self.steps[i] = VecStep { reward: out.reward, terminated: out.terminated, truncated: out.truncated, info: out.info, reset: false };
                     if out.done() {
                         self.final_obs[i * obs_dim..(i + 1) * obs_dim].copy_from_slice(obs);
-                        if let Err(e) = env.reset_into(None, obs) {
-                            self.error = Some(e);
+                        match self.autoreset {
+                            Autoreset::SameStep => {
+                                if let Err(e) = env.reset_into(None, obs) {
+                                    self.error = Some(e);
+                                }
+                            }
+                            Autoreset::NextStep => self.pending_reset[i] = true,
                         }
                     }
                 }
@@ -139,13 +173,12 @@ impl VecEnv {
         }
         // The calling thread steps chunk 0 itself; workers take the others.
         let workers = (1..threads).map(spawn_worker).collect::<Vec<_>>();
-        let blank = VecStep { reward: 0.0, terminated: false, truncated: false, info: StepInfo::new(0.0, 0.0) };
         Ok(Self {
             spec,
             n,
             obs: vec![0.0; n * obs_dim],
             final_obs: vec![0.0; n * obs_dim],
-            steps: vec![blank; n],
+            steps: vec![VecStep::BLANK; n],
             chunks,
             offsets,
             workers,
@@ -155,6 +188,14 @@ impl VecEnv {
     /// `n` copies of the task `id` (see [`crate::make`]).
     pub fn make(id: &str, n: usize, threads: usize) -> Result<Self, EnvError> {
         Self::new(n, threads, |_| crate::make(id))
+    }
+
+    /// Chooses when finished episodes restart (by default [`Autoreset::SameStep`]).
+    pub fn with_autoreset(mut self, mode: Autoreset) -> Self {
+        for chunk in self.chunks.iter_mut().flatten() {
+            chunk.autoreset = mode;
+        }
+        self
     }
 
     pub fn spec(&self) -> &EnvSpec {

@@ -68,3 +68,32 @@ fn bad_action_batches_are_rejected_before_any_env_moves() {
     assert_eq!(venv.obs(), &before[..]);
     assert!(VecEnv::make("no-such-env", 2, 1).is_err());
 }
+
+/// Gymnasium's NEXT_STEP autoreset: the step that ends an episode returns its last observation;
+/// the env's next step only resets it (action ignored, reward 0, not done) and returns the new
+/// episode's first observation, the one a single env's `reset(None)` gives.
+#[test]
+fn next_step_autoreset_spends_a_step_on_the_reset() {
+    let mut venv = VecEnv::make("Hopper-v4", 2, 2).unwrap().with_autoreset(Autoreset::NextStep);
+    let mut single = make("Hopper-v4").unwrap();
+    venv.reset(Some(3)).unwrap();
+    single.reset(Some(4));
+    let push = [1.0f32, -1.0, 1.0];
+    let actions: Vec<f32> = push.iter().copied().cycle().take(6).collect();
+    for _ in 0..300 {
+        let expected = single.step(&push).unwrap();
+        let s = venv.step(&actions).unwrap()[1];
+        assert_eq!((s.reward.to_bits(), s.reset), (expected.reward.to_bits(), false));
+        assert_eq!(&venv.obs()[11..], &expected.obs[..], "the ending step returns the last observation");
+        if expected.terminated || expected.truncated {
+            assert!(s.done());
+            let s = venv.step(&actions).unwrap()[1];
+            assert!(s.reset && !s.done() && s.reward == 0.0, "{s:?}");
+            assert_eq!(&venv.obs()[11..], &single.reset(None)[..]);
+            let next = venv.step(&actions).unwrap()[1];
+            assert_eq!(next.reward.to_bits(), single.step(&push).unwrap().reward.to_bits(), "then it steps again");
+            return;
+        }
+    }
+    panic!("no episode ended");
+}

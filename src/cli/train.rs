@@ -88,6 +88,9 @@ pub struct EvalArgs {
     /// Seed of the first episode (episode k: seed + k).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// One JSON object instead of a line: every episode's return (exact) and length.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -258,7 +261,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         bail!("--episodes must be positive");
     }
     let r = spikerl_actors::evaluate(&params, &id, args.episodes, args.seed).with_context(|| format!("{} on {id}", args.checkpoint.display()))?;
-    println!("{id}: {} episodes, return {:.2} ± {:.2}, length {:.1}", args.episodes, r.mean(), r.std(), r.mean_len());
+    if args.json {
+        println!("{}", serde_json::json!({"env": id, "seed": args.seed, "returns": r.returns, "lengths": r.lengths, "mean": r.mean(), "std": r.std()}));
+    } else {
+        println!("{id}: {} episodes, return {:.2} ± {:.2}, length {:.1}", args.episodes, r.mean(), r.std(), r.mean_len());
+    }
     Ok(())
 }
 

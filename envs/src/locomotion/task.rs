@@ -111,6 +111,8 @@ pub struct LocomotionEnv {
     qvel: Vec<f64>,
     /// x of the forward reward at the end of the previous step.
     x_before: f64,
+    /// y of the same point (for `info`'s sideways velocity; not part of any reward).
+    y_before: f64,
     /// The observation's com-based tail ([`ObsLayout::com_based`]) after the last reset or
     /// step; kept because it belongs to the state MuJoCo last evaluated, not the final one.
     com_obs: Vec<f64>,
@@ -166,6 +168,7 @@ impl LocomotionEnv {
             qpos: vec![0.0; nq],
             qvel: vec![0.0; nv],
             x_before: 0.0,
+            y_before: 0.0,
             com_obs: vec![0.0; com_len],
             broken: false,
             spec,
@@ -207,18 +210,25 @@ impl LocomotionEnv {
             self.qvel.copy_from_slice(&qvel);
             self.physics.set_state(&self.qpos, &self.qvel);
         }
-        self.x_before = self.forward_x();
+        [self.x_before, self.y_before] = self.forward_xy();
         self.read_com_obs();
         self.broken = false;
         self.clock.start();
     }
 
-    /// The x the forward reward differentiates, at the current state.
-    fn forward_x(&self) -> f64 {
+    /// The (x, y) whose x the forward reward differentiates, at the current state (y is 0 for a
+    /// task whose forward point is a slide joint).
+    fn forward_xy(&self) -> [f64; 2] {
         match (self.spec.forward_x, self.forward_body) {
-            (ForwardX::LaggedMassCentre, _) => self.physics.com_frame().expect("tracked since new").mass_centre[0],
-            (_, Some(b)) => self.physics.xpos(b)[0],
-            (_, None) => self.qpos[0],
+            (ForwardX::LaggedMassCentre, _) => {
+                let c = self.physics.com_frame().expect("tracked since new").mass_centre;
+                [c[0], c[1]]
+            }
+            (_, Some(b)) => {
+                let p = self.physics.xpos(b);
+                [p[0], p[1]]
+            }
+            (_, None) => [self.qpos[0], 0.0],
         }
     }
 
@@ -284,6 +294,7 @@ impl Env for LocomotionEnv {
         floats.extend(q);
         floats.extend(v);
         floats.extend(&self.com_obs);
+        floats.push(self.y_before);
         let mut words = self.rng.state().to_vec();
         words.extend([self.clock.to_word(), u64::from(self.broken)]);
         EnvSnapshot { floats, words }
@@ -295,8 +306,9 @@ impl Env for LocomotionEnv {
         let (iq, iv) = (self.physics.internal_state().0.len(), self.physics.internal_state().1.len());
         let n = nq + nv + 1 + iq + iv + self.com_obs.len();
         let bad = |reason: String| EnvError::Snapshot { task: self.env_spec.id.clone(), reason };
-        if s.floats.len() != n || s.words.len() != 6 {
-            return Err(bad(format!("expected {n} floats and 6 words, got {} and {}", s.floats.len(), s.words.len())));
+        // Snapshots from before y was tracked lack the last float: y then restarts from here.
+        if !(s.floats.len() == n || s.floats.len() == n + 1) || s.words.len() != 6 {
+            return Err(bad(format!("expected {} floats and 6 words, got {} and {}", n + 1, s.floats.len(), s.words.len())));
         }
         let rng = EnvRng::from_state([s.words[0], s.words[1], s.words[2], s.words[3]]).ok_or_else(|| bad("zero generator state".into()))?;
         let clock = EpisodeClock::from_word(s.words[4]).ok_or_else(|| bad("step counter out of range".into()))?;
@@ -307,7 +319,9 @@ impl Env for LocomotionEnv {
         (self.rng, self.clock) = (rng, clock);
         let internal = &s.floats[nq + nv + 1..];
         self.physics.set_internal_state(&internal[..iq], &internal[iq..iq + iv]);
-        self.com_obs.copy_from_slice(&internal[iq + iv..]);
+        let com_len = self.com_obs.len();
+        self.com_obs.copy_from_slice(&internal[iq + iv..iq + iv + com_len]);
+        self.y_before = s.floats.get(n).copied().unwrap_or_else(|| self.forward_xy()[1]);
         self.write_obs(obs);
         Ok(())
     }
@@ -335,12 +349,12 @@ impl Env for LocomotionEnv {
         self.clock.ensure_started()?;
         let dt = self.env_spec.dt;
 
-        let mut x_after = f64::NAN;
+        let (mut x_after, mut y_after) = (f64::NAN, f64::NAN);
         if !self.broken {
             self.physics.step(action);
             self.physics.read_state(&mut self.qpos, &mut self.qvel);
             self.read_com_obs();
-            x_after = self.forward_x();
+            [x_after, y_after] = self.forward_xy();
         }
         let finite = x_after.is_finite() && self.qpos.iter().chain(self.qvel.iter()).all(|x| x.is_finite());
         let truncated = self.clock.tick(self.env_spec.max_episode_steps);
@@ -354,10 +368,12 @@ impl Env for LocomotionEnv {
         }
 
         let x_velocity = (x_after - self.x_before) / dt;
-        self.x_before = x_after;
+        let y_velocity = (y_after - self.y_before) / dt;
+        (self.x_before, self.y_before) = (x_after, y_after);
         let forward = self.spec.forward_reward_weight * x_velocity;
         let ctrl_cost = self.spec.ctrl_cost_weight * action.iter().map(|&a| (a as f64) * (a as f64)).sum::<f64>();
         let mut info = StepInfo::new(x_after, x_velocity);
+        (info.y_position, info.y_velocity) = (y_after, y_velocity);
         info.reward_terms[0] = forward;
         info.reward_terms[1] = -ctrl_cost;
         let mut reward = forward - ctrl_cost;

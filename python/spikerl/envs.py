@@ -1,0 +1,61 @@
+"""One task as a ``gymnasium.Env``."""
+
+import numpy as np
+import gymnasium
+from gymnasium import spaces
+
+from ._spikerl import Task
+
+
+def _task_name(task, xml_file):
+    if (task is None) == (xml_file is None):
+        raise ValueError("give exactly one of task (e.g. 'Hopper-v4') and xml_file (an MJCF file)")
+    return task if xml_file is None else str(xml_file)
+
+
+def _spaces(description):
+    observation = spaces.Box(description["observation_low"], description["observation_high"], dtype=np.float32)
+    action = spaces.Box(description["action_low"], description["action_high"], dtype=np.float32)
+    return observation, action
+
+
+def _unseeded_start(np_random):
+    """A seed for the first reset that was given none: Gymnasium starts such episodes from
+    entropy, so two fresh environments differ."""
+    return int(np_random.integers(0, 2**63 - 1))
+
+
+class SpikerlEnv(gymnasium.Env):
+    """A spikerl task: observations and actions are float32 arrays; ``info`` has the keys of
+    Gymnasium's own v4 task (``x_position``, ``x_velocity``, and the reward terms where it
+    reports them). The task truncates at its time limit itself (``truncated``), as Gymnasium's
+    ``TimeLimit`` does. Wrong action shapes and non-finite actions raise ``ValueError`` and
+    change nothing."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task=None, xml_file=None, render_mode=None):
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r}: the spikerl tasks render with `spikerl render` (a GIF), not from Python yet")
+        self._task = Task(_task_name(task, xml_file))
+        description = self._task.describe()
+        self.task_id = description["id"]
+        self.observation_space, self.action_space = _spaces(description)
+        self.dt = description["dt"]
+        self.max_episode_steps = description["max_episode_steps"]
+        self.metadata = {"render_modes": [], "render_fps": int(round(1.0 / self.dt))}
+        self.render_mode = None
+        self._started = False
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if seed is None and not self._started:
+            seed = _unseeded_start(self.np_random)
+        self._started = True
+        return self._task.reset(seed), {}
+
+    def step(self, action):
+        action = np.ascontiguousarray(action, dtype=np.float32)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action has shape {action.shape}, {self.task_id} expects {self.action_space.shape}")
+        return self._task.step(action)
