@@ -18,6 +18,7 @@ pub mod gym;
 pub mod locomotion;
 mod pendulum;
 pub mod reference;
+pub mod render;
 mod registry;
 pub mod rng;
 mod vec_env;

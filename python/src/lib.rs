@@ -5,11 +5,13 @@
 
 use std::sync::Mutex;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use spikerl_envs::{Autoreset, Env, EnvSpec, StepInfo, VecEnv};
+use spikerl_envs::locomotion::LocomotionEnv;
+use spikerl_envs::render::Follower;
+use spikerl_envs::{Autoreset, Env, EnvSpec, StepInfo, VecEnv, make_locomotion};
 use spikerl_snn::{ActorSpec, OpCounts, ParamSet, Policy as Engine};
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
@@ -89,10 +91,25 @@ fn describe<'py>(py: Python<'py>, spec: &EnvSpec) -> PyResult<Bound<'py, PyDict>
 /// Gymnasium's step: (observation, reward, terminated, truncated, info).
 type StepResult<'py> = (Bound<'py, PyArray1<f32>>, f64, bool, bool, Bound<'py, PyDict>);
 
+/// A task, kept as its own type where it can be drawn.
+enum TaskEnv {
+    Locomotion { env: Box<LocomotionEnv>, camera: Follower },
+    Other(Box<dyn Env>),
+}
+
+impl TaskEnv {
+    fn env(&mut self) -> &mut dyn Env {
+        match self {
+            Self::Locomotion { env, .. } => env.as_mut(),
+            Self::Other(env) => env.as_mut(),
+        }
+    }
+}
+
 /// One task (`spikerl.envs.SpikerlEnv` is the Gymnasium env around it).
 #[pyclass(module = "spikerl._spikerl")]
 struct Task {
-    env: Mutex<Box<dyn Env>>,
+    env: Mutex<TaskEnv>,
     spec: EnvSpec,
     keys: Vec<(&'static str, InfoKey)>,
 }
@@ -101,9 +118,30 @@ struct Task {
 impl Task {
     #[new]
     fn new(task: &str) -> PyResult<Self> {
-        let env = make(task)?;
-        let spec = env.spec().clone();
+        let mut env = match make_locomotion(task) {
+            Ok(env) => TaskEnv::Locomotion { camera: Follower::for_task(&env), env: Box::new(env) },
+            // Pendulum, or a name `make` explains the trouble with.
+            Err(_) => TaskEnv::Other(make(task)?),
+        };
+        let spec = env.env().spec().clone();
         Ok(Self { keys: info_keys(&spec), spec, env: Mutex::new(env) })
+    }
+
+    /// The current state drawn from a camera that follows the robot: `height × width × 3`
+    /// bytes (RGB). Only the locomotion tasks are drawn.
+    fn render<'py>(&self, py: Python<'py>, width: usize, height: usize) -> PyResult<Bound<'py, PyArray3<u8>>> {
+        if !(16..=4096).contains(&width) || !(16..=4096).contains(&height) {
+            return Err(value_error(format!("a frame of {width}×{height}: width and height must be from 16 to 4096")));
+        }
+        let mut rgb = vec![0u8; width * height * 3];
+        {
+            let mut task = lock(&self.env);
+            let TaskEnv::Locomotion { env, camera } = &mut *task else {
+                return Err(value_error(format!("{} is not drawn: only the locomotion tasks render", self.spec.id)));
+            };
+            py.detach(|| camera.draw(env, width, height, &mut rgb));
+        }
+        PyArray1::from_vec(py, rgb).reshape([height, width, 3])
     }
 
     /// id, observation/action bounds (float32 arrays), max_episode_steps, dt, info_keys.
@@ -116,7 +154,11 @@ impl Task {
     #[pyo3(signature = (seed=None))]
     fn reset<'py>(&self, py: Python<'py>, seed: Option<u64>) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let mut obs = vec![0.0; self.spec.obs_dim()];
-        lock(&self.env).reset_into(seed, &mut obs).map_err(value_error)?;
+        let mut task = lock(&self.env);
+        task.env().reset_into(seed, &mut obs).map_err(value_error)?;
+        if let TaskEnv::Locomotion { camera, .. } = &mut *task {
+            camera.restart();
+        }
         Ok(PyArray1::from_vec(py, obs))
     }
 
@@ -125,7 +167,7 @@ impl Task {
         let mut obs = vec![0.0; self.spec.obs_dim()];
         let out = {
             let action = action.as_slice().map_err(value_error)?;
-            lock(&self.env).step_into(action, &mut obs).map_err(value_error)?
+            lock(&self.env).env().step_into(action, &mut obs).map_err(value_error)?
         };
         let info = PyDict::new(py);
         for &(key, read) in &self.keys {

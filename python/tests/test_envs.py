@@ -119,4 +119,21 @@ def test_bad_tasks_raise():
     with pytest.raises(ValueError):
         spikerl.SpikerlEnv(xml_file="/nonexistent/model.xml")
     with pytest.raises(ValueError, match="render"):
-        spikerl.SpikerlEnv(task="Hopper-v4", render_mode="rgb_array")
+        spikerl.SpikerlEnv(task="Hopper-v4", render_mode="human")
+    with pytest.raises(ValueError, match="only the locomotion tasks"):
+        spikerl.SpikerlEnv(task="Pendulum-v1", render_mode="rgb_array")
+    with pytest.raises(ValueError, match="from 16 to 4096"):
+        spikerl.SpikerlEnv(task="Hopper-v4", render_mode="rgb_array", width=8)
+
+
+@pytest.mark.parametrize("task", ["Hopper-v4", "Ant-v4"])
+def test_rgb_array_frames_show_the_robot_move(task):
+    env = gym.make(f"spikerl/{task}", render_mode="rgb_array", width=96, height=64)
+    check_env(env.unwrapped)
+    env.reset(seed=0)
+    first = env.render()
+    assert first.shape == (64, 96, 3) and first.dtype == np.uint8
+    assert first.std() > 10, "a picture, not a blank"
+    for _ in range(15):
+        env.step(env.action_space.sample())
+    assert np.abs(env.render().astype(int) - first).mean() > 0.5, "the robot moved"

@@ -2,8 +2,6 @@
 //! where `ffmpeg` is on the PATH), ray-traced in software — no GPU, no display — with the
 //! task, step and return written over it.
 
-mod raytrace;
-
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -11,12 +9,11 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
-use rapier3d::na::Vector3;
 use spikerl_envs::rng::EnvRng;
+use spikerl_envs::render::Follower;
 use spikerl_envs::{Env, make_locomotion};
 use spikerl_snn::{ParamSet, Policy};
 
-use raytrace::{Camera, Scene, View};
 
 /// What chooses the actions.
 pub enum Driver {
@@ -145,7 +142,7 @@ pub fn render(env_id: &str, driver: &mut Driver, opts: &RenderOptions, out: &Pat
             bail!("the policy maps {o} observations to {a} actions; {} has {} and {}", spec.id, spec.obs_dim(), spec.act_dim());
         }
     }
-    let view = if env.locomotion_spec().obs.skip_qpos == 1 { View::Side } else { View::Chase };
+    let mut camera = Follower::for_task(&env);
     let every = ((1.0 / (FPS * spec.dt)).round() as usize).max(1);
     let frame_s = every as f64 * spec.dt;
     let (w, h) = (opts.width, opts.height);
@@ -158,22 +155,13 @@ pub fn render(env_id: &str, driver: &mut Driver, opts: &RenderOptions, out: &Pat
     let mut rgb = vec![0u8; w * h * 3];
     env.reset_into(Some(opts.seed), &mut obs)?;
     let (mut ret, mut steps, mut frames) = (0.0, 0, 0);
-    let mut target: Option<Vector3<f64>> = None;
     let mut over = false;
     let result = (|| -> Result<()> {
         loop {
             // The last frame: the step budget spent, or where the episode ended.
             let last = over || steps >= opts.steps;
             if steps % every == 0 || last {
-                let geoms = env.physics().geom_poses();
-                let centre = geoms.iter().map(|g| Vector3::from(g.shape.centre())).sum::<Vector3<f64>>() / geoms.len().max(1) as f64;
-                let mut look = Vector3::new(centre.x, if view == View::Side { 0.0 } else { centre.y }, centre.z.max(0.4));
-                // The camera eases after the robot rather than jumping with every bounce.
-                if let Some(t) = target {
-                    look = t + (look - t) * 0.35;
-                }
-                target = Some(look);
-                Scene { geoms: &geoms, floor_z: env.physics().floor_z() }.draw(&Camera::looking_at(view, look), w, h, &mut rgb);
+                camera.draw(&env, w, h, &mut rgb);
                 caption(&mut rgb, w, h, &format!("{}   step {steps}   return {ret:.1}{}", spec.id, if over { "   (episode over)" } else { "" }))?;
                 sink.frame(&rgb, w, h, frame_s)?;
                 frames += 1;

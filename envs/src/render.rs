@@ -1,9 +1,11 @@
 //! A frame of a locomotion task, ray-traced on the CPU: the capsule and sphere geoms shaded by
 //! one light with shadows, a checkered floor that fades into the sky, from a camera that
 //! follows the robot — from the side for planar tasks, from behind and above for the others.
+//! `spikerl render` writes these frames into pictures; the Python package returns them.
 
 use rapier3d::na::Vector3;
-use spikerl_envs::locomotion::{GeomPose, GeomShape};
+
+use crate::locomotion::{GeomPose, GeomShape, LocomotionEnv};
 
 type V = Vector3<f64>;
 
@@ -36,6 +38,37 @@ impl Camera {
         let right = forward.cross(&V::z()).normalize();
         let up = right.cross(&forward);
         Self { eye, forward, right, up, tan_half: (22.5f64).to_radians().tan() }
+    }
+}
+
+/// A camera that follows a robot from frame to frame, easing after it rather than jumping
+/// with every bounce.
+pub struct Follower {
+    view: View,
+    target: Option<V>,
+}
+
+impl Follower {
+    /// From the side for a planar task (its x is not observed), else from behind and above.
+    pub fn for_task(env: &LocomotionEnv) -> Self {
+        Self { view: if env.locomotion_spec().obs.skip_qpos == 1 { View::Side } else { View::Chase }, target: None }
+    }
+
+    /// Draws `env`'s current state into `rgb` (`width × height`, 3 bytes a pixel).
+    pub fn draw(&mut self, env: &LocomotionEnv, width: usize, height: usize, rgb: &mut [u8]) {
+        let geoms = env.physics().geom_poses();
+        let centre = geoms.iter().map(|g| v(g.shape.centre())).sum::<V>() / geoms.len().max(1) as f64;
+        let mut look = V::new(centre.x, if self.view == View::Side { 0.0 } else { centre.y }, centre.z.max(0.4));
+        if let Some(t) = self.target {
+            look = t + (look - t) * 0.35;
+        }
+        self.target = Some(look);
+        Scene { geoms: &geoms, floor_z: env.physics().floor_z() }.draw(&Camera::looking_at(self.view, look), width, height, rgb);
+    }
+
+    /// Starts following afresh (a new episode): the next frame looks straight at the robot.
+    pub fn restart(&mut self) {
+        self.target = None;
     }
 }
 
