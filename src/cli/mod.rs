@@ -40,8 +40,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Compare a port with MuJoCo's reference data, figure by figure.
     Envcheck(tasks::EnvcheckArgs),
-    /// Step one task for another program over stdin/stdout (binary protocol; Python client:
-    /// scripts/spikerl_env.py).
+    /// Step one task for another program over stdin/stdout (binary protocol; from Python, the
+    /// `spikerl` package is the faster way).
     Envserve(tasks::EnvserveArgs),
     /// Firing rates, synaptic operations and energy of the spiking actor on a task.
     SnnReport(snn_report::SnnReportArgs),
