@@ -19,10 +19,14 @@ def _spaces(description):
     return observation, action
 
 
-def _unseeded_start(np_random):
-    """A seed for the first reset that was given none: Gymnasium starts such episodes from
-    entropy, so two fresh environments differ."""
-    return int(np_random.integers(0, 2**63 - 1))
+def _reset_seed(env, seed):
+    """The seed to reset the Rust task with: `seed`, or for a first reset given none, one drawn
+    from `env.np_random` (Gymnasium seeds that from entropy, so two fresh environments differ);
+    later unseeded resets continue the task's own stream."""
+    if seed is None and not env._started:
+        seed = int(env.np_random.integers(0, 2**63 - 1))
+    env._started = True
+    return seed
 
 
 class SpikerlEnv(gymnasium.Env):
@@ -53,10 +57,7 @@ class SpikerlEnv(gymnasium.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        if seed is None and not self._started:
-            seed = _unseeded_start(self.np_random)
-        self._started = True
-        return self._task.reset(seed), {}
+        return self._task.reset(_reset_seed(self, seed)), {}
 
     def step(self, action):
         action = np.ascontiguousarray(action, dtype=np.float32)

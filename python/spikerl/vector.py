@@ -6,7 +6,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from ._spikerl import VecTask
-from .envs import _spaces, _task_name, _unseeded_start
+from .envs import _reset_seed, _spaces, _task_name
 
 
 class SpikerlVectorEnv(gymnasium.vector.VectorEnv):
@@ -46,10 +46,7 @@ class SpikerlVectorEnv(gymnasium.vector.VectorEnv):
                 raise ValueError("a list of seeds must be consecutive (env i gets seed + i)")
             seed = seed[0] if seed else None
         super().reset(seed=seed)
-        if seed is None and not self._started:
-            seed = _unseeded_start(self.np_random)
-        self._started = True
-        return self._core.reset(seed), {}
+        return self._core.reset(_reset_seed(self, seed)), {}
 
     def step(self, actions):
         actions = np.ascontiguousarray(actions, dtype=np.float32)
