@@ -27,10 +27,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A task by id (any of `spikerl.TASKS`, in any spelling) or an MJCF file; Gymnasium's own
 /// tasks are Gymnasium's business.
 fn make(task: &str) -> PyResult<Box<dyn Env>> {
-    if let Some(id) = task.strip_prefix(spikerl_envs::gym::PREFIX) {
-        return Err(value_error(format!("'{task}': for Gymnasium's own task use gymnasium.make('{id}')")));
-    }
+    refuse_gymnasiums(task)?;
     spikerl_envs::make(task).map_err(value_error)
+}
+
+fn refuse_gymnasiums(task: &str) -> PyResult<()> {
+    match task.strip_prefix(spikerl_envs::gym::PREFIX) {
+        Some(id) => Err(value_error(format!("'{task}': for Gymnasium's own task use gymnasium.make('{id}')"))),
+        None => Ok(()),
+    }
 }
 
 /// The keys of Gymnasium's `info` for a step of task `id`, and how to read each from a step.
@@ -195,6 +200,7 @@ struct VecTask {
     envs: Mutex<VecEnv>,
     spec: EnvSpec,
     keys: Vec<(&'static str, InfoKey)>,
+    num_envs: usize,
     same_step: bool,
 }
 
@@ -215,10 +221,10 @@ impl VecTask {
             "same_step" => Autoreset::SameStep,
             other => return Err(value_error(format!("autoreset '{other}': 'next_step' or 'same_step'"))),
         };
-        make(task)?;
+        refuse_gymnasiums(task)?;
         let envs = VecEnv::make(task, num_envs, threads).map_err(value_error)?.with_autoreset(mode);
         let spec = envs.spec().clone();
-        Ok(Self { keys: info_keys(&spec), spec, envs: Mutex::new(envs), same_step: mode == Autoreset::SameStep })
+        Ok(Self { keys: info_keys(&spec), spec, envs: Mutex::new(envs), num_envs, same_step: mode == Autoreset::SameStep })
     }
 
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -227,7 +233,7 @@ impl VecTask {
 
     #[getter]
     fn num_envs(&self) -> usize {
-        lock(&self.envs).len()
+        self.num_envs
     }
 
     /// Starts every env's episode (env i gets `seed + i`); observations, `num_envs × obs_dim`.
@@ -242,7 +248,7 @@ impl VecTask {
     /// (`num_envs × len(info_keys)`), and with "same_step" the final observations of the
     /// episodes that ended (rows of the others are zero).
     fn step<'py>(&self, py: Python<'py>, actions: PyReadonlyArray2<'py, f32>) -> PyResult<VecStepResult<'py>> {
-        let (n, act_dim) = (self.num_envs(), self.spec.act_dim());
+        let (n, act_dim) = (self.num_envs, self.spec.act_dim());
         if actions.shape() != [n, act_dim] {
             return Err(value_error(format!("actions have shape {:?}, the vector env expects ({n}, {act_dim})", actions.shape())));
         }
