@@ -3,7 +3,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use common::{scratch, spikerl};
 
 fn evals(run: &Path) -> Vec<(u64, f64)> {
@@ -140,6 +141,40 @@ fn sync_run_resumed_from_a_checkpoint_is_bitwise_identical() {
     assert_eq!(std::fs::read(&ck).unwrap(), resumed, "a refused resume leaves the checkpoint alone");
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
+}
+
+/// A session killed before it ends (the machine gone) still counts in `energy.json` up to its
+/// last checkpoint, and the resumed run counts every env step once.
+#[test]
+fn a_killed_session_counts_its_energy_up_to_its_last_checkpoint() {
+    let run = scratch("killed");
+    let r = run.to_str().unwrap();
+    let common = ["--env", "pendulum-v1", "--sync", "--quiet", "--checkpoint-every", "1000", "--eval-every", "1000000"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(["train", "--steps", "1000000", "--out", r]).args(common).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let energy_file = run.join("energy.json");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !energy_file.is_file() {
+        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "no energy.json at the first checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let read = || serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&energy_file).unwrap()).unwrap();
+    let killed = read();
+    let counted = killed["env_steps"].as_u64().unwrap();
+    assert_eq!(killed["sessions"].as_u64(), Some(1), "{killed}");
+    assert!(counted >= 1000 && counted % 1000 == 0 && killed["total_j"].as_f64().unwrap() > 0.0, "{killed}");
+    assert!(killed["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("counts up to its last checkpoint")), "{killed}");
+
+    let end = (counted + 500).to_string();
+    let ck = run.join("checkpoint.bin");
+    let (ok, out, err) = spikerl(&[&["train", "--steps", end.as_str(), "--out", r, "--resume", ck.to_str().unwrap()][..], &common[..]].concat());
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("continuing from {counted} env steps")), "the checkpoint and energy.json agree: {out}");
+    let whole = read();
+    assert_eq!((whole["sessions"].as_u64(), whole["env_steps"].as_u64()), (Some(2), Some(counted + 500)), "{whole}");
+    assert!(whole["total_j"].as_f64().unwrap() > killed["total_j"].as_f64().unwrap());
+    let _ = std::fs::remove_dir_all(&run);
 }
 
 #[test]

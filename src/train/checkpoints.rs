@@ -6,16 +6,32 @@ use spikerl_learner::checkpoint::Checkpoint;
 use spikerl_snn::{ParamSet, Precision};
 
 use super::output::RunOutput;
-use super::{Learner, Run, TaskShape};
+use super::energy::RunEnergy;
+use super::{Learner, Run, RunSummary, TaskShape};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
 pub const POLICY_FILE: &str = "policy.paramset";
 pub const BEST_POLICY_FILE: &str = "best_policy.paramset";
 
-/// Writes the checkpoint and the current policy (a `ParamSet`, f32).
-pub fn save(run: &Run, learner: &Learner, out: &RunOutput, runtime: Vec<u8>) -> Result<()> {
-    learner.checkpoint(run, runtime).save(&out.dir.join(CHECKPOINT_FILE))?;
-    write_policy(&out.dir.join(POLICY_FILE), &learner.params())
+/// Writes a session's checkpoints.
+pub struct Checkpointer<'a> {
+    pub energy: &'a RunEnergy,
+    /// The learner's env steps and updates when the session began.
+    pub session_start: (u64, u64),
+}
+
+impl Checkpointer<'_> {
+    /// Writes the checkpoint and the current policy (a `ParamSet`, f32), then the session's
+    /// energy so far, so that `energy.json` covers what a resumed run continues from.
+    pub fn save(&self, run: &Run, learner: &Learner, out: &RunOutput, runtime: Vec<u8>) -> Result<()> {
+        learner.checkpoint(run, runtime).save(&out.dir.join(CHECKPOINT_FILE))?;
+        write_policy(&out.dir.join(POLICY_FILE), &learner.params())?;
+        let progress = RunSummary::new(learner, out, self.session_start);
+        if let Err(e) = self.energy.record_at_checkpoint(run, &progress, out.last_eval_counts.as_ref()) {
+            out.println(format!("note: the session's energy so far is not recorded: {e:#}"));
+        }
+        Ok(())
+    }
 }
 
 /// Writes a `ParamSet` (f32) atomically: a temporary file, synced, renamed over `path`; a

@@ -101,15 +101,41 @@ impl InferenceEnergy {
 pub struct RunEnergy {
     account: Account,
     options: EnergyOptions,
+    /// `energy.json` as this session found it: the run's earlier sessions.
+    previous: Result<Option<EnergyFile>>,
+    /// Whether each checkpoint records the session so far. Several learner ranks sum their
+    /// parts in a collective call at the end, which a checkpoint (rank 0's alone) cannot make.
+    at_checkpoints: bool,
 }
 
 impl RunEnergy {
-    pub fn start(run: &Run) -> Self {
+    pub fn start(run: &Run, learner_ranks: usize) -> Self {
         let gpus = match run.device {
             tch::Device::Cuda(i) => vec![i as u32],
             _ => Vec::new(),
         };
-        Self { account: Sampler::global().open(gpus), options: run.config.energy.options() }
+        let path = run.out.join(ENERGY_FILE);
+        let previous = path.is_file().then(|| read(&path)).transpose();
+        Self { account: Sampler::global().open(gpus), options: run.config.energy.options(), previous, at_checkpoints: learner_ranks <= 1 }
+    }
+
+    /// Records the session so far in `energy.json`, beside the checkpoint just written: a
+    /// session that never reaches [`finish`](Self::finish) (killed, its machine gone) still
+    /// counts up to its last checkpoint, the point its run resumes from. A session that
+    /// finishes replaces this record with its whole.
+    pub fn record_at_checkpoint(&self, run: &Run, progress: &RunSummary, counts: Option<&OpCounts>) -> Result<()> {
+        let Ok(previous) = &self.previous else { return Ok(()) };
+        if !self.at_checkpoints {
+            return Ok(());
+        }
+        let usage = self.account.usage();
+        let mut notes = self.account_notes(run, usage.max_sharing);
+        notes.push(format!("a session ended without closing its meters: it counts up to its last checkpoint ({} env steps), which its run resumed from", progress.env_steps));
+        if run.remote.is_some() {
+            notes.push("that session's remote actors are not included (they report when a session ends)".into());
+        }
+        let session = Session { components: ComponentEnergy::from_usage(&usage, &self.options), seconds: progress.session_s, env_steps: progress.session_steps, updates: progress.session_updates, notes };
+        self.write(run, previous.as_ref(), session, counts).map(drop)
     }
 
     /// Closes the account; with learner ranks, sums every rank's parts (a collective call
@@ -119,7 +145,6 @@ impl RunEnergy {
         let mut notes: Vec<String> = self.account_notes(run, usage.max_sharing);
         let mut components = ComponentEnergy::from_usage(&usage, &self.options);
         components.extend(summary.actor_energy.iter().cloned());
-        drop(self.account);
         if let Some(c) = collective.filter(|c| c.world_size() > 1) {
             components = sum_over_ranks(c, components)?;
             notes.push(format!("summed over {} learner ranks (each process's own meters)", c.world_size()));
@@ -131,14 +156,18 @@ impl RunEnergy {
             notes.push("remote actors' machines: as each actor process reports its own meters (actors/…)".into());
         }
         let session = Session { components, seconds: summary.session_s, env_steps: summary.session_steps, updates: summary.session_updates, notes };
-        let path = run.out.join(ENERGY_FILE);
-        let previous = path.is_file().then(|| read(&path)).transpose()?;
-        let training = EnergyReport::new(previous.as_ref().map(|p| &p.training), session, &self.options);
+        let previous = self.previous.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        self.write(run, previous.as_ref(), session, counts).map(Some)
+    }
+
+    /// `energy.json`: the earlier sessions and this one.
+    fn write(&self, run: &Run, previous: Option<&EnergyFile>, session: Session, counts: Option<&OpCounts>) -> Result<EnergyFile> {
+        let training = EnergyReport::new(previous.map(|p| &p.training), session, &self.options);
         let spec = run.config.actor.spec(run.task.obs_dim, run.task.act_dim, run.task.act_limit)?;
-        let inference = counts.and_then(|c| InferenceEnergy::of(&spec, c)).or_else(|| previous.and_then(|p| p.inference));
+        let inference = counts.and_then(|c| InferenceEnergy::of(&spec, c)).or_else(|| previous.and_then(|p| p.inference.clone()));
         let file = EnergyFile { training, inference };
-        write_atomically(&path, &file)?;
-        Ok(Some(file))
+        write_atomically(&run.out.join(ENERGY_FILE), &file)?;
+        Ok(file)
     }
 
     fn account_notes(&self, run: &Run, sharing: usize) -> Vec<String> {

@@ -177,8 +177,8 @@ fn train_rank(run: &mut Run, collective: Option<std::sync::Arc<dyn spikerl_learn
     if a.updates_per_step > 0.0 && a.updates_start() >= steps {
         out.println(format!("note: updates start after {} env steps (the larger of --update-after {} and --batch-size {}), not before --steps {steps}: this run only collects", a.updates_start(), a.update_after, a.batch_size));
     }
-    let metered = energy::RunEnergy::start(run);
-    let mut summary = if run.config.runtime.sync { sync::run(run, &mut out, resume)? } else { runtime::run(run, &mut out, resume, collective.clone())? };
+    let metered = energy::RunEnergy::start(run, collective.as_ref().map_or(1, |c| c.world_size()));
+    let mut summary = if run.config.runtime.sync { sync::run(run, &mut out, resume, &metered)? } else { runtime::run(run, &mut out, resume, collective.clone(), &metered)? };
     out.finish();
     // Every rank takes part (the ranks' parts are summed); rank 0 writes energy.json.
     match metered.finish(run, &summary, collective.as_deref(), out.last_eval_counts.as_ref()) {

@@ -21,6 +21,7 @@ use spikerl_learner::collective::Collective;
 use spikerl_net::quic::{LearnerAddress, Spread};
 
 use super::checkpoints;
+use super::energy::RunEnergy;
 use super::evaluator::Evaluator;
 use super::output::RunOutput;
 use super::ranks::{RankStates, Ranks, Report};
@@ -55,7 +56,7 @@ impl Budget {
     }
 }
 
-pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collective: Option<Arc<dyn Collective>>) -> Result<RunSummary> {
+pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collective: Option<Arc<dyn Collective>>, energy: &RunEnergy) -> Result<RunSummary> {
     let c = &run.config;
     let mut learner = Learner::new(run)?;
     if let Some(ck) = &resume {
@@ -75,6 +76,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collectiv
     };
     let (rank, world) = ranks.as_ref().map_or((0, 1), |r| (r.rank(), r.world()));
     let session_start = (learner.run_env_steps, learner.updates());
+    let checkpointer = checkpoints::Checkpointer { energy, session_start };
     let envs = c.runtime.envs_per_actor;
     let steps_per_env = (BATCH_TRANSITIONS / envs).max(1);
     // Each rank collects its share of the run's steps.
@@ -116,7 +118,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collectiv
     // Rank 0 evaluates, checkpoints and reports for the run.
     let evaluator = (rank == 0).then(|| Evaluator::spawn(&c.env, c.schedule.eval_episodes, eval_seed(run)));
 
-    let result = learn(run, out, &mut learner, &mut ranks, &mut transports, &budget, evaluator.as_ref());
+    let result = learn(run, out, &mut learner, &mut ranks, &mut transports, &budget, evaluator.as_ref(), &checkpointer);
     let actor_energy: Vec<_> = transports.iter_mut().flat_map(|t| t.energy()).collect();
     let failures: Vec<String> = transports.into_iter().flat_map(|t| t.close()).collect();
     result?;
@@ -126,7 +128,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, collectiv
             evaluator.submit(learner.run_env_steps, learner.updates(), learner.params());
         }
         evaluator.finish(out)?;
-        checkpoints::save(run, &learner, out, rank_states(&ranks))?;
+        checkpointer.save(run, &learner, out, rank_states(&ranks))?;
     }
     for f in &failures {
         tracing::warn!("{f}");
@@ -156,7 +158,8 @@ fn rank_states(ranks: &Option<Ranks>) -> Vec<u8> {
 
 /// The learner's loop: take batches while updates are owed for them, update, publish, and
 /// evaluate, checkpoint and report on schedule, until `--steps`, Ctrl-C or the target return.
-fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, ranks: &mut Option<Ranks>, transports: &mut [Box<dyn LearnerTransport>], budget: &Budget, evaluator: Option<&Evaluator>) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, ranks: &mut Option<Ranks>, transports: &mut [Box<dyn LearnerTransport>], budget: &Budget, evaluator: Option<&Evaluator>, checkpointer: &checkpoints::Checkpointer) -> Result<()> {
     let (c, s) = (&run.config.algorithm, &run.config.schedule);
     let mut next_eval = next_mark(learner.run_env_steps, s.eval_every);
     let mut next_checkpoint = next_mark(learner.run_env_steps, s.checkpoint_every);
@@ -260,7 +263,7 @@ fn learn(run: &Run, out: &mut RunOutput, learner: &mut Learner, ranks: &mut Opti
         }
         if learner.run_env_steps >= next_checkpoint && !done {
             if evaluator.is_some() {
-                checkpoints::save(run, learner, out, rank_states(ranks))?;
+                checkpointer.save(run, learner, out, rank_states(ranks))?;
             }
             next_checkpoint = next_mark(learner.run_env_steps, s.checkpoint_every);
         }

@@ -7,11 +7,12 @@ use spikerl_actors::{RolloutWorker, WorkerSnapshot};
 use spikerl_learner::checkpoint::Checkpoint;
 use spikerl_net::TransitionBatch;
 
+use super::energy::RunEnergy;
 use super::output::RunOutput;
 use super::stop::stop_requested;
 use super::{Learner, Run, RunSummary, checkpoints, eval_seed, target_reached};
 
-pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result<RunSummary> {
+pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>, energy: &RunEnergy) -> Result<RunSummary> {
     let (c, s) = (&run.config.algorithm, &run.config.schedule);
     let envs = run.config.runtime.envs_per_actor;
     let mut worker = RolloutWorker::new(0, &run.config.env, envs, run.config.runtime.seed, c.start_steps, c.act_noise)?;
@@ -33,6 +34,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
     let mut next_eval = next_mark(learner.env_steps, s.eval_every);
     let mut next_checkpoint = next_mark(learner.env_steps, s.checkpoint_every);
     let session_start = (learner.env_steps, learner.updates());
+    let checkpointer = checkpoints::Checkpointer { energy, session_start };
 
     while learner.env_steps < s.steps && !stop_requested() {
         let per_env = per_env.min(((s.steps - learner.env_steps) as usize).div_ceil(envs));
@@ -54,7 +56,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
             }
         }
         if learner.env_steps >= next_checkpoint {
-            checkpoints::save(run, &learner, out, runtime_state(&worker))?;
+            checkpointer.save(run, &learner, out, runtime_state(&worker))?;
             next_checkpoint = next_mark(learner.env_steps, s.checkpoint_every);
         }
         out.tick(learner.env_steps, learner.updates(), std::time::Duration::from_secs(2), |r| learner.fill_progress(r))?;
@@ -62,7 +64,7 @@ pub fn run(run: &Run, out: &mut RunOutput, resume: Option<Checkpoint>) -> Result
     if out.evals.last().is_none_or(|e| e.env_steps != learner.env_steps) {
         evaluate(run, &learner, out)?;
     }
-    checkpoints::save(run, &learner, out, runtime_state(&worker))?;
+    checkpointer.save(run, &learner, out, runtime_state(&worker))?;
     Ok(RunSummary::new(&learner, out, session_start))
 }
 
