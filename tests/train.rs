@@ -3,9 +3,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use common::{scratch, spikerl};
+use common::{Proc, scratch, spikerl};
 
 fn evals(run: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -150,15 +150,14 @@ fn a_killed_session_counts_its_energy_up_to_its_last_checkpoint() {
     let run = scratch("killed");
     let r = run.to_str().unwrap();
     let common = ["--env", "pendulum-v1", "--sync", "--quiet", "--checkpoint-every", "1000", "--eval-every", "1000000"];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spikerl")).args(["train", "--steps", "1000000", "--out", r]).args(common).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut training = Proc::spawn(Command::new(env!("CARGO_BIN_EXE_spikerl")).args(["train", "--steps", "1000000", "--out", r]).args(common));
     let energy_file = run.join("energy.json");
     let deadline = Instant::now() + Duration::from_secs(300);
     while !energy_file.is_file() {
-        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "no energy.json at the first checkpoint");
+        assert!(Instant::now() < deadline && training.child.try_wait().unwrap().is_none(), "no energy.json at the first checkpoint");
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(training); // killed (SIGKILL), as a machine that goes away
     let read = || serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&energy_file).unwrap()).unwrap();
     let killed = read();
     let counted = killed["env_steps"].as_u64().unwrap();
