@@ -163,7 +163,7 @@ fn a_killed_session_counts_its_energy_up_to_its_last_checkpoint() {
     let counted = killed["env_steps"].as_u64().unwrap();
     assert_eq!(killed["sessions"].as_u64(), Some(1), "{killed}");
     assert!(counted >= 1000 && counted % 1000 == 0 && killed["total_j"].as_f64().unwrap() > 0.0, "{killed}");
-    assert!(killed["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("counts up to its last checkpoint")), "{killed}");
+    assert!(killed["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("counted up to its checkpoint at")), "{killed}");
 
     let end = (counted + 500).to_string();
     let ck = run.join("checkpoint.bin");

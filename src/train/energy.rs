@@ -130,7 +130,7 @@ impl RunEnergy {
         }
         let usage = self.account.usage();
         let mut notes = self.account_notes(run, usage.max_sharing);
-        notes.push(format!("a session ended without closing its meters: it counts up to its last checkpoint ({} env steps), which its run resumed from", progress.env_steps));
+        notes.push(format!("a session counted up to its checkpoint at {} env steps, written while it ran: if it was killed there, what it used after that is missing", progress.env_steps));
         if run.remote.is_some() {
             notes.push("that session's remote actors are not included (they report when a session ends)".into());
         }
