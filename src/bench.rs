@@ -33,9 +33,9 @@ pub fn single_env_rate(env_id: &str, steps: usize, seed: u64) -> Result<f64> {
     Ok(steps as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Env steps per second of a locomotion port's physics under the raw `mj_step` protocol of
-/// [`mujoco_rates`]: reset with seed 0, then zero controls with no termination and no reset
-/// (a Humanoid falls and lies on the floor: the contact-rich regime). None for other tasks.
+/// Env steps per second of a locomotion port's physics under the contact-rich raw `mj_step`
+/// protocol of [`mujoco_rates`]: reset with seed 0, then zero controls with no termination and
+/// no reset (a Humanoid falls and lies on the floor). None for other tasks.
 pub fn physics_zero_ctrl_rate(env_id: &str, steps: usize) -> Result<Option<f64>> {
     let Ok(mut env) = spikerl_envs::make_locomotion(env_id) else { return Ok(None) };
     let mut obs = vec![0.0; env.spec().obs_dim()];
@@ -71,11 +71,18 @@ pub fn vec_env_rate(env_id: &str, n: usize, threads: usize, steps_per_env: usize
 }
 
 /// Gymnasium + MuJoCo on this machine: `env.step` with random actions and auto-reset, and
-/// raw `mj_step` (frame_skip per env step) without Python in the loop.
+/// raw `mj_step` (frame_skip per env step, looped inside MuJoCo) without Python's env in the
+/// loop, under two protocols: the port's headline one (the same random actions, the task's own
+/// termination, reset and 1000-step limit; no observations or rewards computed) and a
+/// contact-rich one (zero controls from one reset, no termination: a Walker2d or Humanoid falls
+/// and lies on the floor).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct MujocoRates {
     pub env_step_per_s: f64,
+    /// Raw `mj_step`, random actions with resets: the protocol of [`single_env_rate`].
     pub raw_mj_step_env_steps_per_s: f64,
+    /// Raw `mj_step`, zero controls from one reset: the protocol of [`physics_zero_ctrl_rate`].
+    pub raw_mj_step_zero_ctrl_env_steps_per_s: f64,
 }
 
 const MUJOCO_SCRIPT: &str = r#"
@@ -97,15 +104,31 @@ def run(batch):
 run(actions[steps:])
 t = time.perf_counter(); run(actions[:steps]); env_rate = steps / (time.perf_counter() - t)
 u = env.unwrapped
-m, d = u.model, u.data
+m, d, fs = u.model, u.data, u.frame_skip
+limit = env.spec.max_episode_steps
+has_termination = hasattr(type(u), "terminated")  # HalfCheetah never terminates
+def reset():
+    mujoco.mj_resetData(m, d)
+    u.reset_model()
+def run_raw(batch):
+    t = 0
+    for a in batch:
+        d.ctrl[:] = a
+        mujoco.mj_step(m, d, nstep=fs)
+        t += 1
+        if t == limit or (has_termination and u.terminated):
+            reset()
+            t = 0
+env.reset(seed=0)
+run_raw(actions[steps:])
+t = time.perf_counter(); run_raw(actions[:steps]); raw = steps / (time.perf_counter() - t)
 env.reset(seed=0)
 d.ctrl[:] = 0.0
-n = steps * u.frame_skip
 t = time.perf_counter()
-for _ in range(n):
-    mujoco.mj_step(m, d)
-raw = steps / (time.perf_counter() - t)
-print(json.dumps({"env_step_per_s": env_rate, "raw_mj_step_env_steps_per_s": raw}))
+mujoco.mj_step(m, d, nstep=steps * fs)
+raw_zero = steps / (time.perf_counter() - t)
+print(json.dumps({"env_step_per_s": env_rate, "raw_mj_step_env_steps_per_s": raw,
+                  "raw_mj_step_zero_ctrl_env_steps_per_s": raw_zero}))
 "#;
 
 /// Runs the Gymnasium timing with `python` (a venv's interpreter with gymnasium and mujoco).
@@ -124,7 +147,11 @@ pub fn mujoco_rates(python: &Path, env_id: &str, steps: usize) -> Result<MujocoR
     let line = stdout.lines().last().unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("unexpected output: {stdout}"))?;
     let get = |k: &str| v[k].as_f64().with_context(|| format!("missing {k} in {line}"));
-    Ok(MujocoRates { env_step_per_s: get("env_step_per_s")?, raw_mj_step_env_steps_per_s: get("raw_mj_step_env_steps_per_s")? })
+    Ok(MujocoRates {
+        env_step_per_s: get("env_step_per_s")?,
+        raw_mj_step_env_steps_per_s: get("raw_mj_step_env_steps_per_s")?,
+        raw_mj_step_zero_ctrl_env_steps_per_s: get("raw_mj_step_zero_ctrl_env_steps_per_s")?,
+    })
 }
 
 /// One `bench env` result.
@@ -135,7 +162,7 @@ pub struct EnvBench {
     pub vec_envs: usize,
     pub vec_1_thread_steps_per_s: f64,
     pub vec_2_threads_steps_per_s: f64,
-    /// The port's physics under raw `mj_step`'s protocol ([`physics_zero_ctrl_rate`]).
+    /// The port's physics under raw `mj_step`'s zero-control protocol ([`physics_zero_ctrl_rate`]).
     pub physics_zero_ctrl_steps_per_s: Option<f64>,
     pub mujoco: Option<MujocoRates>,
 }
@@ -150,13 +177,14 @@ impl EnvBench {
         self.mujoco.map(|m| self.single_thread_steps_per_s / m.env_step_per_s)
     }
 
+    /// Port single-thread rate over raw `mj_step`'s, both with random actions and resets.
     pub fn ratio_vs_raw_mujoco(&self) -> Option<f64> {
         self.mujoco.map(|m| self.single_thread_steps_per_s / m.raw_mj_step_env_steps_per_s)
     }
 
-    /// The port's physics over raw `mj_step`, both under the same protocol.
+    /// The port's physics over raw `mj_step`, both with zero controls from one reset.
     pub fn physics_ratio_vs_raw_mujoco(&self) -> Option<f64> {
-        Some(self.physics_zero_ctrl_steps_per_s? / self.mujoco?.raw_mj_step_env_steps_per_s)
+        Some(self.physics_zero_ctrl_steps_per_s? / self.mujoco?.raw_mj_step_zero_ctrl_env_steps_per_s)
     }
 }
 

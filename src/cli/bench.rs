@@ -186,9 +186,11 @@ fn bench_env(args: BenchEnvArgs) -> Result<()> {
     match (mujoco, result.ratio_vs_gymnasium(), result.ratio_vs_raw_mujoco()) {
         (Some(m), Some(r), Some(raw)) => {
             println!("  Gymnasium+MuJoCo env.step    {:>10.0} steps/s  (port = {r:.2}×)", m.env_step_per_s);
-            println!("  raw mj_step × frame_skip     {:>10.0} steps/s  (port = {raw:.2}×)", m.raw_mj_step_env_steps_per_s);
+            println!("  raw mj_step × frame_skip     {:>10.0} steps/s  (port = {raw:.2}×; same actions and resets, no observations)", m.raw_mj_step_env_steps_per_s);
             if let (Some(p), Some(same)) = (physics, result.physics_ratio_vs_raw_mujoco()) {
-                println!("  port physics, mj_step's way  {p:>10.0} steps/s  (= {same:.2}× raw mj_step: zero ctrl from one reset, no termination)");
+                println!("zero controls from one reset, no termination (a walker falls and lies on the floor)");
+                println!("  raw mj_step × frame_skip     {:>10.0} steps/s", m.raw_mj_step_zero_ctrl_env_steps_per_s);
+                println!("  port physics                 {p:>10.0} steps/s  (= {same:.2}× raw mj_step)");
             }
         }
         _ => println!("  (MuJoCo not measured: `make mujoco-venv` or pass --mujoco-python)"),

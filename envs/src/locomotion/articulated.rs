@@ -127,10 +127,14 @@ pub struct Kinematics {
     pub s: Vec<Motion>,
     /// Joint-space inertia with armature.
     pub mass: DMatrix<f64>,
-    /// Its Cholesky factor `L` (`M = L·Lᵀ`): the lower triangle, row-major, and the inverse
-    /// of its diagonal (a multiplication where the substitutions would wait on divisions).
+    /// Its factor `M = Lᵀ·D·L` with `L` unit lower triangular and, like `M`, nonzero only
+    /// where one DoF is an ancestor of the other (a factorisation from the leaves up makes no
+    /// fill-in): `L` row-major below the diagonal, `D⁻¹` and `D^-½` beside it.
     factor: Vec<f64>,
-    inv_diag: Vec<f64>,
+    inv_d: Vec<f64>,
+    inv_sqrt_d: Vec<f64>,
+    /// The factor's pattern: each DoF's ancestor DoFs, ascending.
+    ancestors: Vec<Vec<usize>>,
     /// Bias forces `c(q, q̇)` including gravity.
     pub bias: DVector<f64>,
     spatial_inertia: Vec<SpatialInertia>,
@@ -207,7 +211,9 @@ impl Kinematics {
             s: vec![Motion::zeros(); n],
             mass: DMatrix::zeros(n, n),
             factor: vec![0.0; n * n],
-            inv_diag: vec![0.0; n],
+            inv_d: vec![0.0; n],
+            inv_sqrt_d: vec![0.0; n],
+            ancestors: (0..n).map(|d| tree.link_dofs[tree.dof_link[d]].iter().copied().filter(|&a| a < d).collect()).collect(),
             bias: DVector::zeros(n),
             spatial_inertia: vec![SpatialInertia::zeros(); nl],
             composite: vec![SpatialInertia::zeros(); nl],
@@ -296,7 +302,7 @@ impl Kinematics {
         }
     }
 
-    /// Cholesky of `mass` into `factor`.
+    /// Factors `mass` into `factor`.
     fn factor(&mut self) {
         // `mass` is symmetric: its column-major storage reads as row-major.
         self.factor.copy_from_slice(self.mass.as_slice());
@@ -313,42 +319,61 @@ impl Kinematics {
         self.factor_in_place();
     }
 
-    /// Row-by-row (Cholesky–Banachiewicz), so every inner loop is a dot product of rows.
+    /// `M = Lᵀ·D·L` from the leaves up, as MuJoCo's `mj_factorM`: eliminating DoF `k` only
+    /// updates the entries among its ancestors, so the tree's sparsity is kept.
     fn factor_in_place(&mut self) {
-        let n = self.mass.nrows();
-        for i in 0..n {
-            let (above, rest) = self.factor.split_at_mut(i * n);
-            let row = &mut rest[..n];
-            for j in 0..i {
-                let row_j = &above[j * n..j * n + n];
-                row[j] = (row[j] - dot(&row[..j], &row_j[..j])) * self.inv_diag[j];
+        let n = self.inv_d.len();
+        let h = &mut self.factor;
+        for k in (0..n).rev() {
+            let dk = h[k * n + k].max(1e-12);
+            let anc = &self.ancestors[k];
+            // Nearest ancestor first: row k's entries further up are still unscaled when used.
+            for p in (0..anc.len()).rev() {
+                let i = anc[p];
+                let a = h[k * n + i] / dk;
+                for &j in &anc[..=p] {
+                    h[i * n + j] -= a * h[k * n + j];
+                }
+                h[k * n + i] = a;
             }
-            row[i] = (row[i] - dot(&row[..i], &row[..i])).max(1e-12).sqrt();
-            self.inv_diag[i] = 1.0 / row[i];
+            self.inv_d[k] = 1.0 / dk;
+            self.inv_sqrt_d[k] = dk.sqrt().recip();
         }
     }
 
-    /// Solves `M x = b` in place with the factor.
+    /// `b ← L⁻ᵀ·b`: from the leaves up, each DoF's value is final once its descendants are done.
+    fn solve_upper(&self, b: &mut [f64]) {
+        let n = b.len();
+        for k in (0..n).rev() {
+            let bk = b[k];
+            if bk != 0.0 {
+                for &i in &self.ancestors[k] {
+                    b[i] -= self.factor[k * n + i] * bk;
+                }
+            }
+        }
+    }
+
+    /// Solves `M x = b` in place with the factor: `x = L⁻¹·D⁻¹·L⁻ᵀ·b`.
     pub fn solve(&self, b: &mut [f64]) {
-        self.solve_lower(b);
-        // Lᵀ·x = y by columns of Lᵀ, i.e. rows of L.
+        self.solve_upper(b);
         let n = b.len();
-        for i in (0..n).rev() {
-            let row = &self.factor[i * n..i * n + n];
-            b[i] *= self.inv_diag[i];
-            let x = b[i];
-            for (bk, l) in b[..i].iter_mut().zip(&row[..i]) {
-                *bk -= l * x;
-            }
+        for k in 0..n {
+            b[k] *= self.inv_d[k];
+        }
+        for k in 0..n {
+            let s: f64 = self.ancestors[k].iter().map(|&i| self.factor[k * n + i] * b[i]).sum();
+            b[k] -= s;
         }
     }
 
-    /// Solves `L x = b` in place, `M = L·Lᵀ` the factor.
-    pub fn solve_lower(&self, b: &mut [f64]) {
-        let n = b.len();
-        for i in 0..n {
-            let row = &self.factor[i * n..i * n + n];
-            b[i] = (b[i] - dot(&row[..i], &b[..i])) * self.inv_diag[i];
+    /// `b ← D^-½·L⁻ᵀ·b`, half of `M⁻¹`: for two rows `j`, `k` so transformed, `j·M⁻¹·kᵀ` is
+    /// their dot product. A Jacobian row of a point on a link stays on that link's DoFs and
+    /// their ancestors.
+    pub fn half_solve(&self, b: &mut [f64]) {
+        self.solve_upper(b);
+        for (x, s) in b.iter_mut().zip(&self.inv_sqrt_d) {
+            *x *= s;
         }
     }
 

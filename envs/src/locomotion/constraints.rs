@@ -85,9 +85,10 @@ pub struct SoftConstraints {
     pub limits: Vec<JointLimit>,
     pub timestep: f64,
     rows: Vec<Row>,
-    /// The rows' Jacobians `J` and `L⁻¹·Jᵀ` (`M = L·Lᵀ`), row-major `n × nv`.
+    /// The rows' Jacobians `J` and their halves of `M⁻¹` ([`Kinematics::half_solve`]),
+    /// row-major `n × nv`.
     jac: Vec<f64>,
-    l_inv_jt: Vec<f64>,
+    half_jt: Vec<f64>,
     a: DMatrix<f64>,
     force: Vec<f64>,
     scratch: Vec<f64>,
@@ -108,7 +109,7 @@ impl SoftConstraints {
             timestep,
             rows: Vec::new(),
             jac: Vec::new(),
-            l_inv_jt: Vec::new(),
+            half_jt: Vec::new(),
             a: DMatrix::zeros(0, 0),
             force: Vec::new(),
             scratch: Vec::new(),
@@ -192,12 +193,12 @@ impl SoftConstraints {
             }
         }
 
-        // A = J·M⁻¹·Jᵀ = (L⁻¹·Jᵀ)ᵀ·(L⁻¹·Jᵀ): one triangular solve per row, then dot products.
-        self.l_inv_jt.clone_from(&self.jac);
-        for row in self.l_inv_jt.chunks_exact_mut(nv) {
-            kin.solve_lower(row);
+        // A = J·M⁻¹·Jᵀ = YᵀY with Y = D^-½·L⁻ᵀ·Jᵀ: one sparse solve per row, then dot products.
+        self.half_jt.clone_from(&self.jac);
+        for row in self.half_jt.chunks_exact_mut(nv) {
+            kin.half_solve(row);
         }
-        let y = &self.l_inv_jt;
+        let y = &self.half_jt;
         for i in 0..n {
             let yi = &y[i * nv..(i + 1) * nv];
             for j in 0..=i {
@@ -434,3 +435,4 @@ mod tests {
         assert_eq!(stiffness_damping(&[0.001, 1.0], &DEFAULT_SOLIMP, 0.01), stiffness_damping(&[0.02, 1.0], &DEFAULT_SOLIMP, 0.01));
     }
 }
+

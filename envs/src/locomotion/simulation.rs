@@ -452,6 +452,7 @@ fn integrate_positions(tree: &Tree, q: &mut [f64], v: &[f64], h: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::locomotion::articulated::dot;
     use crate::rng::EnvRng;
 
     fn kinetic_energy(p: &Simulation, q: &[f64], v: &[f64]) -> (f64, f64) {
@@ -475,6 +476,43 @@ mod tests {
             direct += 0.5 * l.mass * vc.norm_squared() + 0.5 * w.dot(&(iw * w));
         }
         (from_matrix, direct)
+    }
+
+    /// The tree-sparse factor against the dense mass matrix: `M·solve(b) = b`, and the
+    /// half solves' dot product is `bᵀ·M⁻¹·c`, including after an added diagonal.
+    #[test]
+    fn the_sparse_factor_solves_the_mass_matrix_for_every_task() {
+        for spec in [crate::locomotion::hopper(), crate::locomotion::half_cheetah(), crate::locomotion::ant(), crate::locomotion::walker2d(), crate::locomotion::humanoid()] {
+            let p = spec.build().unwrap().physics().clone();
+            let tree = &p.model.tree;
+            let mut rng = EnvRng::seed_from_u64(5);
+            let q: Vec<f64> = p.model.q0.iter().map(|x| x + rng.uniform(-0.05, 0.05)).collect();
+            let v = vec![0.0; tree.nv];
+            let mut kin = Kinematics::new(tree);
+            kin.update(tree, &q, &v);
+            let random = |rng: &mut EnvRng| -> Vec<f64> { (0..tree.nv).map(|_| rng.uniform(-1.0, 1.0)).collect() };
+            for extra in [vec![0.0; tree.nv], random(&mut rng).iter().map(|x| x.abs()).collect()] {
+                kin.refactor_with_diagonal(&extra);
+                let mut m = kin.mass.clone();
+                for (d, x) in extra.iter().enumerate() {
+                    m[(d, d)] += x;
+                }
+                let (b, c) = (random(&mut rng), random(&mut rng));
+                let mut x = b.clone();
+                kin.solve(&mut x);
+                let mx = &m * rapier3d::na::DVector::from_column_slice(&x);
+                for (got, want) in mx.iter().zip(&b) {
+                    assert!((got - want).abs() < 1e-9, "{}: (M·M⁻¹b) {got} vs b {want}", spec.id);
+                }
+                let (mut yb, mut yc) = (b.clone(), c.clone());
+                kin.half_solve(&mut yb);
+                kin.half_solve(&mut yc);
+                let mut m_inv_c = c.clone();
+                kin.solve(&mut m_inv_c);
+                let (half, full) = (dot(&yb, &yc), dot(&b, &m_inv_c));
+                assert!((half - full).abs() < 1e-9 * full.abs().max(1.0), "{}: {half} vs bᵀM⁻¹c {full}", spec.id);
+            }
+        }
     }
 
     #[test]
