@@ -76,23 +76,44 @@ impl ComponentEnergy {
                 Channel::CpuPackage => ComponentEnergy { component: "cpu".into(), source: Source::Measured, method: "RAPL package counters (the whole machine)".into(), joules: amount },
                 Channel::Dram => ComponentEnergy { component: "ram".into(), source: Source::Measured, method: "RAPL DRAM counters (the whole machine)".into(), joules: amount },
                 Channel::Gpu(i) => ComponentEnergy { component: format!("gpu:{i}"), source: Source::Measured, method: "NVML total-energy counter (the whole device)".into(), joules: amount },
-                Channel::CpuSeconds => ComponentEnergy {
-                    component: "cpu".into(),
-                    source: Source::Estimated,
-                    method: format!("process CPU time {amount:.0} s × {:.2} W per core ({})", options.cpu_watts_per_core, options.cpu_watts_source),
-                    joules: amount * options.cpu_watts_per_core,
-                },
+                Channel::CpuSeconds => {
+                    let joules = amount * options.cpu_watts_per_core;
+                    ComponentEnergy { component: "cpu".into(), source: Source::Estimated, method: Self::estimate_method("cpu", joules, usage.seconds, options).unwrap_or_default(), joules }
+                }
                 Channel::RamGbSeconds => {
-                    let mean_gb = if usage.seconds > 0.0 { amount / usage.seconds } else { 0.0 };
-                    ComponentEnergy {
-                        component: "ram".into(),
-                        source: Source::Estimated,
-                        method: format!("resident memory, mean {mean_gb:.2} GB × {RAM_WATTS_PER_GB} W/GB (CodeCarbon's 3 W per 8 GB)"),
-                        joules: amount * RAM_WATTS_PER_GB,
-                    }
+                    let joules = amount * RAM_WATTS_PER_GB;
+                    ComponentEnergy { component: "ram".into(), source: Source::Estimated, method: Self::estimate_method("ram", joules, usage.seconds, options).unwrap_or_default(), joules }
                 }
             })
             .collect()
+    }
+
+    /// How an estimated CPU or RAM figure of `joules` over `seconds` of wall time was worked
+    /// out, with the quantity it came from (CPU seconds, mean resident GB).
+    fn estimate_method(component: &str, joules: f64, seconds: f64, options: &EnergyOptions) -> Option<String> {
+        match component {
+            "cpu" => Some(format!("process CPU time {:.0} s × {:.2} W per core ({})", joules / options.cpu_watts_per_core, options.cpu_watts_per_core, options.cpu_watts_source)),
+            "ram" => {
+                let mean_gb = if seconds > 0.0 { joules / RAM_WATTS_PER_GB / seconds } else { 0.0 };
+                Some(format!("resident memory, mean {mean_gb:.2} GB × {RAM_WATTS_PER_GB} W/GB (CodeCarbon's 3 W per 8 GB)"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Adds a later session's figure for the same component and source. An estimate's method
+    /// names its quantity (CPU seconds, mean GB) before its rate (`… × 42.50 W per core …`), so
+    /// when every session used the same rate it is worked out again for the sum; otherwise
+    /// both methods are kept.
+    fn add_session(&mut self, later: ComponentEnergy, earlier_seconds: f64, later_seconds: f64, options: &EnergyOptions) {
+        let rate = |method: &str| method.split_once(" × ").map(|(_, rate)| rate.to_string());
+        let same_rate = self.source == Source::Estimated && rate(&self.method).is_some() && rate(&self.method) == rate(&later.method);
+        self.joules += later.joules;
+        self.method = match Self::estimate_method(&self.component, self.joules, earlier_seconds + later_seconds, options) {
+            Some(summed) if same_rate && rate(&summed) == rate(&later.method) => summed,
+            _ if self.method == later.method => later.method,
+            _ => format!("earlier sessions: {}; the latest session: {}", self.method, later.method),
+        };
     }
 
     pub fn kwh(&self) -> f64 {
@@ -142,12 +163,10 @@ impl EnergyReport {
     /// The run's report after `session`, on top of `previous` sessions' (a resumed run).
     pub fn new(previous: Option<&EnergyReport>, session: Session, options: &EnergyOptions) -> Self {
         let mut components: Vec<ComponentEnergy> = previous.map_or_else(Vec::new, |p| p.components.clone());
+        let earlier_seconds = previous.map_or(0.0, |p| p.duration_s);
         for c in session.components {
             match components.iter_mut().find(|p| p.component == c.component && p.source == c.source) {
-                Some(p) => {
-                    p.joules += c.joules;
-                    p.method = c.method;
-                }
+                Some(p) => p.add_session(c, earlier_seconds, session.seconds, options),
                 None => components.push(c),
             }
         }

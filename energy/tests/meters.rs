@@ -136,6 +136,35 @@ fn a_resumed_run_adds_its_session_to_the_earlier_ones() {
 }
 
 #[test]
+fn an_estimate_over_several_sessions_names_the_summed_quantity() {
+    let session = |cpu_s: f64, ram_gb: f64, seconds: f64, o: &EnergyOptions| {
+        let sampler = Sampler::new(
+            vec![Box::new(Recorded { channel: Channel::CpuSeconds, increments: vec![0.0, cpu_s] }), Box::new(Recorded { channel: Channel::RamGbSeconds, increments: vec![0.0, ram_gb * seconds] })],
+            vec![],
+        );
+        let mut usage = sampler.open(vec![]).close();
+        usage.seconds = seconds;
+        Session { components: spikerl_energy::ComponentEnergy::from_usage(&usage, o), seconds, env_steps: 100, updates: 10, notes: vec![] }
+    };
+    let method = |r: &EnergyReport, c: &str| r.components.iter().find(|p| p.component == c).unwrap().method.clone();
+    let o = options();
+    let first = EnergyReport::new(None, session(600.0, 1.0, 1000.0, &o), &o);
+    assert!(method(&first, "cpu").starts_with("process CPU time 600 s × 10.00 W per core"), "{}", method(&first, "cpu"));
+    let both = EnergyReport::new(Some(&first), session(1400.0, 4.0, 1000.0, &o), &o);
+    assert!(method(&both, "cpu").starts_with("process CPU time 2000 s × 10.00 W per core"), "{}", method(&both, "cpu"));
+    assert!(method(&both, "ram").starts_with("resident memory, mean 2.50 GB × "), "{}", method(&both, "ram"));
+    assert_eq!(both.components.iter().find(|p| p.component == "cpu").unwrap().joules, 20000.0);
+    // A session estimated at another rate keeps both descriptions.
+    let mut other = options();
+    other.cpu_watts_per_core = 20.0;
+    let mixed = EnergyReport::new(Some(&both), session(100.0, 1.0, 10.0, &other), &other);
+    assert_eq!(
+        method(&mixed, "cpu"),
+        format!("earlier sessions: {}; the latest session: process CPU time 100 s × 20.00 W per core (test)", method(&both, "cpu"))
+    );
+}
+
+#[test]
 fn a_missing_nvml_is_reported_not_a_panic() {
     let err = spikerl_energy::nvml::Nvml::open_from(&["/nonexistent/libnvidia-ml.so.1"]).err().expect("no NVML there");
     assert!(err.contains("NVML") && err.contains("/nonexistent/libnvidia-ml.so.1"), "{err}");
