@@ -103,14 +103,14 @@ impl ComponentEnergy {
 
     /// Adds a later session's figure for the same component and source. An estimate's method
     /// names its quantity (CPU seconds, mean GB) before its rate (`… × 42.50 W per core …`), so
-    /// when every session used the same rate it is worked out again for the sum; otherwise
-    /// both methods are kept.
+    /// when the earlier sessions used the later one's rate (that of `options`, which made it)
+    /// it is worked out again for the sum; otherwise both methods are kept.
     fn add_session(&mut self, later: ComponentEnergy, earlier_seconds: f64, later_seconds: f64, options: &EnergyOptions) {
         let rate = |method: &str| method.split_once(" × ").map(|(_, rate)| rate.to_string());
         let same_rate = self.source == Source::Estimated && rate(&self.method).is_some() && rate(&self.method) == rate(&later.method);
         self.joules += later.joules;
         self.method = match Self::estimate_method(&self.component, self.joules, earlier_seconds + later_seconds, options) {
-            Some(summed) if same_rate && rate(&summed) == rate(&later.method) => summed,
+            Some(summed) if same_rate => summed,
             _ if self.method == later.method => later.method,
             _ => format!("earlier sessions: {}; the latest session: {}", self.method, later.method),
         };
